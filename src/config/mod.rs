@@ -1,0 +1,1 @@
+//! Configuration: YAML -> raw types -> validated [`Config`].

@@ -1,0 +1,19 @@
+//! Probing: TCP connect, TLS/MTLS handshake, and a faithful capture of everything the server
+//! presented. This module does I/O only; trust decisions happen in [`crate::chain`] and
+//! [`crate::policy`].
+//!
+//! The probe completes the handshake even when the presented chain is untrusted, expired,
+//! self-signed or issued for another name: a probe never sends application data (at most an
+//! HTTP `HEAD` for the MTLS enforcement check, which carries no secret), so accepting an
+//! untrusted peer cannot leak anything. The handshake *signature* is still verified against the
+//! presented leaf key, which is what proves the server holds the key.
+
+pub mod capture;
+pub mod handshake;
+pub mod legacy;
+pub mod reason;
+pub mod verifier;
+
+pub use capture::{Capture, ClientAuthFacts, HandshakeSignature, LegacyFacts};
+pub use handshake::{probe_address, ClientIdentity, ProbeSpec};
+pub use reason::{Failure, FailureReason};

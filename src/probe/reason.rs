@@ -1,0 +1,113 @@
+//! Bounded failure reasons: the values of the `reason` metric label.
+
+use serde::Serialize;
+
+/// Why a probe failed. A small closed set: it becomes a metric label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// Name resolution failed or returned no address.
+    Dns,
+    /// TCP connection refused (RST to SYN).
+    ConnectRefused,
+    /// TCP connect did not complete within the connect timeout.
+    ConnectTimeout,
+    /// Other TCP connect error (unreachable, ...).
+    ConnectError,
+    /// The TLS handshake did not complete within the handshake timeout.
+    HandshakeTimeout,
+    /// The server sent a fatal TLS alert (the alert name is in [`Failure::alert`]).
+    TlsAlert,
+    /// The server only speaks TLS < 1.2 (a legacy capture may still have the chain).
+    ProtocolVersion,
+    /// The peer sent something that is not TLS.
+    NotTls,
+    /// The connection was reset by the peer.
+    Reset,
+    /// The peer closed the connection without an alert.
+    Closed,
+    /// The server rejected our client certificate (or the absence of one).
+    ClientCertRejected,
+    /// The server's chain exceeded the configured certificate count or byte cap.
+    ChainTooLarge,
+    /// No cipher suite / parameters in common (handshake_failure alert before any certificate).
+    HandshakeFailure,
+    /// The server presented a certificate that cannot be parsed.
+    BadCertificate,
+    /// Any other TLS protocol error (detail has the text).
+    TlsError,
+}
+
+impl FailureReason {
+    /// Every reason, for documentation and for pre-declaring metric series.
+    pub const ALL: &'static [FailureReason] = &[
+        Self::Dns,
+        Self::ConnectRefused,
+        Self::ConnectTimeout,
+        Self::ConnectError,
+        Self::HandshakeTimeout,
+        Self::TlsAlert,
+        Self::ProtocolVersion,
+        Self::NotTls,
+        Self::Reset,
+        Self::Closed,
+        Self::ClientCertRejected,
+        Self::ChainTooLarge,
+        Self::HandshakeFailure,
+        Self::BadCertificate,
+        Self::TlsError,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::ConnectRefused => "connect_refused",
+            Self::ConnectTimeout => "connect_timeout",
+            Self::ConnectError => "connect_error",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::TlsAlert => "tls_alert",
+            Self::ProtocolVersion => "protocol_version",
+            Self::NotTls => "not_tls",
+            Self::Reset => "reset",
+            Self::Closed => "closed",
+            Self::ClientCertRejected => "client_cert_rejected",
+            Self::ChainTooLarge => "chain_too_large",
+            Self::HandshakeFailure => "handshake_failure",
+            Self::BadCertificate => "bad_certificate",
+            Self::TlsError => "tls_error",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A probe failure: the bounded reason, the alert name when the reason is an alert, and a human
+/// detail string for logs and the CLI (never a metric label).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub reason: FailureReason,
+    /// TLS alert description in snake_case (e.g. `certificate_required`), when one was received.
+    pub alert: Option<String>,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(reason: FailureReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            alert: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn with_alert(mut self, alert: impl Into<String>) -> Self {
+        self.alert = Some(alert.into());
+        self
+    }
+}

@@ -1,0 +1,1 @@
+//! The recording server-certificate verifier.
