@@ -143,3 +143,12 @@ pub fn evaluate(
         info: Vec::new(),
     }
 }
+
+impl Policy {
+    /// Whether the profile allows matching the name against the subject CN when the leaf has no
+    /// SAN (Edge internal).
+    pub fn allows_cn_fallback(&self, profile: &str) -> bool {
+        let _ = profile;
+        false
+    }
+}

@@ -124,3 +124,16 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     ));
     c
 }
+
+/// Which resolved addresses of a host to probe.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressMode {
+    /// Every A/AAAA address, each with the same SNI.
+    #[default]
+    All,
+    /// Only the first address returned by the resolver.
+    First,
+}

@@ -15,5 +15,5 @@ pub mod reason;
 pub mod verifier;
 
 pub use capture::{Capture, ClientAuthFacts, HandshakeSignature, LegacyFacts};
-pub use handshake::{probe_address, ClientIdentity, ProbeSpec};
+pub use handshake::{probe_address, AddressMode, ClientIdentity, ProbeSpec};
 pub use reason::{Failure, FailureReason};
