@@ -31,7 +31,12 @@ pub struct Cli {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// Log level filter (tracing EnvFilter syntax, e.g. `info`, `certprobe=debug`).
-    #[arg(long = "log.level", default_value = "info", global = true, env = "CERTPROBE_LOG")]
+    #[arg(
+        long = "log.level",
+        default_value = "info",
+        global = true,
+        env = "CERTPROBE_LOG"
+    )]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Command,
@@ -189,7 +194,9 @@ fn parse_duration(s: &str) -> Result<HumanDuration, String> {
 /// Parse `--at`.
 pub fn parse_at(s: &str) -> Result<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("--at {s:?} is not an RFC 3339 time (e.g. 2027-03-01T00:00:00Z)"))?;
+        .with_context(|| {
+            format!("--at {s:?} is not an RFC 3339 time (e.g. 2027-03-01T00:00:00Z)")
+        })?;
     Ok(t.unix_timestamp())
 }
 
@@ -280,8 +287,11 @@ fn load_config_or_exit(path: &Path) -> Result<Config> {
 
 /// Build a config for the ad-hoc form (`--target`, `--targets-file`).
 pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
-    let mut targets: Vec<(String, Option<String>)> =
-        a.targets.iter().map(|t| (t.clone(), a.sni.clone())).collect();
+    let mut targets: Vec<(String, Option<String>)> = a
+        .targets
+        .iter()
+        .map(|t| (t.clone(), a.sni.clone()))
+        .collect();
     if let Some(f) = &a.targets_file {
         let text = std::fs::read_to_string(f)
             .with_context(|| format!("reading --targets-file {}", f.display()))?;
@@ -441,7 +451,9 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         (Some(_), true) => bail!("give either -c FILE or --target/--targets-file, not both"),
         (Some(path), false) => load_config_or_exit(path)?,
         (None, true) => adhoc_config(&args.adhoc)?,
-        (None, false) => bail!("nothing to probe: give -c FILE, --target HOST:PORT or --targets-file FILE"),
+        (None, false) => {
+            bail!("nothing to probe: give -c FILE, --target HOST:PORT or --targets-file FILE")
+        }
     };
     if let Some(c) = args.concurrency {
         if c == 0 {
@@ -458,7 +470,8 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
                 bail!("--endpoint {n:?}: no such endpoint in {}", cfg.origin);
             }
         }
-        cfg.endpoints.retain(|e| args.endpoints.contains(&e.meta.endpoint));
+        cfg.endpoints
+            .retain(|e| args.endpoints.contains(&e.meta.endpoint));
     }
     let at = args.at.as_deref().map(parse_at).transpose()?;
     if args.once {
@@ -490,7 +503,12 @@ pub async fn run_once(cfg: &Config, at: Option<i64>, output: OutputFormat, verbo
         at,
     };
     let endpoints: Vec<Endpoint> = match cfg.global.shard {
-        Some(sh) => cfg.endpoints.iter().filter(|e| sh.owns(&e.meta.endpoint)).cloned().collect(),
+        Some(sh) => cfg
+            .endpoints
+            .iter()
+            .filter(|e| sh.owns(&e.meta.endpoint))
+            .cloned()
+            .collect(),
         None => cfg.endpoints.clone(),
     };
     let outcomes = runner::probe_all(&endpoints, cfg.global.concurrency, &ctx).await;
@@ -519,18 +537,37 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
             targets: vec!["file:0".into()],
             ..adhoc
         })
-        .or_else(|_| adhoc_config(&AdhocArgs { targets: vec!["localhost:0".into()], ..Default::default() }))?;
+        .or_else(|_| {
+            adhoc_config(&AdhocArgs {
+                targets: vec!["localhost:0".into()],
+                ..Default::default()
+            })
+        })?;
         let ep = cfg.endpoints.remove(0);
         let mut cap = crate::probe::Capture::new(
             std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
             args.sni.clone(),
         );
         cap.chain = chain;
-        let ctx = EvalContext { stores: cfg.stores.clone(), policy: cfg.policy.clone(), at: None };
-        vec![runner::evaluate_capture(&ep, file.display().to_string(), cap, &ctx, runner::unix_now())]
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
+        vec![runner::evaluate_capture(
+            &ep,
+            file.display().to_string(),
+            cap,
+            &ctx,
+            runner::unix_now(),
+        )]
     } else if args.target.is_some() {
         let cfg = adhoc_config(&adhoc)?;
-        let ctx = EvalContext { stores: cfg.stores.clone(), policy: cfg.policy.clone(), at: None };
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
         rt.block_on(runner::probe_all(&cfg.endpoints, 4, &ctx))
     } else {
         bail!("give --target HOST:PORT or --file PEM");
@@ -560,16 +597,26 @@ fn healthcheck(url: &str) -> Result<ExitCode> {
     let rt = runtime()?;
     let ok = rt.block_on(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(hostport))
-            .await
-            .ok()?
-            .ok()?;
+        let mut s = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(hostport),
+        )
+        .await
+        .ok()?
+        .ok()?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await.ok()?;
         let mut buf = vec![0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.ok()?.ok()?;
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
         let head = String::from_utf8_lossy(&buf[..n]).to_string();
         Some(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"))
     });
-    Ok(if ok == Some(true) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok == Some(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

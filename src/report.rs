@@ -70,7 +70,10 @@ struct JsonResult<'a> {
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 
@@ -81,7 +84,12 @@ fn date(unix: i64) -> String {
 }
 
 /// Render the JSON document.
-pub fn render_json(outcomes: &[ProbeOutcome], pools: &[PoolSummary], now: i64, generated: i64) -> String {
+pub fn render_json(
+    outcomes: &[ProbeOutcome],
+    pools: &[PoolSummary],
+    now: i64,
+    generated: i64,
+) -> String {
     let status = overall_status(outcomes, pools);
     let doc = JsonDoc {
         version: JSON_VERSION,
@@ -110,13 +118,19 @@ pub fn render_json(outcomes: &[ProbeOutcome], pools: &[PoolSummary], now: i64, g
             .collect(),
         pools,
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
 
 /// Render the human table: one row per (endpoint, address), then details for anything not OK.
-pub fn render_table(outcomes: &[ProbeOutcome], pools: &[PoolSummary], now: i64, verbose: bool) -> String {
+pub fn render_table(
+    outcomes: &[ProbeOutcome],
+    pools: &[PoolSummary],
+    now: i64,
+    verbose: bool,
+) -> String {
     let mut rows: Vec<[String; 9]> = vec![[
         "STATUS".into(),
         "ENDPOINT".into(),
@@ -140,7 +154,8 @@ pub fn render_table(outcomes: &[ProbeOutcome], pools: &[PoolSummary], now: i64, 
                 .unwrap_or_else(|| "-".into()),
             leaf.map(|l| l.issuer_cn.clone().unwrap_or_else(|| l.issuer.clone()))
                 .unwrap_or_else(|| "-".into()),
-            leaf.map(|l| date(l.not_after)).unwrap_or_else(|| "-".into()),
+            leaf.map(|l| date(l.not_after))
+                .unwrap_or_else(|| "-".into()),
             days.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
             o.capture
                 .failure
@@ -189,7 +204,11 @@ pub fn render_table(outcomes: &[ProbeOutcome], pools: &[PoolSummary], now: i64, 
             out,
             "pool {}: {} ({})",
             p.pool,
-            if p.consistent { "consistent" } else { "INCONSISTENT" },
+            if p.consistent {
+                "consistent"
+            } else {
+                "INCONSISTENT"
+            },
             p.detail
         );
     }
@@ -214,7 +233,11 @@ fn details(out: &mut String, o: &ProbeOutcome) {
         let _ = writeln!(out, "{pad}failure: {} — {}", f.reason, f.detail);
     }
     if let Some(l) = &o.capture.legacy {
-        let _ = writeln!(out, "{pad}legacy handshake: {} {}", l.version, l.cipher_suite);
+        let _ = writeln!(
+            out,
+            "{pad}legacy handshake: {} {}",
+            l.version, l.cipher_suite
+        );
     }
     if let Some(r) = &o.report {
         let trust: Vec<String> = r
@@ -222,27 +245,59 @@ fn details(out: &mut String, o: &ProbeOutcome) {
             .iter()
             .map(|s| {
                 if s.verified {
-                    format!("{}=verified{}", s.store, if s.legacy_algorithms { "(legacy-alg)" } else { "" })
+                    format!(
+                        "{}=verified{}",
+                        s.store,
+                        if s.legacy_algorithms {
+                            "(legacy-alg)"
+                        } else {
+                            ""
+                        }
+                    )
                 } else {
                     format!(
                         "{}={}",
                         s.store,
                         s.error
-                            .map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                            .map(|e| serde_json::to_value(e)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default())
                             .unwrap_or_else(|| "unverified".into())
                     )
                 }
             })
             .collect();
-        let _ = writeln!(out, "{pad}trust: {}  issuer class: {:?}", trust.join(" "), r.issuer_class);
+        let _ = writeln!(
+            out,
+            "{pad}trust: {}  issuer class: {:?}",
+            trust.join(" "),
+            r.issuer_class
+        );
         if let Some(leaf) = r.leaf() {
             let mut sans = leaf.san_dns.clone();
             sans.extend(leaf.san_ip.iter().cloned());
-            let _ = writeln!(out, "{pad}SAN: {}", if sans.is_empty() { "(none)".into() } else { sans.join(", ") });
+            let _ = writeln!(
+                out,
+                "{pad}SAN: {}",
+                if sans.is_empty() {
+                    "(none)".into()
+                } else {
+                    sans.join(", ")
+                }
+            );
         }
     }
     if let Some(m) = o.capture.mtls_enforced {
-        let _ = writeln!(out, "{pad}mtls enforced: {}", if m { "yes" } else { "NO (server accepted a client without certificate)" });
+        let _ = writeln!(
+            out,
+            "{pad}mtls enforced: {}",
+            if m {
+                "yes"
+            } else {
+                "NO (server accepted a client without certificate)"
+            }
+        );
     }
     for v in &o.evaluation.verdicts {
         let tag = match v.verdict {
@@ -281,22 +336,51 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         let _ = writeln!(out, "      issuer:  {}", c.issuer);
         let _ = writeln!(out, "      serial:  {}", c.serial);
         let _ = writeln!(out, "      sha256:  {}", c.fingerprint_sha256);
-        let _ = writeln!(out, "      valid:   {} .. {}", rfc3339(c.not_before), rfc3339(c.not_after));
+        let _ = writeln!(
+            out,
+            "      valid:   {} .. {}",
+            rfc3339(c.not_before),
+            rfc3339(c.not_after)
+        );
         let _ = writeln!(out, "      key:     {:?}", c.key);
-        let _ = writeln!(out, "      sig:     {} ({:?})", c.signature_algorithm, c.signature_hash);
+        let _ = writeln!(
+            out,
+            "      sig:     {} ({:?})",
+            c.signature_algorithm, c.signature_hash
+        );
         if !c.san_dns.is_empty() || !c.san_ip.is_empty() {
             let mut s = c.san_dns.clone();
             s.extend(c.san_ip.iter().cloned());
             let _ = writeln!(out, "      SAN:     {}", s.join(", "));
         }
         if c.has_eku {
-            let _ = writeln!(out, "      EKU:     {}{}", c.eku.join(", "), if c.eku_critical { " (critical)" } else { "" });
+            let _ = writeln!(
+                out,
+                "      EKU:     {}{}",
+                c.eku.join(", "),
+                if c.eku_critical { " (critical)" } else { "" }
+            );
         }
         if c.has_key_usage {
-            let _ = writeln!(out, "      KU:      {}{}", c.key_usage.join(", "), if c.key_usage_critical { " (critical)" } else { "" });
+            let _ = writeln!(
+                out,
+                "      KU:      {}{}",
+                c.key_usage.join(", "),
+                if c.key_usage_critical {
+                    " (critical)"
+                } else {
+                    ""
+                }
+            );
         }
         if c.is_ca {
-            let _ = writeln!(out, "      CA:      yes{}", c.path_len.map(|p| format!(", pathlen {p}")).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "      CA:      yes{}",
+                c.path_len
+                    .map(|p| format!(", pathlen {p}"))
+                    .unwrap_or_default()
+            );
         }
         for u in &c.crl_distribution_points {
             let _ = writeln!(out, "      CDP:     {u}");
@@ -305,7 +389,11 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
             let _ = writeln!(out, "      OCSP:    {u}");
         }
         if c.adcs.any() {
-            let _ = writeln!(out, "      AD CS:   {}", serde_json::to_string(&c.adcs).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "      AD CS:   {}",
+                serde_json::to_string(&c.adcs).unwrap_or_default()
+            );
         }
     }
     for (p, e) in &r.parse_errors {
@@ -316,11 +404,20 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
             out,
             "  store {}: {}",
             s.store,
-            if s.verified { "verified".to_string() } else { format!("{:?} {}", s.error, s.detail.clone().unwrap_or_default()) }
+            if s.verified {
+                "verified".to_string()
+            } else {
+                format!("{:?} {}", s.error, s.detail.clone().unwrap_or_default())
+            }
         );
     }
     if let Some(h) = &r.hostname {
-        let _ = writeln!(out, "  hostname {}: {}", h.name, if h.matched { "match" } else { "MISMATCH" });
+        let _ = writeln!(
+            out,
+            "  hostname {}: {}",
+            h.name,
+            if h.matched { "match" } else { "MISMATCH" }
+        );
     }
     for i in &r.inferences {
         let _ = writeln!(out, "  info: {i}");

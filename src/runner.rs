@@ -104,7 +104,12 @@ pub fn evaluate_capture(
 }
 
 fn empty_report() -> chain::ChainReport {
-    chain::analyze(&[], None, &TrustStores::default(), UnixTime::since_unix_epoch(std::time::Duration::ZERO))
+    chain::analyze(
+        &[],
+        None,
+        &TrustStores::default(),
+        UnixTime::since_unix_epoch(std::time::Duration::ZERO),
+    )
 }
 
 /// Probe one endpoint: resolve, probe each address concurrently, evaluate.
@@ -117,7 +122,13 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
                 ep.spec.sni.clone(),
             );
             c.failure = Some(failure);
-            return vec![evaluate_capture(ep, "unresolved".into(), c, ctx, unix_now())];
+            return vec![evaluate_capture(
+                ep,
+                "unresolved".into(),
+                c,
+                ctx,
+                unix_now(),
+            )];
         }
     };
     let futs = addrs.into_iter().map(|addr| async move {
@@ -158,7 +169,10 @@ pub async fn probe_all(
 /// Pool consistency after a round: every address of every endpoint in a pool must present the
 /// same leaf certificate (or at least the same key). Pools whose members present different keys
 /// are inconsistent.
-pub fn pool_summaries(_policy: &Policy, outcomes: &[ProbeOutcome]) -> Vec<crate::report::PoolSummary> {
+pub fn pool_summaries(
+    _policy: &Policy,
+    outcomes: &[ProbeOutcome],
+) -> Vec<crate::report::PoolSummary> {
     use std::collections::BTreeMap;
     let mut by_pool: BTreeMap<&str, Vec<&ProbeOutcome>> = BTreeMap::new();
     for o in outcomes {
@@ -171,34 +185,68 @@ pub fn pool_summaries(_policy: &Policy, outcomes: &[ProbeOutcome]) -> Vec<crate:
         .map(|(pool, members)| {
             let leaves: Vec<(&str, &crate::chain::CertFacts)> = members
                 .iter()
-                .filter_map(|o| o.report.as_ref().and_then(|r| r.leaf()).map(|l| (o.address.as_str(), l)))
+                .filter_map(|o| {
+                    o.report
+                        .as_ref()
+                        .and_then(|r| r.leaf())
+                        .map(|l| (o.address.as_str(), l))
+                })
                 .collect();
-            let mut fps: Vec<&str> = leaves.iter().map(|(_, l)| l.fingerprint_sha256.as_str()).collect();
+            let mut fps: Vec<&str> = leaves
+                .iter()
+                .map(|(_, l)| l.fingerprint_sha256.as_str())
+                .collect();
             fps.sort_unstable();
             fps.dedup();
             let mut keys: Vec<&str> = leaves.iter().map(|(_, l)| l.spki_sha256.as_str()).collect();
             keys.sort_unstable();
             keys.dedup();
             let (consistent, detail) = if leaves.len() < 2 {
-                (true, format!("{} member(s) with a certificate", leaves.len()))
+                (
+                    true,
+                    format!("{} member(s) with a certificate", leaves.len()),
+                )
             } else if fps.len() == 1 {
-                (true, format!("{} members present the same certificate", leaves.len()))
+                (
+                    true,
+                    format!("{} members present the same certificate", leaves.len()),
+                )
             } else if keys.len() == 1 {
-                (true, format!("{} members, {} certificates, same key", leaves.len(), fps.len()))
+                (
+                    true,
+                    format!(
+                        "{} members, {} certificates, same key",
+                        leaves.len(),
+                        fps.len()
+                    ),
+                )
             } else {
                 let list: Vec<String> = members
                     .iter()
                     .filter_map(|o| {
-                        o.leaf_fingerprint()
-                            .map(|f| format!("{}@{}={}", o.target.endpoint, o.address, &f[..f.len().min(12)]))
+                        o.leaf_fingerprint().map(|f| {
+                            format!(
+                                "{}@{}={}",
+                                o.target.endpoint,
+                                o.address,
+                                &f[..f.len().min(12)]
+                            )
+                        })
                     })
                     .collect();
-                (false, format!("{} different keys: {}", keys.len(), list.join(", ")))
+                (
+                    false,
+                    format!("{} different keys: {}", keys.len(), list.join(", ")),
+                )
             };
             crate::report::PoolSummary {
                 pool: pool.to_string(),
                 consistent,
-                status: if consistent { crate::policy::Status::Ok } else { crate::policy::Status::Critical },
+                status: if consistent {
+                    crate::policy::Status::Ok
+                } else {
+                    crate::policy::Status::Critical
+                },
                 detail,
             }
         })

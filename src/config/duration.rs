@@ -29,7 +29,9 @@ impl HumanDuration {
         let mut total = Duration::ZERO;
         let mut rest = s;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!(
                     "invalid duration {s:?}: expected a number before the unit (e.g. 30s, 5m, 1h)"
@@ -114,17 +116,36 @@ mod tests {
 
     #[test]
     fn parses_units_and_combinations() {
-        assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
-        assert_eq!(HumanDuration::parse("5m").unwrap().0, Duration::from_secs(300));
-        assert_eq!(HumanDuration::parse("1h30m").unwrap().0, Duration::from_secs(5400));
-        assert_eq!(HumanDuration::parse("250ms").unwrap().0, Duration::from_millis(250));
-        assert_eq!(HumanDuration::parse("45").unwrap().0, Duration::from_secs(45));
+        assert_eq!(
+            HumanDuration::parse("30s").unwrap().0,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            HumanDuration::parse("5m").unwrap().0,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            HumanDuration::parse("1h30m").unwrap().0,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            HumanDuration::parse("45").unwrap().0,
+            Duration::from_secs(45)
+        );
     }
 
     #[test]
     fn rejects_missing_or_unknown_units() {
-        assert!(HumanDuration::parse("5x").unwrap_err().contains("unknown unit"));
-        assert!(HumanDuration::parse("m").unwrap_err().contains("expected a number"));
+        assert!(HumanDuration::parse("5x")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(HumanDuration::parse("m")
+            .unwrap_err()
+            .contains("expected a number"));
         assert!(HumanDuration::parse("").is_err());
     }
 }

@@ -231,12 +231,24 @@ impl Config {
     }
 }
 
-/// Deserialize YAML into `T`, turning a serde-saphyr error into a located [`ConfigError`].
+/// Deserialize YAML into `T`, turning a serde-saphyr error into a located [`ConfigError`] with
+/// the field path where serde knows it.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     origin: &str,
 ) -> Result<T, ConfigErrors> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| {
+    let mut field_path = String::new();
+    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let p = e.path().to_string();
+            if p != "." {
+                // `Spanned` adds a `.value` segment; unknown map positions show as `?`.
+                field_path = p.replace(".value", "").replace(".?", "");
+            }
+            e.into_inner()
+        })
+    });
+    result.map_err(|e| {
         let loc = e.location();
         let full = e.to_string();
         // serde-saphyr renders a source snippet after the first line; keep the message line.
@@ -252,13 +264,24 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
                 rest.to_string()
             }
+            _ => message
+                .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
+                .to_string(),
+        };
+        let message = match message.as_str() {
+            "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
+                "expected a non-negative integer".to_string()
+            }
+            _ if field_path.ends_with("min_version") || field_path.ends_with("max_version") => {
+                format!("{message} (TLS 1.0/1.1-only servers are still captured by the legacy handshake; see tls.legacy_fallback)")
+            }
             _ => message,
         };
         ConfigErrors(vec![ConfigError {
             file: origin.to_string(),
             line: loc.map(|l| l.line() as u32),
             column: loc.map(|l| l.column() as u32),
-            path: String::new(),
+            path: field_path,
             message,
         }])
     })

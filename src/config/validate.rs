@@ -34,10 +34,31 @@ impl BaseDir {
 
 /// Label names certprobe itself uses; configured `labels` may not shadow them.
 const RESERVED_LABELS: &[&str] = &[
-    "endpoint", "address", "role", "pool", "reason", "phase", "position", "store", "version",
-    "cipher", "profile", "rule", "severity", "result", "subject_cn", "issuer_cn", "serial",
-    "fingerprint_sha256", "signature_algorithm", "key_algorithm", "key_bits", "job", "instance",
-    "le", "quantile",
+    "endpoint",
+    "address",
+    "role",
+    "pool",
+    "reason",
+    "phase",
+    "position",
+    "store",
+    "version",
+    "cipher",
+    "profile",
+    "rule",
+    "severity",
+    "result",
+    "subject_cn",
+    "issuer_cn",
+    "serial",
+    "fingerprint_sha256",
+    "signature_algorithm",
+    "key_algorithm",
+    "key_bits",
+    "job",
+    "instance",
+    "le",
+    "quantile",
 ];
 
 struct Collector<'a> {
@@ -90,7 +111,11 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
 
     if let Some(v) = raw.version {
         if v != 1 {
-            c.err(None, "version", format!("unsupported config version {v} (only 1 exists)"));
+            c.err(
+                None,
+                "version",
+                format!("unsupported config version {v} (only 1 exists)"),
+            );
         }
     }
 
@@ -174,9 +199,19 @@ fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
         .retry_interval
         .as_ref()
         .map(|_| positive(&g.retry_interval, interval, "global.retry_interval", c));
-    let connect_timeout = positive(&g.connect_timeout, d.connect_timeout, "global.connect_timeout", c);
+    let connect_timeout = positive(
+        &g.connect_timeout,
+        d.connect_timeout,
+        "global.connect_timeout",
+        c,
+    );
     let timeout = positive(&g.timeout, d.timeout, "global.timeout", c);
-    let verdict_timeout = positive(&g.verdict_timeout, d.verdict_timeout, "global.verdict_timeout", c);
+    let verdict_timeout = positive(
+        &g.verdict_timeout,
+        d.verdict_timeout,
+        "global.verdict_timeout",
+        c,
+    );
     let concurrency = match &g.concurrency {
         Some(s) if s.value == 0 => {
             c.err_at(s, "global.concurrency", "must be at least 1");
@@ -246,13 +281,21 @@ fn validate_stores(
         };
     };
     if raw.is_empty() {
-        c.err(None, "trust_stores", "at least one trust store is required when the section is present");
+        c.err(
+            None,
+            "trust_stores",
+            "at least one trust store is required when the section is present",
+        );
     }
     let mut stores = Vec::new();
     for (name, s) in raw {
         let path = format!("trust_stores.{name}");
         if !valid_label_value_name(name) {
-            c.err(None, &path, "store names may only contain letters, digits, '_' and '-'");
+            c.err(
+                None,
+                &path,
+                "store names may only contain letters, digits, '_' and '-'",
+            );
         }
         if s.pem_files.is_empty() && !s.builtin {
             c.err(None, &path, "needs pem_files, builtin: true, or both");
@@ -293,8 +336,7 @@ fn validate_stores(
 
 fn valid_label_value_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
 }
 
@@ -352,7 +394,11 @@ fn validate_endpoint(
     if name.is_empty() {
         c.err_at(&e.name, p("name"), "must not be empty");
     } else if name.len() > 128 || name.chars().any(|ch| ch.is_control()) {
-        c.err_at(&e.name, p("name"), "must be at most 128 printable characters");
+        c.err_at(
+            &e.name,
+            p("name"),
+            "must be at most 128 printable characters",
+        );
     }
 
     let host = e.host.value.trim().to_string();
@@ -369,7 +415,11 @@ fn validate_endpoint(
 
     let port = match &e.port {
         Some(s) if s.value == 0 || s.value > 65535 => {
-            c.err_at(s, p("port"), format!("{} is not a TCP port (1-65535)", s.value));
+            c.err_at(
+                s,
+                p("port"),
+                format!("{} is not a TCP port (1-65535)", s.value),
+            );
             443
         }
         Some(s) => s.value as u16,
@@ -381,13 +431,21 @@ fn validate_endpoint(
         Some(RawSni::Enabled(false)) => None,
         Some(RawSni::Enabled(true)) => {
             if host_is_ip {
-                c.err(line_of(&e.host), p("sni"), "sni: true needs a host name; give the name to send instead");
+                c.err(
+                    line_of(&e.host),
+                    p("sni"),
+                    "sni: true needs a host name; give the name to send instead",
+                );
             }
             (!host_is_ip).then(|| host.clone())
         }
         Some(RawSni::Name(n)) => {
             if !valid_dns_name(n) {
-                c.err(line_of(&e.host), p("sni"), format!("{n:?} is not a valid DNS name"));
+                c.err(
+                    line_of(&e.host),
+                    p("sni"),
+                    format!("{n:?} is not a valid DNS name"),
+                );
             }
             Some(n.clone())
         }
@@ -402,7 +460,11 @@ fn validate_endpoint(
             if !policy.has_profile(&a.value) {
                 c.err_at(
                     a,
-                    p(if e.profile.is_some() { "profile" } else { "role" }),
+                    p(if e.profile.is_some() {
+                        "profile"
+                    } else {
+                        "role"
+                    }),
                     format!("unknown profile {:?}", a.value),
                 );
             }
@@ -412,13 +474,25 @@ fn validate_endpoint(
     };
 
     if e.labels.len() > 16 {
-        c.err(line_of(&e.name), p("labels"), "at most 16 labels per endpoint");
+        c.err(
+            line_of(&e.name),
+            p("labels"),
+            "at most 16 labels per endpoint",
+        );
     }
     for k in e.labels.keys() {
         if !valid_prom_label_name(k) {
-            c.err(line_of(&e.name), format!("{}.{k}", p("labels")), "not a valid Prometheus label name");
+            c.err(
+                line_of(&e.name),
+                format!("{}.{k}", p("labels")),
+                "not a valid Prometheus label name",
+            );
         } else if RESERVED_LABELS.contains(&k.as_str()) {
-            c.err(line_of(&e.name), format!("{}.{k}", p("labels")), "reserved label name (certprobe sets it)");
+            c.err(
+                line_of(&e.name),
+                format!("{}.{k}", p("labels")),
+                "reserved label name (certprobe sets it)",
+            );
         }
     }
 
@@ -450,20 +524,38 @@ fn validate_endpoint(
         );
     }
 
-    let min_version = e.tls.min_version.unwrap_or(crate::probe::handshake::TlsVersion::Tls12);
-    let max_version = e.tls.max_version.unwrap_or(crate::probe::handshake::TlsVersion::Tls13);
+    let min_version = e
+        .tls
+        .min_version
+        .unwrap_or(crate::probe::handshake::TlsVersion::Tls12);
+    let max_version = e
+        .tls
+        .max_version
+        .unwrap_or(crate::probe::handshake::TlsVersion::Tls13);
     if min_version > max_version {
-        c.err(line_of(&e.name), p("tls"), "min_version is above max_version");
+        c.err(
+            line_of(&e.name),
+            p("tls"),
+            "min_version is above max_version",
+        );
     }
     for (j, a) in e.alpn.iter().enumerate() {
         if a.is_empty() || a.len() > 255 {
-            c.err(line_of(&e.name), format!("{}[{j}]", p("alpn")), "ALPN ids are 1-255 bytes");
+            c.err(
+                line_of(&e.name),
+                format!("{}[{j}]", p("alpn")),
+                "ALPN ids are 1-255 bytes",
+            );
         }
     }
     for (j, n) in e.expected_names.iter().enumerate() {
         let bare = n.strip_prefix("*.").unwrap_or(n);
         if !valid_dns_name(bare) && n.parse::<std::net::IpAddr>().is_err() {
-            c.err(line_of(&e.name), format!("{}[{j}]", p("expected_names")), format!("{n:?} is not a DNS name or IP address"));
+            c.err(
+                line_of(&e.name),
+                format!("{}[{j}]", p("expected_names")),
+                format!("{n:?} is not a DNS name or IP address"),
+            );
         }
     }
 
@@ -519,11 +611,19 @@ fn load_client_identity(
     let (cert, key) = match (&e.client_cert, &e.client_key) {
         (None, None) => return (None, None),
         (Some(cert), None) => {
-            c.err_at(cert, format!("endpoints[{i}].client_key"), "client_cert needs client_key");
+            c.err_at(
+                cert,
+                format!("endpoints[{i}].client_key"),
+                "client_cert needs client_key",
+            );
             return (None, None);
         }
         (None, Some(key)) => {
-            c.err_at(key, format!("endpoints[{i}].client_cert"), "client_key needs client_cert");
+            c.err_at(
+                key,
+                format!("endpoints[{i}].client_cert"),
+                "client_key needs client_cert",
+            );
             return (None, None);
         }
         (Some(cert), Some(key)) => (cert, key),
@@ -532,7 +632,11 @@ fn load_client_identity(
     let key_path = base.resolve(&key.value);
     let chain = match read_pem_certs(&cert_path) {
         Ok(v) if v.is_empty() => {
-            c.err_at(cert, format!("endpoints[{i}].client_cert"), format!("{} contains no PEM certificate", cert_path.display()));
+            c.err_at(
+                cert,
+                format!("endpoints[{i}].client_cert"),
+                format!("{} contains no PEM certificate", cert_path.display()),
+            );
             return (None, None);
         }
         Ok(v) => v,
@@ -545,7 +649,11 @@ fn load_client_identity(
     let key_bytes = match std::fs::read(&key_path) {
         Ok(b) => b,
         Err(err) => {
-            c.err_at(key, format!("endpoints[{i}].client_key"), format!("cannot read {}: {err}", key_path.display()));
+            c.err_at(
+                key,
+                format!("endpoints[{i}].client_key"),
+                format!("cannot read {}: {err}", key_path.display()),
+            );
             return (None, None);
         }
     };
@@ -553,7 +661,14 @@ fn load_client_identity(
         Ok(k) => k,
         Err(_) => {
             // Never echo key material: only the path and the kind of problem.
-            c.err_at(key, format!("endpoints[{i}].client_key"), format!("{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)", key_path.display()));
+            c.err_at(
+                key,
+                format!("endpoints[{i}].client_key"),
+                format!(
+                    "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+                    key_path.display()
+                ),
+            );
             return (None, None);
         }
     };
@@ -571,15 +686,30 @@ fn load_client_identity(
             },
         ),
         Err(err) => {
-            c.err_at(cert, format!("endpoints[{i}].client_cert"), format!("{}: certificate does not parse: {err}", cert_path.display()));
+            c.err_at(
+                cert,
+                format!("endpoints[{i}].client_cert"),
+                format!("{}: certificate does not parse: {err}", cert_path.display()),
+            );
             return (None, None);
         }
     };
-    match crate::crypto_provider().key_provider.load_private_key(private_key.clone_key()) {
+    match crate::crypto_provider()
+        .key_provider
+        .load_private_key(private_key.clone_key())
+    {
         Ok(signing) => {
             if let Some(pk) = signing.public_key() {
                 if pk.as_ref() != leaf_spki.as_slice() {
-                    c.err_at(key, format!("endpoints[{i}].client_key"), format!("{} does not match the certificate in {}", key_path.display(), cert_path.display()));
+                    c.err_at(
+                        key,
+                        format!("endpoints[{i}].client_key"),
+                        format!(
+                            "{} does not match the certificate in {}",
+                            key_path.display(),
+                            cert_path.display()
+                        ),
+                    );
                     return (None, None);
                 }
             }

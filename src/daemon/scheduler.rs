@@ -180,7 +180,11 @@ impl Scheduler {
     }
 
     fn check_first_round(&self) {
-        let empty = self.pending_first.lock().map(|p| p.is_empty()).unwrap_or(false);
+        let empty = self
+            .pending_first
+            .lock()
+            .map(|p| p.is_empty())
+            .unwrap_or(false);
         if empty {
             self.first_round_tx.send_replace(true);
         }
@@ -272,8 +276,12 @@ impl EndpointTask {
             let ctx = self.eval.borrow().clone();
             // A probe is bounded by its own connect/handshake timeouts; this outer bound also
             // covers DNS and the MTLS enforcement probe.
-            let bound = self.ep.spec.connect_timeout * 2 + self.ep.spec.handshake_timeout * 2 + Duration::from_secs(5);
-            let outcomes = match tokio::time::timeout(bound, runner::probe_endpoint(&self.ep, &ctx)).await {
+            let bound = self.ep.spec.connect_timeout * 2
+                + self.ep.spec.handshake_timeout * 2
+                + Duration::from_secs(5);
+            let outcomes = match tokio::time::timeout(bound, runner::probe_endpoint(&self.ep, &ctx))
+                .await
+            {
                 Ok(o) => o,
                 Err(_) => {
                     tracing::warn!(endpoint = %self.ep.meta.endpoint, "probe exceeded its overall bound");
@@ -284,7 +292,11 @@ impl EndpointTask {
             let failed = outcomes.iter().any(|o| o.capture.failure.is_some());
             self.deliver(outcomes, &ctx);
             self.mark_first_done();
-            let next_in = if failed { self.ep.retry_interval } else { self.ep.interval };
+            let next_in = if failed {
+                self.ep.retry_interval
+            } else {
+                self.ep.interval
+            };
             due += next_in;
             let now = Instant::now();
             if due < now {
@@ -360,11 +372,16 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
             endpoint = %ep, address = %addr, reason = f.reason.as_str(), alert = f.alert.as_deref().unwrap_or(""),
             detail = %f.detail, "probe failed"
         ),
-        (Some(f), Some(false)) => tracing::debug!(endpoint = %ep, address = %addr, reason = f.reason.as_str(), "probe still failing"),
+        (Some(f), Some(false)) => {
+            tracing::debug!(endpoint = %ep, address = %addr, reason = f.reason.as_str(), "probe still failing")
+        }
         (None, Some(false)) => tracing::info!(endpoint = %ep, address = %addr, "probe recovered"),
         (None, _) => tracing::debug!(endpoint = %ep, address = %addr, "probe ok"),
     }
-    if let (Some(p), Some(n)) = (prev.and_then(|p| p.leaf_fingerprint()), o.leaf_fingerprint()) {
+    if let (Some(p), Some(n)) = (
+        prev.and_then(|p| p.leaf_fingerprint()),
+        o.leaf_fingerprint(),
+    ) {
         if p != n && o.report_from.is_none() {
             tracing::info!(endpoint = %ep, address = %addr, old = %p, new = %n, "leaf certificate changed");
         }
@@ -376,7 +393,12 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
             .evaluation
             .verdicts
             .iter()
-            .filter(|v| matches!(v.verdict, crate::policy::Verdict::Fail | crate::policy::Verdict::Warn))
+            .filter(|v| {
+                matches!(
+                    v.verdict,
+                    crate::policy::Verdict::Fail | crate::policy::Verdict::Warn
+                )
+            })
             .map(|v| v.rule)
             .collect();
         tracing::info!(endpoint = %ep, address = %addr, old = ?old_status, new = ?new_status, rules = ?failing, "policy status changed");

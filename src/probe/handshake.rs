@@ -18,7 +18,17 @@ pub struct ClientIdentity {
 
 /// TLS protocol versions a probe may be bounded to (rustls' floor is 1.2).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 pub enum TlsVersion {
     #[serde(rename = "1.2")]
