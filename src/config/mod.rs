@@ -264,9 +264,7 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
                 rest.to_string()
             }
-            _ => message
-                .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
-                .to_string(),
+            _ => message,
         };
         let message = match message.as_str() {
             "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
@@ -275,7 +273,9 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             _ if field_path.ends_with("min_version") || field_path.ends_with("max_version") => {
                 format!("{message} (TLS 1.0/1.1-only servers are still captured by the legacy handshake; see tls.legacy_fallback)")
             }
-            _ => message,
+            _ => message
+                .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
+                .to_string(),
         };
         ConfigErrors(vec![ConfigError {
             file: origin.to_string(),
