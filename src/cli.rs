@@ -371,6 +371,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             },
             spec,
             addresses: crate::probe::AddressMode::All,
+            resolve: Vec::new(),
             interval: config::DEFAULT_INTERVAL,
             retry_interval: config::DEFAULT_INTERVAL,
             expected_names: Vec::new(),

@@ -114,7 +114,12 @@ fn empty_report() -> chain::ChainReport {
 
 /// Probe one endpoint: resolve, probe each address concurrently, evaluate.
 pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcome> {
-    let addrs = match resolve(&ep.meta.host, ep.meta.port, ep.addresses).await {
+    let resolved = if ep.resolve.is_empty() {
+        resolve(&ep.meta.host, ep.meta.port, ep.addresses).await
+    } else {
+        Ok(ep.resolve.iter().map(|ip| SocketAddr::new(*ip, ep.meta.port)).collect())
+    };
+    let addrs = match resolved {
         Ok(a) => a,
         Err(failure) => {
             let mut c = Capture::new(

@@ -176,6 +176,8 @@ pub struct Endpoint {
     /// Probe parameters (client identity loaded).
     pub spec: ProbeSpec,
     pub addresses: AddressMode,
+    /// Fixed addresses to connect to instead of resolving the host (`resolve:`).
+    pub resolve: Vec<std::net::IpAddr>,
     pub interval: Duration,
     /// Interval used after a failure.
     pub retry_interval: Duration,

@@ -142,6 +142,10 @@ pub struct RawEndpoint {
     pub labels: BTreeMap<String, String>,
     /// `all` (default from `global.addresses`) or `first`.
     pub addresses: Option<AddressMode>,
+    /// Connect to these IP addresses instead of resolving `host` (like curl's `--resolve`):
+    /// the SNI and name checks still use the name.
+    #[serde(default)]
+    pub resolve: Vec<String>,
     /// Client certificate (PEM, leaf first) presented for MTLS.
     #[schemars(with = "Option<String>")]
     pub client_cert: Option<Spanned<String>>,

@@ -559,6 +559,14 @@ fn validate_endpoint(
         }
     }
 
+    let mut resolve = Vec::new();
+    for (j, a) in e.resolve.iter().enumerate() {
+        match a.parse::<std::net::IpAddr>() {
+            Ok(ip) => resolve.push(ip),
+            Err(_) => c.err(line_of(&e.name), format!("{}[{j}]", p("resolve")), format!("{a:?} is not an IP address")),
+        }
+    }
+
     let mut digest = Sha256::new();
     digest.update(format!("{e:?}").as_bytes());
     let (identity, client_cert) = load_client_identity(i, e, base, c, &mut digest);
@@ -593,6 +601,7 @@ fn validate_endpoint(
         },
         spec,
         addresses: e.addresses.unwrap_or(global.addresses),
+        resolve,
         interval,
         retry_interval: global.retry_interval.unwrap_or(interval).min(interval),
         expected_names: e.expected_names.clone(),
