@@ -428,6 +428,20 @@ def check_grafana() -> None:
             used |= names
             if (t.get("datasource") or {}).get("uid", ds_ref) != ds_ref:
                 problem(f"{where}: panel {title!r} target {t.get('refId')} must use {ds_ref}")
+    cells: dict[tuple[int, int], str] = {}
+    for p in dash.get("panels", []):
+        g = p.get("gridPos", {})
+        if g.get("x", 0) + g.get("w", 0) > 24:
+            problem(f"{where}: panel {p.get('title')!r} is wider than the 24-column grid")
+        for x in range(g.get("x", 0), g.get("x", 0) + g.get("w", 0)):
+            for y in range(g.get("y", 0), g.get("y", 0) + g.get("h", 0)):
+                if (x, y) in cells:
+                    problem(f"{where}: panels {cells[(x, y)]!r} and {p.get('title')!r} overlap")
+                    break
+                cells[(x, y)] = p.get("title", "?")
+            else:
+                continue
+            break
     for what, metric in REQUIRED_PANEL_METRICS.items():
         if metric not in used:
             problem(f"{where}: no panel shows {what} ({metric})")
