@@ -10,6 +10,7 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
