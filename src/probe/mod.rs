@@ -12,8 +12,10 @@ pub mod capture;
 pub mod handshake;
 pub mod legacy;
 pub mod reason;
+pub mod resolve;
 pub mod verifier;
 
 pub use capture::{Capture, ClientAuthFacts, HandshakeSignature, LegacyFacts};
-pub use handshake::{probe_address, ClientIdentity, ProbeSpec};
+pub use handshake::{probe_address, probe_endpoint, ClientIdentity, ProbeSpec};
 pub use reason::{Failure, FailureReason};
+pub use resolve::{resolve, AddressMode};
