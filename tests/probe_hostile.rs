@@ -1,0 +1,130 @@
+//! Hostile and broken peers: failures are bounded reasons, never panics or hangs.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use certprobe::probe::{probe_address, FailureReason};
+use support::*;
+
+#[tokio::test]
+async fn garbage_answer_is_not_tls() {
+    let server = RawServer::start(Hostile::Garbage).await;
+    let c = probe_address(&spec_for(server.addr, Some("garbage.test")), server.addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::NotTls, "{f:?}");
+    assert!(c.chain.is_empty());
+}
+
+#[tokio::test]
+async fn stalled_handshake_times_out_within_bounds() {
+    let server = RawServer::start(Hostile::Stall).await;
+    let mut spec = spec_for(server.addr, Some("stall.test"));
+    spec.handshake_timeout = Duration::from_millis(500);
+    // The legacy fallback only runs for protocol_version/handshake_failure, not for timeouts.
+    let started = Instant::now();
+    let c = probe_address(&spec, server.addr).await;
+    let elapsed = started.elapsed();
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::HandshakeTimeout, "{f:?}");
+    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+    // Generous margin for a loaded machine: the point is that it is bounded.
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn reset_connection_is_reset() {
+    let server = RawServer::start(Hostile::Reset).await;
+    let c = probe_address(&spec_for(server.addr, Some("reset.test")), server.addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::Reset, "{f:?}");
+}
+
+#[tokio::test]
+async fn immediate_close_is_closed() {
+    let server = RawServer::start(Hostile::CloseAtOnce).await;
+    let c = probe_address(&spec_for(server.addr, Some("close.test")), server.addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::Closed, "{f:?}");
+}
+
+#[tokio::test]
+async fn refused_port_is_connect_refused() {
+    let port = free_port("127.0.0.1");
+    let addr = ([127, 0, 0, 1], port).into();
+    let c = probe_address(&spec_for(addr, Some("refused.test")), addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::ConnectRefused, "{f:?}");
+    assert!(c.connect_duration.is_some());
+    assert!(c.handshake_duration.is_none());
+}
+
+fn long_chain(depth: usize) -> (Vec<rustls_pki_types::CertificateDer<'static>>, Leaf) {
+    let mut cas = vec![Ca::root("Deep Root")];
+    for i in 0..depth {
+        let next = cas[i].intermediate(&format!("Deep Intermediate {i}"));
+        cas.push(next);
+    }
+    let leaf = cas.last().unwrap().leaf("deep.test", &["deep.test"]);
+    let mut chain = vec![leaf.cert.clone()];
+    chain.extend(cas.iter().skip(1).rev().map(|c| c.cert.clone()));
+    (chain, leaf)
+}
+
+#[tokio::test]
+async fn chain_over_the_certificate_cap_is_chain_too_large_keeping_the_first_certs() {
+    let (chain, leaf) = long_chain(9);
+    assert_eq!(chain.len(), 10);
+    let server = TlsServer::start(
+        "127.0.0.1",
+        server_config(chain.clone(), leaf.key_der(), &[], ClientAuth::None),
+    )
+    .await;
+    let mut spec = spec_for(server.addr, Some("deep.test"));
+    spec.max_chain_certs = 4;
+    let c = probe_address(&spec, server.addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::ChainTooLarge, "{f:?}");
+    assert_eq!(c.chain, chain[..4].to_vec());
+}
+
+#[tokio::test]
+async fn chain_over_the_byte_cap_is_chain_too_large() {
+    let (chain, leaf) = long_chain(3);
+    let server = TlsServer::start(
+        "127.0.0.1",
+        server_config(chain.clone(), leaf.key_der(), &[], ClientAuth::None),
+    )
+    .await;
+    let mut spec = spec_for(server.addr, Some("deep.test"));
+    // Room for the leaf and the first intermediate only.
+    spec.max_chain_bytes = chain[0].len() + chain[1].len() + 1;
+    let c = probe_address(&spec, server.addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::ChainTooLarge, "{f:?}");
+    assert_eq!(c.chain, chain[..2].to_vec());
+    // Within both caps the same server is fine.
+    let ok = probe_address(&spec_for(server.addr, Some("deep.test")), server.addr).await;
+    assert!(ok.failure.is_none(), "{:?}", ok.failure);
+    assert_eq!(ok.chain, chain);
+}
+
+#[tokio::test]
+async fn certificate_message_over_the_tls_size_limit_is_chain_too_large() {
+    // ~160 certificates of ~450 bytes: the Certificate message exceeds 64 KiB, which rustls'
+    // deframer refuses before our verifier runs.
+    let (chain, leaf) = long_chain(160);
+    let total: usize = chain.iter().map(|c| c.len()).sum();
+    assert!(total > 0xffff, "{total}");
+    let server = TlsServer::start(
+        "127.0.0.1",
+        server_config(chain, leaf.key_der(), &[], ClientAuth::None),
+    )
+    .await;
+    let mut spec = spec_for(server.addr, Some("deep.test"));
+    spec.max_chain_certs = 1000;
+    spec.max_chain_bytes = 1 << 20;
+    let c = probe_address(&spec, server.addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::ChainTooLarge, "{f:?}");
+}
