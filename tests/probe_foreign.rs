@@ -68,7 +68,7 @@ async fn openssl_mtls_required_server_accepts_ours_and_rejects_missing_or_foreig
         &["-Verify", "1", "-verify_return_error", "-CAfile", &ca_arg],
     );
 
-    let mut spec = spec_for(server.addr, Some("osslmtls.test"));
+    let mut spec = patient(spec_for(server.addr, Some("osslmtls.test")));
     spec.client_identity = Some(identity(&client, &[]));
     spec.expect_client_auth = ClientAuthExpectation::Required;
     let c = probe_address(&spec, server.addr).await;
@@ -86,13 +86,17 @@ async fn openssl_mtls_required_server_accepts_ours_and_rejects_missing_or_foreig
         .iter()
         .any(|n| n.contains("CN=Ossl Client CA")));
 
-    let none = probe_address(&spec_for(server.addr, Some("osslmtls.test")), server.addr).await;
+    let none = probe_address(
+        &patient(spec_for(server.addr, Some("osslmtls.test"))),
+        server.addr,
+    )
+    .await;
     let fail = none.failure.expect("rejected");
     assert_eq!(fail.reason, FailureReason::ClientCertRejected, "{fail:?}");
     assert_eq!(fail.alert.as_deref(), Some("certificate_required"));
     assert_eq!(none.chain, pki.chain());
 
-    let mut bad = spec_for(server.addr, Some("osslmtls.test"));
+    let mut bad = patient(spec_for(server.addr, Some("osslmtls.test")));
     bad.client_identity = Some(identity(&foreign, &[]));
     let c = probe_address(&bad, server.addr).await;
     let fail = c.failure.expect("rejected");
@@ -105,7 +109,7 @@ async fn openssl_mtls_required_server_accepts_ours_and_rejects_missing_or_foreig
 async fn nginx_chain_is_captured() {
     let pki = Pki::new("nginx", &["nginx.test"]);
     let nginx = Nginx::start(&pki.chain_pem(), &pki.leaf.key_pem, "");
-    let mut spec = spec_for(nginx.addr, Some("nginx.test"));
+    let mut spec = patient(spec_for(nginx.addr, Some("nginx.test")));
     spec.app_protocol = AppProtocol::Http;
     spec.alpn = vec!["http/1.1".into()];
     let c = probe_address(&spec, nginx.addr).await;
@@ -137,7 +141,7 @@ async fn nginx_mtls_rejection_arrives_as_http_400_and_is_classified() {
         ),
     );
     let http = |identity: Option<std::sync::Arc<certprobe::probe::ClientIdentity>>| {
-        let mut spec = spec_for(nginx.addr, Some("nginxmtls.test"));
+        let mut spec = patient(spec_for(nginx.addr, Some("nginxmtls.test")));
         spec.app_protocol = AppProtocol::Http;
         spec.client_identity = identity;
         spec

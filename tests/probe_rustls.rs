@@ -185,7 +185,7 @@ async fn mtls_server_accepts_our_client_certificate_and_enforces_mtls() {
     let lab = mtls_lab();
     for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
         let server = mtls_server(&lab, version, true).await;
-        let mut spec = spec_for(server.addr, Some("mtls.test"));
+        let mut spec = patient(spec_for(server.addr, Some("mtls.test")));
         spec.client_identity = Some(identity(&lab.client, &[]));
         spec.expect_client_auth = ClientAuthExpectation::Required;
         let c = probe_address(&spec, server.addr).await;
@@ -218,7 +218,11 @@ async fn mtls_server_accepts_our_client_certificate_and_enforces_mtls() {
 async fn mtls_server_rejects_a_missing_certificate_with_certificate_required_and_chain_captured() {
     let lab = mtls_lab();
     let server = mtls_server(&lab, &rustls::version::TLS13, true).await;
-    let c = probe_address(&spec_for(server.addr, Some("mtls.test")), server.addr).await;
+    let c = probe_address(
+        &patient(spec_for(server.addr, Some("mtls.test"))),
+        server.addr,
+    )
+    .await;
     let f = c.failure.clone().expect("rejected");
     assert_eq!(f.reason, FailureReason::ClientCertRejected, "{f:?}");
     assert_eq!(f.alert.as_deref(), Some("certificate_required"));
@@ -246,7 +250,7 @@ async fn mtls_server_rejects_a_certificate_from_another_ca_with_unknown_ca() {
     let lab = mtls_lab();
     for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
         let server = mtls_server(&lab, version, true).await;
-        let mut spec = spec_for(server.addr, Some("mtls.test"));
+        let mut spec = patient(spec_for(server.addr, Some("mtls.test")));
         spec.client_identity = Some(identity(&lab.foreign, &[]));
         let c = probe_address(&spec, server.addr).await;
         let f = c.failure.clone().expect("rejected");

@@ -40,6 +40,15 @@ pub fn spec_for(addr: SocketAddr, sni: Option<&str>) -> ProbeSpec {
     spec
 }
 
+/// `spec` with a 2 s verdict read, for tests that must observe a post-handshake rejection (a
+/// TLS 1.3 alert, nginx's HTTP 400): on a loaded machine 300 ms may pass before the server's
+/// verdict arrives, and a silent server counts as accepting. Rejections arrive at once, so this
+/// only costs time where the server really stays silent.
+pub fn patient(mut spec: ProbeSpec) -> ProbeSpec {
+    spec.verdict_timeout = Duration::from_secs(2);
+    spec
+}
+
 // === PKI (rcgen, ECDSA P-256: ring cannot generate RSA keys) ===
 
 /// A certificate authority: its certificate and the issuer used to sign with it.
