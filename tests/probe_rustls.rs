@@ -416,3 +416,38 @@ async fn probe_sends_no_application_data_to_an_untrusted_server() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.app_bytes.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn probe_endpoint_resolves_localhost_and_probes_each_address_with_the_same_sni() {
+    let pki = Pki::new("localhost", &["localhost"]);
+    let server = TlsServer::start(
+        "127.0.0.1",
+        server_config(pki.chain(), pki.leaf.key_der(), &[], ClientAuth::None),
+    )
+    .await;
+    let mut spec = spec_for(server.addr, Some("localhost"));
+    spec.host = "localhost".into();
+    let caps = probe_endpoint(&spec, AddressMode::All).await;
+    assert!(!caps.is_empty());
+    assert!(
+        caps.iter().all(|c| c.address.ip().is_loopback()),
+        "{caps:?}"
+    );
+    assert!(caps.iter().all(|c| c.sni.as_deref() == Some("localhost")));
+    let v4 = caps
+        .iter()
+        .find(|c| c.address == server.addr)
+        .expect("127.0.0.1 is among localhost's addresses");
+    assert!(v4.failure.is_none(), "{:?}", v4.failure);
+    assert_eq!(v4.chain, pki.chain());
+    // Any other address (e.g. ::1) has no server: refused, reported separately.
+    for other in caps.iter().filter(|c| c.address != server.addr) {
+        assert_eq!(
+            other.failure.as_ref().map(|f| f.reason),
+            Some(FailureReason::ConnectRefused)
+        );
+    }
+    let first = probe_endpoint(&spec, AddressMode::First).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].address, caps[0].address);
+}

@@ -542,10 +542,14 @@ async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<TcpStream>) -> Ve
             }
             let mut response = Vec::new();
             let mut buf = [0u8; 4096];
+            let mut eof = false;
             loop {
                 match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
                     Err(_) => break,
-                    Ok(Ok(0)) => break,
+                    Ok(Ok(0)) => {
+                        eof = true;
+                        break;
+                    }
                     Ok(Ok(n)) => {
                         response.extend_from_slice(&buf[..n]);
                         if response.len() >= MAX_HTTP_RESPONSE {
@@ -557,8 +561,11 @@ async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<TcpStream>) -> Ve
                 }
             }
             if response.is_empty() {
-                // No answer: closed (handled above) or silent.
-                return Verdict::Silent;
+                return if eof {
+                    Verdict::Closed("closed the connection without answering the HTTP request")
+                } else {
+                    Verdict::Silent
+                };
             }
             match HttpResponse::parse(&response) {
                 Some(http) => Verdict::Http(http),

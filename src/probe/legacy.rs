@@ -205,11 +205,13 @@ pub fn parse_server_flight(bytes: &[u8]) -> Result<ServerFlight, LegacyError> {
                 flight.hello_done = true;
                 break;
             }
-            // HelloRequest (0) may precede; ServerKeyExchange / CertificateRequest follow.
-            0 | 12 | 13 | 22 if hello_seen || msg_type == 0 => {}
+            // HelloRequest (0) may precede the ServerHello; after it, ServerKeyExchange,
+            // CertificateRequest, CertificateStatus and anything else are skipped.
+            0 => {}
+            _ if hello_seen => {}
             other => {
                 return Err(LegacyError::Malformed(format!(
-                    "unexpected handshake message type {other}"
+                    "handshake message type {other} before the ServerHello"
                 )))
             }
         }
