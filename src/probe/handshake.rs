@@ -591,7 +591,7 @@ fn eof_as_closed(e: io::Error) -> Verdict {
 pub struct HttpResponse {
     pub status: u16,
     pub status_line: String,
-    /// Up to [`MAX_HTTP_RESPONSE`] bytes after the header, lossily decoded.
+    /// Up to 16 KiB of the response after the header, lossily decoded.
     pub body: String,
 }
 

@@ -8,7 +8,7 @@
 //! untrusted peer cannot leak anything. The handshake *signature* is still verified against the
 //! presented leaf key, which is what proves the server holds the key.
 //!
-//! - [`resolve`]: host -> addresses (all or first), IP literals pass through.
+//! - [`mod@resolve`]: host -> addresses (all or first), IP literals pass through.
 //! - [`handshake`]: [`probe_address`] (rustls handshake, verdict read, MTLS enforcement check,
 //!   legacy fallback) and [`probe_endpoint`] (resolve, then every address concurrently).
 //! - [`verifier`]: the per-probe recording server-certificate verifier and client-cert resolver.
