@@ -296,6 +296,15 @@ async fn cbc_only_tls12_server_is_captured_with_handshake_failure_and_its_suite(
         Some("TLS_RSA_WITH_AES_128_CBC_SHA")
     );
     assert!(fail.detail.contains("legacy handshake"), "{fail:?}");
+
+    // Without the fallback: handshake_failure before any certificate, nothing captured.
+    let mut spec = spec_for(server.addr, Some("legacy.test"));
+    spec.legacy_fallback = false;
+    let c = probe_address(&spec, server.addr).await;
+    let fail = c.failure.expect("failure");
+    assert_eq!(fail.reason, FailureReason::HandshakeFailure, "{fail:?}");
+    assert_eq!(fail.alert.as_deref(), Some("handshake_failure"));
+    assert!(c.chain.is_empty());
 }
 
 #[tokio::test]

@@ -128,3 +128,32 @@ async fn certificate_message_over_the_tls_size_limit_is_chain_too_large() {
     let f = c.failure.expect("failure");
     assert_eq!(f.reason, FailureReason::ChainTooLarge, "{f:?}");
 }
+
+#[tokio::test]
+async fn full_accept_queue_is_connect_timeout() {
+    // A listener that never accepts, with its accept queue filled: the kernel drops further
+    // SYNs, so our connect neither completes nor is refused.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    let mut spec = spec_for(addr, Some("queue.test"));
+    spec.connect_timeout = Duration::from_millis(300);
+    let c = probe_address(&spec, addr).await;
+    let f = c.failure.expect("failure");
+    assert_eq!(f.reason, FailureReason::ConnectTimeout, "{f:?}");
+    assert!(c.chain.is_empty());
+    drop(listener);
+}
