@@ -403,6 +403,21 @@ impl TlsServer {
     }
 }
 
+impl TlsServer {
+    /// The number of completed server-side handshakes once it reaches `n` (or after 5 s): the
+    /// server task may finish its side of a handshake slightly after the client's.
+    pub async fn handshakes_reaching(&self, n: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = self.handshakes.load(Ordering::SeqCst);
+            if seen >= n || Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for TlsServer {
     fn drop(&mut self) {
         self.task.abort();
