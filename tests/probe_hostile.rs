@@ -157,3 +157,52 @@ async fn full_accept_queue_is_connect_timeout() {
     assert!(c.chain.is_empty());
     drop(listener);
 }
+
+/// A server that answers any ClientHello with a TLS 1.0 ServerHello (as old SChannel does),
+/// its messages split over many small records and TCP writes: rustls refuses the version, the
+/// legacy capture reassembles the flight.
+#[tokio::test]
+async fn tls10_server_hello_answer_is_captured_by_the_legacy_handshake() {
+    let pki = Pki::new("schannel", &["schannel.test"]);
+    let mut handshake = wire::server_hello(0x0301, 0x002f);
+    handshake.extend(wire::certificate(&[&pki.leaf.cert, &pki.intermediate.cert]));
+    handshake.extend(wire::server_hello_done());
+    let mut flight = Vec::new();
+    for piece in handshake.chunks(100) {
+        flight.extend(wire::record(22, piece));
+    }
+    let server = RawServer::replying(flight, 37).await;
+    let c = probe_address(&spec_for(server.addr, Some("schannel.test")), server.addr).await;
+    let f = c.failure.clone().expect("protocol_version still reported");
+    assert_eq!(f.reason, FailureReason::ProtocolVersion, "{f:?}");
+    assert_eq!(
+        f.detail,
+        "server offers only TLSv1.0; chain captured by legacy handshake"
+    );
+    assert_eq!(c.chain, pki.chain());
+    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.0"));
+    assert_eq!(
+        c.cipher_suite.as_deref(),
+        Some("TLS_RSA_WITH_AES_128_CBC_SHA")
+    );
+}
+
+#[tokio::test]
+async fn legacy_capture_applies_the_certificate_cap() {
+    let (chain, _) = long_chain(5);
+    let certs: Vec<&[u8]> = chain.iter().map(|c| c.as_ref()).collect();
+    let mut handshake = wire::server_hello(0x0301, 0xc014);
+    handshake.extend(wire::certificate(&certs));
+    handshake.extend(wire::server_hello_done());
+    let server = RawServer::replying(wire::record(22, &handshake), 4096).await;
+    let mut spec = spec_for(server.addr, Some("deep.test"));
+    spec.max_chain_certs = 3;
+    let c = probe_address(&spec, server.addr).await;
+    let f = c.failure.clone().expect("failure");
+    assert_eq!(f.reason, FailureReason::ChainTooLarge, "{f:?}");
+    assert_eq!(c.chain, chain[..3].to_vec());
+    assert_eq!(
+        c.legacy.as_ref().map(|l| l.version.as_str()),
+        Some("TLSv1.0")
+    );
+}

@@ -501,6 +501,80 @@ impl Drop for RawServer {
     }
 }
 
+impl RawServer {
+    /// A raw TCP server that answers every connection's first bytes (the ClientHello) with
+    /// `reply`, written in `chunk`-byte pieces with short pauses (to exercise reassembly), then
+    /// keeps the connection open for a while.
+    pub async fn replying(reply: Vec<u8>, chunk: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind raw");
+        let addr = listener.local_addr().expect("addr");
+        let reply = Arc::new(reply);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let _ = tcp.set_nodelay(true);
+                    let mut hello = [0u8; 4096];
+                    let _ = tcp.read(&mut hello).await;
+                    for piece in reply.chunks(chunk.max(1)) {
+                        if tcp.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+/// TLS records and handshake messages, for hand-built server flights.
+pub mod wire {
+    /// One TLS record (version 3.1).
+    pub fn record(content_type: u8, payload: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 3, 1];
+        r.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        r.extend_from_slice(payload);
+        r
+    }
+
+    pub fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend_from_slice(body);
+        m
+    }
+
+    pub fn server_hello(version: u16, suite: u16) -> Vec<u8> {
+        let mut b = version.to_be_bytes().to_vec();
+        b.extend_from_slice(&[0x42; 32]);
+        b.push(0); // session id
+        b.extend_from_slice(&suite.to_be_bytes());
+        b.push(0); // compression
+        handshake(2, &b)
+    }
+
+    pub fn certificate(certs: &[&[u8]]) -> Vec<u8> {
+        let mut list = Vec::new();
+        for c in certs {
+            list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
+            list.extend_from_slice(c);
+        }
+        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+        body.extend_from_slice(&list);
+        handshake(11, &body)
+    }
+
+    pub fn server_hello_done() -> Vec<u8> {
+        handshake(14, &[])
+    }
+}
+
 /// A loopback port that was free a moment ago (bind `ip:0`, read the port, release it).
 pub fn free_port(ip: &str) -> u16 {
     let l = std::net::TcpListener::bind((ip.parse::<IpAddr>().expect("ip"), 0)).expect("bind");
