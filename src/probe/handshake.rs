@@ -136,6 +136,11 @@ impl ProbeSpec {
 /// server's verdict, run the MTLS enforcement check when required, and fall back to the legacy
 /// capture for TLS < 1.2 servers. Never panics, never returns an error: failures are data in
 /// [`Capture::failure`].
+///
+/// Worst-case duration: connect + handshake + verdict timeouts, plus connect + handshake
+/// timeouts again for the legacy capture, plus one more full probe for the MTLS enforcement
+/// check (`expect_client_auth: required` with a client identity). Callers that need a hard
+/// bound wrap this in their own timeout.
 pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     let identity = match spec
         .client_identity
