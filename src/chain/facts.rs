@@ -25,12 +25,19 @@ pub enum SignatureHash {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum KeyAlgorithm {
-    Rsa { bits: u32 },
+    Rsa {
+        bits: u32,
+    },
     /// `curve` is `P-256`, `P-384`, `P-521` or the OID string.
-    Ec { curve: String, bits: u32 },
+    Ec {
+        curve: String,
+        bits: u32,
+    },
     Ed25519,
     Ed448,
-    Other { oid: String },
+    Other {
+        oid: String,
+    },
 }
 
 /// Microsoft AD CS extensions found on a certificate.
@@ -131,7 +138,7 @@ pub fn parse_cert(der: &[u8]) -> Result<CertFacts, String> {
 /// Parse the DER with x509-parser, rejecting trailing data.
 pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => Err(format!(
             "certificate DER has {} trailing byte(s)",
             rest.len()
@@ -348,7 +355,7 @@ fn decode_string(tag: u32, data: &[u8]) -> Option<String> {
         20 => Some(data.iter().map(|&b| b as char).collect()),
         // BMPString: UTF-16BE
         30 => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = data
@@ -359,7 +366,7 @@ fn decode_string(tag: u32, data: &[u8]) -> Option<String> {
         }
         // UniversalString: UTF-32BE
         28 => {
-            if data.len() % 4 != 0 {
+            if !data.len().is_multiple_of(4) {
                 return None;
             }
             data.chunks_exact(4)
@@ -702,13 +709,18 @@ mod tests {
             decode_ca_version(&[0x02, 0x04, 0x00, 0x01, 0x00, 0x02]).as_deref(),
             Some("V2.1")
         );
-        assert_eq!(decode_ca_version(&[0x02, 0x01, 0x00]).as_deref(), Some("V0.0"));
+        assert_eq!(
+            decode_ca_version(&[0x02, 0x01, 0x00]).as_deref(),
+            Some("V0.0")
+        );
     }
 
     #[test]
     fn template_info_decodes_oid_and_versions_with_optional_minor() {
         // SEQUENCE { OID 1.2.3.4, INTEGER 100, INTEGER 4 }
-        let v = [0x30, 0x0b, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x02, 0x01, 0x64, 0x02, 0x01, 0x04];
+        let v = [
+            0x30, 0x0b, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x02, 0x01, 0x64, 0x02, 0x01, 0x04,
+        ];
         assert_eq!(
             decode_template_info(&v),
             Some(("1.2.3.4".to_string(), Some(100), Some(4)))
@@ -735,12 +747,15 @@ mod tests {
     fn application_policies_list_each_policy_identifier() {
         // SEQUENCE { SEQUENCE { OID 1.3.6.1.5.5.7.3.1 }, SEQUENCE { OID 1.3.6.1.5.5.7.3.2 } }
         let v = [
-            0x30, 0x18, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01, 0x30,
-            0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02,
+            0x30, 0x18, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01,
+            0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02,
         ];
         assert_eq!(
             decode_app_policies(&v),
-            vec!["1.3.6.1.5.5.7.3.1".to_string(), "1.3.6.1.5.5.7.3.2".to_string()]
+            vec![
+                "1.3.6.1.5.5.7.3.1".to_string(),
+                "1.3.6.1.5.5.7.3.2".to_string()
+            ]
         );
     }
 
