@@ -117,6 +117,10 @@ pub struct CertFacts {
     pub subject_key_id: Option<String>,
     pub authority_key_id: Option<String>,
     pub adcs: AdcsExtensions,
+    /// X.509 version (1, 2 or 3).
+    pub version: u32,
+    /// Critical extensions outside the set a path validator understands (dotted OIDs).
+    pub unknown_critical_extensions: Vec<String>,
     /// DER of the SubjectPublicKeyInfo (not serialized).
     #[serde(skip)]
     pub spki_der: Vec<u8>,
@@ -146,6 +150,24 @@ pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, String> {
         Err(e) => Err(format!("certificate DER does not parse: {e}")),
     }
 }
+
+/// Extensions a path validator understands (RFC 5280 §4.2 plus AIA).
+const KNOWN_EXTENSIONS: &[&str] = &[
+    "2.5.29.14",         // subjectKeyIdentifier
+    "2.5.29.15",         // keyUsage
+    "2.5.29.17",         // subjectAltName
+    "2.5.29.18",         // issuerAltName
+    "2.5.29.19",         // basicConstraints
+    "2.5.29.30",         // nameConstraints
+    "2.5.29.31",         // cRLDistributionPoints
+    "2.5.29.32",         // certificatePolicies
+    "2.5.29.33",         // policyMappings
+    "2.5.29.35",         // authorityKeyIdentifier
+    "2.5.29.36",         // policyConstraints
+    "2.5.29.37",         // extKeyUsage
+    "2.5.29.54",         // inhibitAnyPolicy
+    "1.3.6.1.5.5.7.1.1", // authorityInfoAccess
+];
 
 const OID_TEMPLATE_NAME: &str = "1.3.6.1.4.1.311.20.2";
 const OID_TEMPLATE_INFO: &str = "1.3.6.1.4.1.311.21.7";
@@ -194,6 +216,8 @@ pub(crate) fn facts_from_x509(x509: &X509Certificate<'_>, der: &[u8]) -> CertFac
         subject_key_id: None,
         authority_key_id: None,
         adcs: AdcsExtensions::default(),
+        version: x509.version().0 + 1,
+        unknown_critical_extensions: Vec::new(),
         spki_der,
         subject_der,
         issuer_der,
@@ -201,6 +225,9 @@ pub(crate) fn facts_from_x509(x509: &X509Certificate<'_>, der: &[u8]) -> CertFac
 
     for ext in x509.extensions() {
         let oid = ext.oid.to_id_string();
+        if ext.critical && !KNOWN_EXTENSIONS.contains(&oid.as_str()) {
+            f.unknown_critical_extensions.push(oid.clone());
+        }
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
                 f.has_san_extension = true;

@@ -172,6 +172,8 @@ mod tests {
             subject_key_id: None,
             authority_key_id: None,
             adcs: AdcsExtensions::default(),
+            version: 3,
+            unknown_critical_extensions: vec![],
             spki_der: vec![],
             subject_der: vec![],
             issuer_der: vec![],

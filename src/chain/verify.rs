@@ -404,11 +404,18 @@ impl Ctx<'_, '_> {
         store: &'s TrustStore,
         a: &TrustAnchor<'_>,
     ) -> Option<&'s CertFacts> {
-        self.facts
+        // The store's own copy first (a presented cross-certificate shares subject and key
+        // with the anchor but has its own validity); else a presented self-signed copy.
+        store
+            .anchor_facts
             .iter()
-            .flatten()
             .find(|f| facts_match_anchor(f, a))
-            .or_else(|| store.anchor_facts.iter().find(|f| facts_match_anchor(f, a)))
+            .or_else(|| {
+                self.facts
+                    .iter()
+                    .flatten()
+                    .find(|f| f.self_signed && facts_match_anchor(f, a))
+            })
     }
 
     fn position_of_der(&self, der: &[u8]) -> Option<usize> {
@@ -525,7 +532,78 @@ struct PathInfo {
     anchor: Option<CertFacts>,
 }
 
-type RunResult = Result<PathInfo, webpki::Error>;
+/// A failed run: webpki's error and, when certprobe's own path checks rejected a candidate
+/// path, why.
+type RunError = (webpki::Error, Option<&'static str>);
+type RunResult = Result<PathInfo, RunError>;
+
+fn secs(t: i64) -> UnixTime {
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.max(0) as u64))
+}
+
+/// Checks webpki leaves out, run on each candidate path so that path building can try another
+/// one: the anchor's own validity (deps.md pitfall 8), critical extensions and CA-ness of a
+/// known anchor certificate, and keyCertSign on intermediates that carry a keyUsage.
+fn path_checks(
+    ctx: &Ctx<'_, '_>,
+    store: &TrustStore,
+    p: &webpki::VerifiedPath<'_>,
+    now: UnixTime,
+) -> Result<(), (webpki::Error, &'static str)> {
+    let now_s = ctx.now_s;
+    for c in p.intermediate_certificates() {
+        let Some(f) = ctx
+            .position_of_der(c.der().as_ref())
+            .and_then(|i| ctx.fact(i))
+        else {
+            continue;
+        };
+        if f.has_key_usage && !f.key_usage.iter().any(|k| k == "key_cert_sign") {
+            return Err((
+                webpki::Error::EndEntityUsedAsCa,
+                "an issuing CA certificate has a keyUsage without keyCertSign",
+            ));
+        }
+    }
+    if let Some(f) = ctx.anchor_facts(store, p.anchor()) {
+        if now_s > f.not_after {
+            return Err((
+                webpki::Error::CertExpired {
+                    time: now,
+                    not_after: secs(f.not_after),
+                },
+                "the trust anchor certificate has expired",
+            ));
+        }
+        if now_s < f.not_before {
+            return Err((
+                webpki::Error::CertNotValidYet {
+                    time: now,
+                    not_before: secs(f.not_before),
+                },
+                "the trust anchor certificate is not yet valid",
+            ));
+        }
+        if !f.unknown_critical_extensions.is_empty() {
+            return Err((
+                webpki::Error::UnsupportedCriticalExtension,
+                "the trust anchor certificate has an unknown critical extension",
+            ));
+        }
+        // A v3 anchor must be a CA, unless the anchor is the leaf itself (a pinned
+        // self-signed server certificate).
+        let is_leaf = ctx
+            .fact(0)
+            .is_some_and(|l| l.fingerprint_sha256 == f.fingerprint_sha256);
+        if f.version >= 3 && !f.is_ca && !is_leaf {
+            return Err((
+                webpki::Error::EndEntityUsedAsCa,
+                "the trust anchor certificate is not a CA (no basicConstraints cA)",
+            ));
+        }
+    }
+    Ok(())
+}
 
 fn run_webpki(
     ctx: &Ctx<'_, '_>,
@@ -535,41 +613,27 @@ fn run_webpki(
     eku: impl ExtendedKeyUsageValidator,
 ) -> RunResult {
     let intermediates = ctx.chain.get(1..).unwrap_or(&[]);
-    // webpki does not check the anchor's own validity (deps.md pitfall 8): reject candidate
-    // paths whose known anchor certificate is expired or not yet valid, so path building can
-    // try another anchor.
+    // certprobe's own checks run on each candidate path (see `path_checks`).
     let now = ctx.now;
-    let now_s = ctx.now_s;
-    let check_anchor = |p: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        if let Some(f) = ctx.anchor_facts(store, p.anchor()) {
-            if now_s > f.not_after {
-                return Err(webpki::Error::CertExpired {
-                    time: now,
-                    not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                        f.not_after.max(0) as u64,
-                    )),
-                });
-            }
-            if now_s < f.not_before {
-                return Err(webpki::Error::CertNotValidYet {
-                    time: now,
-                    not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                        f.not_before.max(0) as u64,
-                    )),
-                });
-            }
+    let rejected: std::cell::Cell<Option<&'static str>> = std::cell::Cell::new(None);
+    let check_path = |p: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
+        let r = path_checks(ctx, store, p, now);
+        if let Err((_, why)) = &r {
+            rejected.set(Some(why));
         }
-        Ok(())
+        r.map_err(|(e, _)| e)
     };
-    let vp = ee.verify_for_usage(
-        algs,
-        &store.anchors,
-        intermediates,
-        now,
-        eku,
-        None,
-        Some(&check_anchor),
-    )?;
+    let vp = ee
+        .verify_for_usage(
+            algs,
+            &store.anchors,
+            intermediates,
+            now,
+            eku,
+            None,
+            Some(&check_path),
+        )
+        .map_err(|e| (e, rejected.get()))?;
     let mut positions = vec![0usize];
     let mut path = Vec::new();
     let mut not_after = ctx.fact(0).map(|f| f.not_after);
@@ -596,7 +660,7 @@ fn run_webpki(
         .facts
         .iter()
         .flatten()
-        .any(|f| facts_match_anchor(f, vp.anchor()));
+        .any(|f| f.self_signed && facts_match_anchor(f, vp.anchor()));
     match &anchor {
         Some(a) => {
             if presented_anchor {
@@ -627,7 +691,7 @@ fn verify_with_fallback(
     let strict = run_webpki(ctx, ee, store, strict_algs(), BoxedEku(eku()));
     let retry = match &strict {
         Ok(_) => false,
-        Err(e) => match map_error(e) {
+        Err((e, _)) => match map_error(e) {
             VerifyErrorKind::UnsupportedSignatureAlgorithm => true,
             VerifyErrorKind::BadSignature => ctx.weak_rsa_issuer(store),
             _ => false,
@@ -638,6 +702,13 @@ fn verify_with_fallback(
     }
     let legacy = run_webpki(ctx, ee, store, &LEGACY_LIST, BoxedEku(eku()));
     (legacy, true)
+}
+
+fn describe(e: &webpki::Error, why: Option<&'static str>) -> String {
+    match why {
+        Some(w) => format!("{e:?} (a candidate path was rejected: {w})"),
+        None => format!("{e:?}"),
+    }
 }
 
 struct BoxedEku(Box<dyn ExtendedKeyUsageValidator>);
@@ -681,7 +752,7 @@ fn verify_store(
             v.path_not_after = p.not_after;
             (v, Some(p))
         }
-        Err(e) if is_eku_error(&e) => {
+        Err((e, _)) if is_eku_error(&e) => {
             // Decide trust apart from the leaf's EKU (the policy reports EKU as its own rule).
             let any = || -> Box<dyn ExtendedKeyUsageValidator> { Box::new(AnyEku) };
             let (res2, legacy2) = verify_with_fallback(ctx, ee, store, &any);
@@ -696,24 +767,27 @@ fn verify_store(
                     v.path_not_after = p.not_after;
                     (v, None)
                 }
-                Err(e2) => {
+                Err((e2, why)) => {
                     let kind = map_error(&e2);
                     v.error = Some(kind);
                     v.error_position = ctx.error_position(kind, store);
-                    v.detail = Some(format!("{e2:?}; leaf EKU also lacks serverAuth"));
+                    v.detail = Some(format!(
+                        "{}; leaf EKU also lacks serverAuth",
+                        describe(&e2, why)
+                    ));
                     (v, None)
                 }
             }
         }
-        Err(e) => {
+        Err((e, why)) => {
             let kind = map_error(&e);
             v.error = Some(kind);
             v.error_position = ctx.error_position(kind, store);
             v.detail = Some(match kind {
                 VerifyErrorKind::UnsupportedSignatureAlgorithm => {
-                    format!("unverifiable legacy algorithm: {e:?}")
+                    format!("unverifiable legacy algorithm: {}", describe(&e, why))
                 }
-                _ => format!("{e:?}"),
+                _ => describe(&e, why),
             });
             (v, None)
         }
