@@ -518,6 +518,10 @@ fn signature_info(x509: &X509Certificate<'_>) -> (String, SignatureHash, bool) {
     let (name, hash) = match oid.as_str() {
         "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", H::Unknown),
         "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", H::Md5),
+        "1.3.14.3.2.3" => ("md5WithRSA", H::Md5),
+        // Bare digest OIDs used as a signature algorithm by very old (SSLeay-era) issuers.
+        "1.2.840.113549.2.5" => ("md5", H::Md5),
+        "1.3.14.3.2.26" => ("sha1", H::Sha1),
         "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", H::Sha1),
         "1.3.14.3.2.29" => ("sha1WithRSASignature", H::Sha1),
         "1.2.840.113549.1.1.14" => ("sha224WithRSAEncryption", H::Sha224),
