@@ -254,8 +254,24 @@ pub fn run(
                 .unwrap_or_else(|| vec![IssuerClassName::Internal, IssuerClassName::Public]);
             let cls = class_name(report.issuer_class);
             let names: Vec<&str> = allowed.iter().map(|a| class_spec_name(*a)).collect();
+            let trusted_active = rules
+                .trusted
+                .as_ref()
+                .is_some_and(|t| sev_of(t.severity) != Severity::Off);
             if names.contains(&cls) {
                 Finding::Pass(format!("issuer class {cls} is allowed"))
+            } else if report.issuer_class == IssuerClass::Unknown
+                && trusted_active
+                && !report
+                    .stores
+                    .iter()
+                    .any(|s| s.verified || s.trusted_ignoring_eku)
+            {
+                // Not verified by any store: the class cannot be told; `trusted` reports it.
+                Finding::NotApplicable(
+                    "issuer class unknown: the chain is not verified by any store (see trusted)"
+                        .into(),
+                )
             } else {
                 Finding::Violation(format!(
                     "issuer class {cls} (issuer {}) is not allowed; allowed: {}",
@@ -622,6 +638,14 @@ fn check_trusted(c: &Ctx<'_>, stores: &[String]) -> Finding {
             .filter(|v| stores.contains(&v.store))
             .collect()
     };
+    if let Some(v) = candidates.iter().find(|v| !v.verified && v.trusted_ignoring_eku) {
+        if !candidates.iter().any(|v| v.verified) {
+            return Finding::Pass(format!(
+                "chains to store {} (path verification failed only on the EKU; see the eku rule)",
+                v.store
+            ));
+        }
+    }
     if let Some(v) = candidates.iter().find(|v| v.verified) {
         return Finding::Pass(format!(
             "verified by store {}{}",
