@@ -485,3 +485,54 @@ fn facts_cover_subject_serial_fingerprints_validity_and_ip_sans() {
         vec!["key_cert_sign".to_string(), "crl_sign".to_string()]
     );
 }
+
+#[test]
+fn an_ldap_crl_distribution_point_is_an_ad_cs_marker() {
+    let p = pki();
+    let mut lp = leaf_params(&["pool.contoso.com"], "x", -10, 300);
+    lp.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+        uris: vec![
+            "ldap:///CN=Contoso%20Issuing%20CA,CN=CDP,CN=Public%20Key%20Services,CN=Services,CN=Configuration,DC=contoso,DC=com?certificateRevocationList?base".into(),
+            "http://pki.contoso.com/issuing.crl".into(),
+        ],
+    }];
+    let l = leaf(&p, lp);
+    let f = parse_cert(&l).unwrap();
+    assert!(f.adcs.ldap_urls);
+    assert_eq!(f.crl_distribution_points.len(), 2);
+    let r = run(&[l, p.inter.der().clone()], "pool.contoso.com", &stores(&p));
+    assert!(r.adcs_detected);
+    // No template extension and no CA Version: no OS inference.
+    assert!(!r.inferences.iter().any(|i| i.contains("KSP")));
+}
+
+#[test]
+fn an_empty_chain_is_malformed_for_every_store_and_never_panics() {
+    let p = pki();
+    let r = run(&[], "pool.contoso.com", &stores(&p));
+    assert!(r.certs.is_empty());
+    assert!(r
+        .stores
+        .iter()
+        .all(|s| s.error == Some(VerifyErrorKind::Malformed)));
+    assert!(!r.hostname.unwrap().matched);
+    assert!(!r.hygiene.complete);
+    assert_eq!(r.issuer_class, IssuerClass::Unknown);
+}
+
+#[test]
+fn a_self_signed_leaf_pinned_in_the_internal_store_is_trusted() {
+    let mut lp = leaf_params(&["edge.contoso.com"], "edge.contoso.com", -10, 300);
+    lp.use_authority_key_identifier_extension = false;
+    let key = KeyPair::generate().unwrap();
+    let cert = lp.self_signed(&key).unwrap().der().clone();
+    let s = TrustStores {
+        stores: vec![
+            TrustStore::from_certs("internal", StoreClass::Internal, vec![cert.clone()]).unwrap(),
+        ],
+    };
+    let r = run(&[cert], "edge.contoso.com", &s);
+    assert!(r.stores[0].verified, "{:?}", r.stores[0]);
+    assert!(r.certs[0].self_signed);
+    assert!(!r.hygiene.root_sent);
+}

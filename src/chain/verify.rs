@@ -979,3 +979,72 @@ pub fn analyze(
         anchor,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_algorithms_come_before_the_defaults_that_share_their_identifiers() {
+        let list = &*LEGACY_LIST;
+        let first_default = list
+            .iter()
+            .position(|a| {
+                a.signature_alg_id() == alg_id::RSA_PKCS1_SHA256
+                    && a.public_key_alg_id() == alg_id::RSA_ENCRYPTION
+            })
+            .unwrap();
+        // The first RSA-PKCS1-SHA256 entry is the 1024-bit legacy one, not webpki's 2048-bit.
+        assert!(first_default < LEGACY_ALGS.len());
+        assert_eq!(
+            list.len(),
+            LEGACY_ALGS.len() + webpki::ALL_VERIFICATION_ALGS.len()
+        );
+        // Both SHA-1 OIDs are covered.
+        for id in [SHA1_RSA_NULL, SHA1_RSA_OIW_NULL] {
+            assert!(list
+                .iter()
+                .any(|a| a.signature_alg_id() == AlgorithmIdentifier::from_slice(id)));
+        }
+    }
+
+    #[test]
+    fn webpki_errors_map_to_the_bounded_reason_set() {
+        use webpki::Error as E;
+        assert_eq!(map_error(&E::UnknownIssuer), VerifyErrorKind::UnknownIssuer);
+        assert_eq!(
+            map_error(&E::InvalidSignatureForPublicKey),
+            VerifyErrorKind::BadSignature
+        );
+        assert_eq!(
+            map_error(&E::PathLenConstraintViolated),
+            VerifyErrorKind::PathTooLong
+        );
+        assert_eq!(
+            map_error(&E::MaximumPathBuildCallsExceeded),
+            VerifyErrorKind::PathTooLong
+        );
+        assert_eq!(
+            map_error(&E::CaUsedAsEndEntity),
+            VerifyErrorKind::CaUsedAsLeaf
+        );
+        assert_eq!(map_error(&E::EndEntityUsedAsCa), VerifyErrorKind::NotCa);
+        assert_eq!(map_error(&E::EmptyEkuExtension), VerifyErrorKind::BadEku);
+        assert_eq!(map_error(&E::CertRevoked), VerifyErrorKind::Other);
+        assert_eq!(
+            map_error(&E::CertExpired {
+                time: secs(10),
+                not_after: secs(5)
+            }),
+            VerifyErrorKind::Expired
+        );
+    }
+
+    #[test]
+    fn der_contents_strips_short_and_long_headers_and_never_panics() {
+        assert_eq!(der_contents(&[0x30, 0x01, 0xaa]), &[0xaa]);
+        assert_eq!(der_contents(&[0x30, 0x81, 0x01, 0xaa]), &[0xaa]);
+        assert_eq!(der_contents(&[0x30]), &[0x30]);
+        assert_eq!(der_contents(&[0x30, 0x84, 0x01]), &[0x30, 0x84, 0x01]);
+    }
+}
