@@ -91,8 +91,9 @@ pub struct CertFacts {
     /// Whether a SAN extension is present at all.
     pub has_san_extension: bool,
     pub key: KeyAlgorithm,
-    /// Signature algorithm OID (dotted) and a short name (`sha256WithRSAEncryption`, `rsassaPss`,
-    /// `ecdsa-with-SHA256`, ...).
+    /// Signature algorithm OID (dotted) and a short name (`sha256WithRSAEncryption`,
+    /// `rsassaPss-SHA256` (hash from the parameters), `ecdsa-with-SHA256`, ...; the dotted OID
+    /// when unknown).
     pub signature_oid: String,
     pub signature_algorithm: String,
     pub signature_hash: SignatureHash,

@@ -75,7 +75,9 @@ pub struct Hygiene {
     pub earliest_not_after: Option<i64>,
 }
 
-/// Issuer classification.
+/// Issuer classification: `Internal` when a store of class internal trusts the chain (verified,
+/// or trusted apart from the leaf's EKU), else `Public` likewise, else `Unknown` (the AD CS
+/// fallback heuristic is reported as an inference, not as a class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IssuerClass {
