@@ -323,7 +323,7 @@ impl Policy {
             ..Default::default()
         };
         let mut out = BTreeSet::new();
-        for pat in rules::patterns(&p.rules) {
+        for pat in rules::required_patterns(&self.spec.vars, &p.rules) {
             if let Err(e) = names::expand(&self.spec.vars, &ctx, &pat) {
                 out.insert(e);
             }

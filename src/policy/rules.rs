@@ -638,7 +638,10 @@ fn check_trusted(c: &Ctx<'_>, stores: &[String]) -> Finding {
             .filter(|v| stores.contains(&v.store))
             .collect()
     };
-    if let Some(v) = candidates.iter().find(|v| !v.verified && v.trusted_ignoring_eku) {
+    if let Some(v) = candidates
+        .iter()
+        .find(|v| !v.verified && v.trusted_ignoring_eku)
+    {
         if !candidates.iter().any(|v| v.verified) {
             return Finding::Pass(format!(
                 "chains to store {} (path verification failed only on the EKU; see the eku rule)",
@@ -1099,9 +1102,30 @@ fn check_san_wildcard(c: &Ctx<'_>, r: &super::spec::SanWildcardRule) -> Finding 
     }
 }
 
-/// Every name pattern in a rules spec (for variable checks).
-pub fn patterns(r: &RulesSpec) -> Vec<String> {
-    patterns_with_paths(r).into_iter().map(|(_, p)| p).collect()
+/// Name patterns whose variables must be set for the rules to be judged: active
+/// `san_required` names (their `when` condition holds) and `subject_contains` patterns.
+/// (`san_wildcard.allow_for` patterns tolerate unset variables.)
+pub fn required_patterns(vars: &Vars, r: &RulesSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = r
+        .san_required
+        .as_ref()
+        .filter(|s| s.severity != Some(Severity::Off))
+    {
+        for p in s.names.iter().flatten() {
+            if p.when().is_none_or(|w| feature_on(vars, w)) {
+                out.push(p.pattern().to_string());
+            }
+        }
+    }
+    if let Some(s) = r
+        .subject_contains
+        .as_ref()
+        .filter(|s| s.severity != Some(Severity::Off))
+    {
+        out.extend(s.any_of.iter().flatten().cloned());
+    }
+    out
 }
 
 /// (field path, pattern) for every name pattern in a rules spec.
