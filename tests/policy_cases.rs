@@ -874,7 +874,7 @@ fn case_09_edge_internal_cn_only_without_san_is_compliant_under_san_or_cn() {
     );
     assert_eq!(
         msg(&e, "hostname"),
-        "lsedge.contoso.net matches subject CN lsedge.contoso.net (no SAN extension; CN fallback allowed)"
+        "lsedge.contoso.net matches subject CN=lsedge.contoso.net (no SAN entries; CN fallback allowed)"
     );
     // The same certificate under the built-in default profile (SAN only) fails the name.
     let d = eval(&lync(), "default", &chain, "lsedge.contoso.net");

@@ -1,6 +1,8 @@
 //! The rule catalogue: one pure check per rule id.
 
-use crate::chain::{CertFacts, ChainReport, IssuerClass, KeyAlgorithm, SignatureHash};
+use crate::chain::{
+    match_hostname, CertFacts, ChainReport, IssuerClass, KeyAlgorithm, NameCheck, SignatureHash,
+};
 use crate::probe::{Capture, HandshakeSignature};
 
 use super::names::{self, Coverage};
@@ -697,34 +699,30 @@ fn check_hostname(c: &Ctx<'_>, mode: NameMode) -> Finding {
         return Finding::NotApplicable("no endpoint name to check".into());
     };
     let leaf = c.leaf;
-    if let Ok(ip) = name.parse::<std::net::IpAddr>() {
-        return if leaf
-            .san_ip
-            .iter()
-            .any(|s| s.parse::<std::net::IpAddr>().ok() == Some(ip))
-        {
-            Finding::Pass(format!("IP {name} is in the SAN"))
-        } else {
-            Finding::Violation(format!(
-                "IP {name} is not among the IP SANs [{}] of {}",
-                leaf.san_ip.join(", "),
-                label(leaf)
+    // One matcher for the whole crate (RFC 6125 wildcard semantics, IP SANs).
+    let m = match_hostname(
+        leaf,
+        &NameCheck {
+            name: name.clone(),
+            allow_cn_fallback: mode == NameMode::SanOrCn,
+        },
+    );
+    if m.matched {
+        let by = m.matched_by.unwrap_or_default();
+        return if m.via_cn {
+            Finding::Pass(format!(
+                "{name} matches subject {by} (no SAN entries; CN fallback allowed)"
             ))
+        } else {
+            Finding::Pass(format!("{name} matches SAN {by}"))
         };
     }
-    match names::coverage(&leaf.san_dns, &name) {
-        Coverage::Explicit => return Finding::Pass(format!("{name} matches SAN {name}")),
-        Coverage::Wildcard(w) => return Finding::Pass(format!("{name} matches SAN {w}")),
-        Coverage::Missing => {}
-    }
-    if mode == NameMode::SanOrCn && !leaf.has_san_extension {
-        if let Some(cn) = &leaf.subject_cn {
-            if names::dns_matches(cn, &name) {
-                return Finding::Pass(format!(
-                    "{name} matches subject CN {cn} (no SAN extension; CN fallback allowed)"
-                ));
-            }
-        }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Finding::Violation(format!(
+            "IP {name} is not among the IP SANs [{}] of {}",
+            leaf.san_ip.join(", "),
+            label(leaf)
+        ));
     }
     let cn_note = match (&leaf.subject_cn, mode) {
         (Some(cn), NameMode::San) if names::dns_matches(cn, &name) => {
