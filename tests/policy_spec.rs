@@ -305,3 +305,30 @@ proptest! {
         prop_assert_eq!(m, labels.len() == 1);
     }
 }
+
+#[test]
+fn the_shipped_example_policy_parses_and_validates() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        policy: PolicySpec,
+    }
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/policy-lync2013.example.yaml"
+    ))
+    .unwrap();
+    let f: File = serde_saphyr::from_str(&text).unwrap();
+    let p = Policy::from_spec(f.policy).unwrap();
+    let admin = p.profile("admin_portal").unwrap();
+    assert_eq!(admin.ancestry, vec!["lync2013_baseline"]);
+    assert_eq!(admin.rules.expiry.unwrap().warn_days, Some(45));
+    for r in [
+        "fe_default",
+        "edge_external",
+        "reverse_proxy",
+        "oauth_token_issuer",
+    ] {
+        assert!(p.unset_vars(r).is_empty(), "{r}: {:?}", p.unset_vars(r));
+    }
+}
