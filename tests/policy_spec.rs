@@ -48,6 +48,15 @@ fn lync2013_preset_provides_every_role_profile_on_the_baseline() {
     let mut names = p.profile_names();
     names.retain(|n| !roles.contains(&n.as_str()));
     assert_eq!(names, vec!["default", "lync2013_baseline"]);
+    assert!(
+        p.name_check("edge_internal", "lsedge.contoso.net")
+            .allow_cn_fallback
+    );
+    assert!(
+        !p.name_check("edge_external", "sip.contoso.com")
+            .allow_cn_fallback
+    );
+    assert!(!p.name_check("default", "x").allow_cn_fallback);
     // Conflicts resolved by severity with the documented default.
     let ei = p.profile("edge_internal").unwrap().rules;
     assert_eq!(ei.cn_wildcard.unwrap().severity, Some(Severity::Warn));

@@ -289,6 +289,20 @@ impl Policy {
         }
     }
 
+    /// The name check `chain::analyze` should use for an endpoint bound to `profile`: CN
+    /// fallback only where the profile's `hostname` rule is `san_or_cn` (Edge internal).
+    pub fn name_check(&self, profile: &str, name: &str) -> crate::chain::NameCheck {
+        let allow_cn_fallback = self
+            .profile(profile)
+            .and_then(|p| p.rules.hostname)
+            .and_then(|h| h.mode)
+            == Some(spec::NameMode::SanOrCn);
+        crate::chain::NameCheck {
+            name: name.to_string(),
+            allow_cn_fallback,
+        }
+    }
+
     /// Names of every available profile.
     pub fn profile_names(&self) -> Vec<String> {
         let mut v: BTreeSet<String> = self.profiles.keys().cloned().collect();
