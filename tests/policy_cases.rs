@@ -1727,3 +1727,145 @@ fn unknown_profile_is_unknown_status() {
     assert_eq!(e.status, Status::Unknown);
     assert!(e.verdicts.is_empty());
 }
+
+/// A leaf (RSA-2048, SHA-256) under an RSA-1024 intermediate that the internal root signed.
+fn chain_under_weak_intermediate() -> Vec<CertificateDer<'static>> {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), w.int_root.issuer.pem()).unwrap();
+    std::fs::write(d.join("root.key"), &w.int_root.key_pem).unwrap();
+    std::fs::write(d.join("weak.key"), rsa_key_pem(1024)).unwrap();
+    std::fs::write(d.join("leaf.key"), rsa2048()).unwrap();
+    std::fs::write(
+        d.join("ext.cnf"),
+        "[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+         [leaf]\nbasicConstraints=CA:FALSE\nsubjectAltName=DNS:app.contoso.com\n\
+         extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         crlDistributionPoints=URI:http://pki.contoso.com/crl/weak.crl\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "weak.key",
+            "-subj",
+            "/O=Contoso/CN=Contoso Weak CA",
+            "-out",
+            "weak.csr",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "weak.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "9",
+            "-days",
+            "800",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "ca",
+            "-outform",
+            "DER",
+            "-out",
+            "weak.der",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509", "-inform", "DER", "-in", "weak.der", "-out", "weak.pem",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "leaf.key",
+            "-subj",
+            "/CN=app.contoso.com",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "weak.pem",
+            "-CAkey",
+            "weak.key",
+            "-set_serial",
+            "10",
+            "-days",
+            "397",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+            "-outform",
+            "DER",
+            "-out",
+            "leaf.der",
+        ],
+    );
+    vec![
+        CertificateDer::from(std::fs::read(d.join("leaf.der")).unwrap()),
+        CertificateDer::from(std::fs::read(d.join("weak.der")).unwrap()),
+    ]
+}
+
+#[test]
+fn key_rule_flags_weak_rsa_issuers_on_the_path() {
+    let chain = chain_under_weak_intermediate();
+    let e = eval(&Policy::default(), "default", &chain, "app.contoso.com");
+    check(&e, Status::Warning, "key=warn");
+    assert_eq!(
+        msg(&e, "key"),
+        "issuer CN=Contoso Weak CA has an RSA-1024 key (2048 or more recommended)"
+    );
+    let hardened = policy_from(&base_yaml("lync2013-hardened", TWO, MEET2, ""));
+    let e = eval(&hardened, "federation_partner", &chain, "app.contoso.com");
+    assert!(issues(&e).starts_with("key=fail"), "{}", dump(&e));
+    assert_eq!(
+        msg(&e, "key"),
+        "issuer CN=Contoso Weak CA has an RSA-1024 key (minimum 2048)"
+    );
+}
+
+#[test]
+fn expected_names_are_checked_even_without_a_san_required_rule() {
+    let chain = fe_leaf().chain();
+    let mut cx = ctx("ee01.contoso.com", "ee01.contoso.com");
+    cx.expected_names = vec!["eepool.contoso.com".into(), "sip.contoso.com".into()];
+    let e = eval_full(
+        &lync(),
+        "default",
+        &capture(&chain, "ee01.contoso.com"),
+        &cx,
+        now(),
+    );
+    check(&e, Status::Critical, "san_required=fail");
+    assert!(msg(&e, "san_required").contains("lacks sip.contoso.com (SAN ["));
+}

@@ -354,7 +354,7 @@ pub fn run(
             ))
         }
     });
-    rule!("key", key, |r: &super::spec::KeyRule| check_key(leaf, r));
+    rule!("key", key, |r: &super::spec::KeyRule| check_key(&c, r));
     rule!("eku", eku, |r: &super::spec::EkuRule| check_eku(&c, r));
     rule!("eku_critical", eku_critical, |_r| {
         if !leaf.has_eku {
@@ -399,6 +399,16 @@ pub fn run(
             check_san_required(&c, r.names.as_deref().unwrap_or(&[]))
         }
     );
+    // The endpoint's own `expected_names` are checked even when the profile has no
+    // `san_required` rule.
+    if rules.san_required.is_none() && !ctx.expected_names.is_empty() {
+        out.push(apply(
+            "san_required",
+            Severity::Fail,
+            check_san_required(&c, &[]),
+            &mut info,
+        ));
+    }
     rule!("subject_in_san", subject_in_san, |_r| {
         match &leaf.subject_cn {
             None => Finding::NotApplicable("leaf has no subject CN".into()),
@@ -825,7 +835,45 @@ fn check_hashes(c: &Ctx<'_>, r: &super::spec::SignatureHashRule) -> Finding {
     }
 }
 
-fn check_key(leaf: &CertFacts, r: &super::spec::KeyRule) -> Finding {
+/// RSA size limits also apply to the issuers on the presented chain (a 1024-bit intermediate
+/// weakens every leaf under it); curves and strict sizes are judged on the leaf only.
+fn check_key(c: &Ctx<'_>, r: &super::spec::KeyRule) -> Finding {
+    let leaf_finding = check_leaf_key(c.leaf, r);
+    let min = r.rsa_min_bits.unwrap_or(1024);
+    let warn_below = r.rsa_warn_below.unwrap_or(0);
+    let mut bad = Vec::new();
+    let mut soft = Vec::new();
+    for x in c.report.certs.iter().skip(1) {
+        if let KeyAlgorithm::Rsa { bits } = x.key {
+            if bits < min {
+                bad.push(format!(
+                    "issuer {} has an RSA-{bits} key (minimum {min})",
+                    label(x)
+                ));
+            } else if bits < warn_below {
+                soft.push(format!(
+                    "issuer {} has an RSA-{bits} key ({warn_below} or more recommended)",
+                    label(x)
+                ));
+            }
+        }
+    }
+    match leaf_finding {
+        Finding::Violation(m) => {
+            bad.insert(0, m);
+            Finding::Violation(bad.join("; "))
+        }
+        _ if !bad.is_empty() => Finding::Violation(bad.join("; ")),
+        Finding::Advisory(m) => {
+            soft.insert(0, m);
+            Finding::Advisory(soft.join("; "))
+        }
+        f if soft.is_empty() => f,
+        _ => Finding::Advisory(soft.join("; ")),
+    }
+}
+
+fn check_leaf_key(leaf: &CertFacts, r: &super::spec::KeyRule) -> Finding {
     match &leaf.key {
         KeyAlgorithm::Rsa { bits } => {
             let bits = *bits;
