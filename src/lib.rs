@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod config;
+pub mod daemon;
 pub mod outcome;
 pub mod policy;
 pub mod probe;
