@@ -5,8 +5,10 @@
 //!   outcome is recorded. Recording an outcome *replaces* that value, so a series whose label
 //!   values changed (old failure reason, old TLS version, old certificate at a position, ...)
 //!   disappears without any bookkeeping, and removing a target removes all of its series.
-//! - A prometheus-client [`Collector`] walks the targets family by family at scrape time; a
-//!   scrape never probes and allocates only the output buffer.
+//! - The series text of a target is encoded by prometheus-client once, when its outcome is
+//!   recorded (gauge sample lines are identical in the text format 0.0.4 and OpenMetrics). A
+//!   scrape snapshots the target list under a short read lock and splices the cached text
+//!   family by family: it never probes and does not re-encode anything.
 //! - Self-metrics (build info, reload status, probe counters, scheduler lag, target counts) are
 //!   ordinary prometheus-client metrics in the same registry (prefix `certprobe`).
 //! - Configured endpoint labels are rendered into every per-target series, after the base labels
@@ -18,7 +20,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEncoder};
@@ -186,6 +188,8 @@ struct TargetSeries {
     text: String,
     /// `text[offsets[f]..offsets[f + 1]]` are the sample lines of family `f`.
     offsets: [u32; NFAM + 1],
+    /// Pool name (for [`Metrics::pool_consistency`]).
+    pool: Option<String>,
     /// Leaf fingerprint and the time it was first seen (leaf_changed state).
     leaf: Option<(String, f64)>,
     /// Certificate-derived samples of the last outcome that had a chain, with its time, kept
@@ -202,33 +206,34 @@ impl TargetSeries {
 
 #[derive(Debug, Default)]
 struct State {
-    targets: BTreeMap<(String, String), TargetSeries>,
+    targets: BTreeMap<(String, String), Arc<TargetSeries>>,
 }
 
 impl State {
-    /// Append every per-target family (HELP, TYPE, cached sample lines).
-    fn write_families(&self, out: &mut String) {
-        for (f, (name, help)) in FAMILIES.iter().enumerate() {
-            if self.targets.values().all(|t| t.family(f).is_empty()) {
-                continue;
-            }
-            for kw in ["# HELP ", "# TYPE "] {
-                out.push_str(kw);
-                out.push_str(PREFIX);
-                out.push('_');
-                out.push_str(name);
-                out.push(' ');
-                out.push_str(if kw == "# HELP " { help } else { "gauge" });
-                out.push('\n');
-            }
-            for t in self.targets.values() {
-                out.push_str(t.family(f));
-            }
-        }
+    fn snapshot(&self) -> Vec<Arc<TargetSeries>> {
+        self.targets.values().cloned().collect()
     }
+}
 
-    fn text_len(&self) -> usize {
-        self.targets.values().map(|t| t.text.len()).sum()
+/// Append every per-target family (HELP, TYPE, cached sample lines) of `targets`.
+fn write_families(targets: &[Arc<TargetSeries>], out: &mut String) {
+    out.reserve(targets.iter().map(|t| t.text.len()).sum::<usize>() + NFAM * 256);
+    for (f, (name, help)) in FAMILIES.iter().enumerate() {
+        if targets.iter().all(|t| t.family(f).is_empty()) {
+            continue;
+        }
+        for kw in ["# HELP ", "# TYPE "] {
+            out.push_str(kw);
+            out.push_str(PREFIX);
+            out.push('_');
+            out.push_str(name);
+            out.push(' ');
+            out.push_str(if kw == "# HELP " { help } else { "gauge" });
+            out.push('\n');
+        }
+        for t in targets {
+            out.push_str(t.family(f));
+        }
     }
 }
 
@@ -460,10 +465,10 @@ impl Metrics {
         };
         self.probes.get_or_create(&[("result", result)]).inc();
         let key = (outcome.target.endpoint.clone(), outcome.address.clone());
-        let mut state = self.write();
-        let prev = state.targets.get(&key);
-        let series = build_series(outcome, prev);
-        state.targets.insert(key, series);
+        // Encode outside the write lock (scrapes only need the read lock).
+        let prev = self.read().targets.get(&key).cloned();
+        let series = Arc::new(build_series(outcome, prev.as_deref()));
+        self.write().targets.insert(key, series);
     }
 
     /// Replace the `pool_consistent` series: pass every pool; pools not listed disappear.
@@ -474,6 +479,32 @@ impl Metrics {
                 .get_or_create(&[("pool", pool.clone())])
                 .set(i64::from(*ok));
         }
+    }
+
+    /// Pool consistency from the recorded targets: a pool is consistent when every member
+    /// address with a known leaf presents the same leaf fingerprint. Feed the result to
+    /// [`Metrics::record_pools`] (or use [`Metrics::update_pools`]).
+    pub fn pool_consistency(&self) -> Vec<(String, bool)> {
+        let state = self.read();
+        let mut leaves: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
+        for t in state.targets.values() {
+            if let Some(pool) = &t.pool {
+                let set = leaves.entry(pool.as_str()).or_default();
+                if let Some((fp, _)) = &t.leaf {
+                    set.insert(fp.as_str());
+                }
+            }
+        }
+        leaves
+            .into_iter()
+            .map(|(p, fps)| (p.to_string(), fps.len() <= 1))
+            .collect()
+    }
+
+    /// `record_pools(&pool_consistency())`.
+    pub fn update_pools(&self) {
+        let pools = self.pool_consistency();
+        self.record_pools(&pools);
     }
 
     /// Keep only the listed (endpoint, address) targets (after a reload or re-resolution).
@@ -540,10 +571,8 @@ impl Metrics {
         } else {
             let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         }
-        let state = self.read();
-        out.reserve(state.text_len() + NFAM * 256);
-        state.write_families(&mut out);
-        drop(state);
+        let snapshot = self.read().snapshot();
+        write_families(&snapshot, &mut out);
         if openmetrics {
             out.push_str("# EOF\n");
         }
@@ -555,17 +584,15 @@ impl Metrics {
     /// 0.0.4 or OpenMetrics. Does not change the daemon's state; `leaf_changed` and retained
     /// certificate facts come from the recorded history of the same (endpoint, address).
     pub fn render_outcomes(&self, outcomes: &[ProbeOutcome], openmetrics: bool) -> String {
-        let mut tmp = State::default();
-        {
-            let state = self.read();
-            for o in outcomes {
-                let key = (o.target.endpoint.clone(), o.address.clone());
-                let series = build_series(o, state.targets.get(&key));
-                tmp.targets.insert(key, series);
-            }
+        let mut tmp: BTreeMap<(String, String), Arc<TargetSeries>> = BTreeMap::new();
+        for o in outcomes {
+            let key = (o.target.endpoint.clone(), o.address.clone());
+            let prev = self.read().targets.get(&key).cloned();
+            tmp.insert(key, Arc::new(build_series(o, prev.as_deref())));
         }
-        let mut out = String::with_capacity(tmp.text_len() + NFAM * 256);
-        tmp.write_families(&mut out);
+        let targets: Vec<Arc<TargetSeries>> = tmp.into_values().collect();
+        let mut out = String::new();
+        write_families(&targets, &mut out);
         if openmetrics {
             out.push_str("# EOF\n");
         }
@@ -925,8 +952,97 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     TargetSeries {
         text,
         offsets,
+        pool: o.target.pool.clone().filter(|p| !p.is_empty()),
         leaf,
         cert_samples,
         cert_time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_lines(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    /// The cache serves both formats: prometheus-client must encode gauge sample lines
+    /// identically in the text format 0.0.4 and in OpenMetrics.
+    #[test]
+    fn gauge_sample_lines_are_identical_in_both_formats() {
+        let base = vec![
+            (
+                Cow::Borrowed("endpoint"),
+                "a \"quoted\" \\ name\nwith newline".to_string(),
+            ),
+            (Cow::Borrowed("address"), "[::1]:443".to_string()),
+            (Cow::Owned("site".to_string()), "øst".to_string()),
+        ];
+        let samples = vec![
+            Sample {
+                fam: Fam::ProbeSuccess,
+                labels: vec![],
+                value: Value::Int(1),
+            },
+            Sample {
+                fam: Fam::ProbeDuration,
+                labels: vec![("phase", "connect".into())],
+                value: Value::Float(0.000015),
+            },
+            Sample {
+                fam: Fam::ProbeDuration,
+                labels: vec![("phase", "total".into())],
+                value: Value::Float(0.1),
+            },
+            Sample {
+                fam: Fam::LastProbe,
+                labels: vec![],
+                value: Value::Float(1_800_000_000.25),
+            },
+            Sample {
+                fam: Fam::CertNotAfter,
+                labels: vec![("position", "0".into())],
+                value: Value::Int(-62_135_596_800),
+            },
+            Sample {
+                fam: Fam::LeafChanged,
+                labels: vec![],
+                value: Value::Float(2.0),
+            },
+        ];
+        let enc = |om: bool| {
+            let mut r = new_registry();
+            r.register_collector(Box::new(OneTarget {
+                base: base.clone(),
+                samples: samples.clone(),
+            }));
+            let mut s = String::new();
+            if om {
+                prometheus_client::encoding::text::encode(&mut s, &r).unwrap();
+            } else {
+                prometheus_client::encoding::prometheus_text::encode(&mut s, &r).unwrap();
+            }
+            s
+        };
+        let (text, om) = (enc(false), enc(true));
+        assert_eq!(sample_lines(&text), sample_lines(&om));
+        let (cached, offsets) = encode_target(base.clone(), samples.clone());
+        assert_eq!(cached.lines().collect::<Vec<_>>(), sample_lines(&text));
+        // Offsets split the families exactly.
+        let series = TargetSeries {
+            text: cached,
+            offsets,
+            pool: None,
+            leaf: None,
+            cert_samples: vec![],
+            cert_time: None,
+        };
+        assert_eq!(
+            series.family(Fam::ProbeDuration as usize).lines().count(),
+            2
+        );
+        assert_eq!(series.family(Fam::ProbeFailure as usize), "");
+        assert!(series.family(Fam::LeafChanged as usize).ends_with(" 2.0\n"));
     }
 }
