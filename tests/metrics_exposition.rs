@@ -711,3 +711,47 @@ fn pool_consistency_from_recorded_leaves() {
     let e = parse(&m.render_text());
     assert_eq!(e.count("certprobe_pool_consistent", &[]), 1);
 }
+
+#[test]
+fn outcome_of_an_endpoint_removed_by_reload_does_not_resurrect_it() {
+    let m = realistic();
+    let configured: HashSet<String> = ["web", "fe1"].iter().map(|s| s.to_string()).collect();
+    m.retain_endpoints(&configured);
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "edge")]),
+        0
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "fe2")]),
+        0
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "web")]),
+        2
+    );
+    // A probe of `edge` that was in flight during the reload finishes now.
+    assert!(!m.record(&mtls_outcome("edge", "127.0.0.4:443")));
+    // Configured endpoints still record, including a new address.
+    assert!(m.record(&ok_outcome("web", "127.0.0.7:443", "aaaaaaaa")));
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "edge")]),
+        0
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "web")]),
+        3
+    );
+    // The dropped outcome is not counted.
+    assert_eq!(
+        e.value("certprobe_probes_total", &[("result", "success")]),
+        4.0
+    );
+    m.remove_endpoint("web");
+    assert!(!m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa")));
+    assert_eq!(
+        parse(&m.render_text()).count("certprobe_probe_success", &[]),
+        1
+    );
+}

@@ -207,9 +207,16 @@ impl TargetSeries {
 #[derive(Debug, Default)]
 struct State {
     targets: BTreeMap<(String, String), Arc<TargetSeries>>,
+    /// Configured endpoint names, once [`Metrics::retain_endpoints`] was called: outcomes of
+    /// other endpoints (a probe still in flight when a reload removed its endpoint) are dropped.
+    endpoints: Option<HashSet<String>>,
 }
 
 impl State {
+    fn accepts(&self, endpoint: &str) -> bool {
+        self.endpoints.as_ref().is_none_or(|e| e.contains(endpoint))
+    }
+
     fn snapshot(&self) -> Vec<Arc<TargetSeries>> {
         self.targets.values().cloned().collect()
     }
@@ -349,6 +356,7 @@ pub struct Metrics {
     reload_ts: Gauge<f64, AtomicU64>,
     probes: Family<ResultLabels, Counter>,
     pools: Family<PoolLabels, Gauge>,
+    pool_names: std::sync::Mutex<HashSet<String>>,
     lag: Gauge<f64, AtomicU64>,
     behind: Counter,
     in_flight: Gauge,
@@ -435,6 +443,7 @@ impl Metrics {
             reload_ts,
             probes,
             pools,
+            pool_names: std::sync::Mutex::new(HashSet::new()),
             lag,
             behind,
             in_flight,
@@ -457,28 +466,50 @@ impl Metrics {
     ///
     /// When the outcome carries no chain but an earlier one did, the earlier certificate facts
     /// stay visible (`cert_facts_timestamp_seconds` tells when they were observed).
-    pub fn record(&self, outcome: &ProbeOutcome) {
+    ///
+    /// Returns false (and records nothing) when [`Metrics::retain_endpoints`] was called and the
+    /// outcome's endpoint is not in the configured set: a probe that was in flight when a
+    /// reload removed its endpoint cannot resurrect its series.
+    pub fn record(&self, outcome: &ProbeOutcome) -> bool {
+        let key = (outcome.target.endpoint.clone(), outcome.address.clone());
+        // Encode outside the write lock (scrapes only need the read lock).
+        let prev = {
+            let state = self.read();
+            if !state.accepts(&key.0) {
+                return false;
+            }
+            state.targets.get(&key).cloned()
+        };
+        let series = Arc::new(build_series(outcome, prev.as_deref()));
+        {
+            let mut state = self.write();
+            if !state.accepts(&key.0) {
+                return false;
+            }
+            state.targets.insert(key, series);
+        }
         let result = if outcome.capture.succeeded() {
             "success"
         } else {
             "failure"
         };
         self.probes.get_or_create(&[("result", result)]).inc();
-        let key = (outcome.target.endpoint.clone(), outcome.address.clone());
-        // Encode outside the write lock (scrapes only need the read lock).
-        let prev = self.read().targets.get(&key).cloned();
-        let series = Arc::new(build_series(outcome, prev.as_deref()));
-        self.write().targets.insert(key, series);
+        true
     }
 
     /// Replace the `pool_consistent` series: pass every pool; pools not listed disappear.
     pub fn record_pools(&self, pools: &[(String, bool)]) {
-        self.pools.clear();
+        let mut known = self.pool_names.lock().unwrap_or_else(|e| e.into_inner());
         for (pool, ok) in pools {
             self.pools
                 .get_or_create(&[("pool", pool.clone())])
                 .set(i64::from(*ok));
         }
+        let now: HashSet<String> = pools.iter().map(|p| p.0.clone()).collect();
+        for gone in known.difference(&now) {
+            self.pools.remove(&[("pool", gone.clone())]);
+        }
+        *known = now;
     }
 
     /// Pool consistency from the recorded targets: a pool is consistent when every member
@@ -512,14 +543,22 @@ impl Metrics {
         self.write().targets.retain(|k, _| keep.contains(k));
     }
 
-    /// Keep only targets of the listed endpoints.
+    /// Declare the configured endpoints (at load and after every reload): targets of other
+    /// endpoints are removed, and later outcomes of other endpoints are ignored by
+    /// [`Metrics::record`].
     pub fn retain_endpoints(&self, keep: &HashSet<String>) {
-        self.write().targets.retain(|k, _| keep.contains(&k.0));
+        let mut state = self.write();
+        state.targets.retain(|k, _| keep.contains(&k.0));
+        state.endpoints = Some(keep.clone());
     }
 
     /// Remove every series of one endpoint.
     pub fn remove_endpoint(&self, name: &str) {
-        self.write().targets.retain(|k, _| k.0 != name);
+        let mut state = self.write();
+        state.targets.retain(|k, _| k.0 != name);
+        if let Some(e) = state.endpoints.as_mut() {
+            e.remove(name);
+        }
     }
 
     /// The (endpoint, address) targets that currently have series.
