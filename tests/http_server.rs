@@ -50,6 +50,10 @@ fn fake_prober(calls: Arc<Mutex<Vec<ProbeQuery>>>) -> Prober {
                 ProbeQuery::Endpoint(name) if name == "edge" => {
                     Ok(vec![mtls_outcome("edge", "127.0.0.4:443")])
                 }
+                ProbeQuery::Endpoint(name) if name == "hangs" => std::future::pending().await,
+                ProbeQuery::Endpoint(name) if name == "busy" => {
+                    Err(ProbeRefused::Unavailable("shutting down".into()))
+                }
                 ProbeQuery::Endpoint(name) => Err(ProbeRefused::UnknownEndpoint(name)),
                 ProbeQuery::Target { host, port } => {
                     let mut o = ok_outcome(
@@ -393,4 +397,21 @@ fn host_patterns() {
     for open in ["*", "*.*", "*:443", "", "a b"] {
         assert!(HostPattern::parse(open).is_err(), "{open:?} accepted");
     }
+}
+
+#[tokio::test]
+async fn probe_is_bounded_by_the_prometheus_scrape_timeout() {
+    let s = start(|s| s).await;
+    let r = request(
+        s.addr,
+        "GET",
+        "/probe?endpoint=hangs",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "0.6")],
+    )
+    .await;
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert!(r.body.contains("scrape timeout"), "{}", r.body);
+    let r = get(s.addr, "/probe?endpoint=busy").await;
+    assert_eq!(r.status, 503);
+    s.shutdown().await;
 }

@@ -66,7 +66,9 @@ pub enum ProbeRefused {
 pub type ProbeFuture =
     Pin<Box<dyn Future<Output = Result<Vec<ProbeOutcome>, ProbeRefused>> + Send>>;
 
-/// The daemon's on-demand probe function (the injection seam between HTTP and scheduler).
+/// The daemon's on-demand probe function (the injection seam between HTTP and scheduler). It
+/// should share the scheduler's global concurrency bound and per-probe timeouts; `/probe`
+/// additionally bounds the wait by Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` header.
 pub type Prober = Arc<dyn Fn(ProbeQuery) -> ProbeFuture + Send + Sync>;
 
 /// Shared state of the HTTP server.
@@ -318,6 +320,8 @@ pub async fn serve(
     }
 }
 
+static BCRYPT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 async fn basic_auth(
     State(auth): State<Arc<BasicAuth>>,
     req: Request<axum::body::Body>,
@@ -330,6 +334,11 @@ async fn basic_auth(
     let result = if auth.is_cached(header.as_deref()) {
         AuthResult::Ok
     } else {
+        // bcrypt is deliberately slow: bound how many run at once so a password-guessing client
+        // queues instead of taking every core.
+        let Ok(_slot) = BCRYPT_SLOTS.acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
         let auth = auth.clone();
         tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
             .await
@@ -418,7 +427,24 @@ async fn probe(
                 .into_response()
         }
     };
-    match (state.prober)(query).await {
+    let fut = (state.prober)(query);
+    let result = match scrape_timeout(&headers) {
+        Some(limit) => match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                return (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "probe did not finish within the scrape timeout ({:.1} s)\n",
+                        limit.as_secs_f64()
+                    ),
+                )
+                    .into_response()
+            }
+        },
+        None => fut.await,
+    };
+    match result {
         Ok(outcomes) => {
             let om = wants_openmetrics(&headers);
             let m = state.metrics.clone();
@@ -441,6 +467,23 @@ async fn probe(
             (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
         }
     }
+}
+
+/// Prometheus' scrape timeout minus a 0.5 s margin for the response itself.
+fn scrape_timeout(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let secs: f64 = headers
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(
+        (secs - 0.5).max(secs / 2.0).min(3600.0),
+    ))
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
