@@ -694,8 +694,13 @@ fn pool_consistency_from_recorded_leaves() {
         e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
         1.0
     );
-    // One member rolls out a new certificate before the others.
+    // One member is renewed with the same key: still consistent.
     m.record(&member("127.0.0.2:443", "bbbbbbbb"));
+    assert_eq!(m.pool_consistency()[0], ("fe-pool".to_string(), true));
+    // One member rolls out a certificate with a new key before the others.
+    let mut rekeyed = member("127.0.0.2:443", "cccccccc");
+    rekeyed.report.as_mut().unwrap().certs[0].spki_sha256 = "11".into();
+    m.record(&rekeyed);
     m.update_pools();
     let e = parse(&m.render_text());
     assert_eq!(

@@ -188,8 +188,9 @@ struct TargetSeries {
     text: String,
     /// `text[offsets[f]..offsets[f + 1]]` are the sample lines of family `f`.
     offsets: [u32; NFAM + 1],
-    /// Pool name (for [`Metrics::pool_consistency`]).
+    /// Pool name and leaf SPKI SHA-256 (for [`Metrics::pool_consistency`]).
     pool: Option<String>,
+    leaf_spki: Option<String>,
     /// Leaf fingerprint and the time it was first seen (leaf_changed state).
     leaf: Option<(String, f64)>,
     /// Certificate-derived samples of the last outcome that had a chain, with its time, kept
@@ -433,7 +434,7 @@ impl Metrics {
         let pools = Family::<PoolLabels, Gauge>::default();
         registry.register(
             "pool_consistent",
-            "1 if every probed address of the pool presents the same leaf certificate, else 0",
+            "1 if every probed address of the pool presents the same leaf certificate (or at least the same key), else 0",
             pools.clone(),
         );
         Self {
@@ -513,22 +514,27 @@ impl Metrics {
     }
 
     /// Pool consistency from the recorded targets: a pool is consistent when every member
-    /// address with a known leaf presents the same leaf fingerprint. Feed the result to
+    /// address with a known leaf presents the same leaf certificate, or at least the same key
+    /// (the same rule as `runner::pool_summaries`). Feed the result to
     /// [`Metrics::record_pools`] (or use [`Metrics::update_pools`]).
     pub fn pool_consistency(&self) -> Vec<(String, bool)> {
         let state = self.read();
-        let mut leaves: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
+        type Seen<'a> = (HashSet<&'a str>, HashSet<&'a str>);
+        let mut pools: BTreeMap<&str, Seen<'_>> = BTreeMap::new();
         for t in state.targets.values() {
             if let Some(pool) = &t.pool {
-                let set = leaves.entry(pool.as_str()).or_default();
+                let (fps, keys) = pools.entry(pool.as_str()).or_default();
                 if let Some((fp, _)) = &t.leaf {
-                    set.insert(fp.as_str());
+                    fps.insert(fp.as_str());
+                    if let Some(k) = &t.leaf_spki {
+                        keys.insert(k.as_str());
+                    }
                 }
             }
         }
-        leaves
+        pools
             .into_iter()
-            .map(|(p, fps)| (p.to_string(), fps.len() <= 1))
+            .map(|(p, (fps, keys))| (p.to_string(), fps.len() <= 1 || keys.len() <= 1))
             .collect()
     }
 
@@ -992,6 +998,10 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
         text,
         offsets,
         pool: o.target.pool.clone().filter(|p| !p.is_empty()),
+        leaf_spki: match o.report.as_ref().and_then(|r| r.leaf()) {
+            Some(l) => Some(l.spki_sha256.clone()),
+            None => prev.and_then(|p| p.leaf_spki.clone()),
+        },
         leaf,
         cert_samples,
         cert_time,
@@ -1073,6 +1083,7 @@ mod tests {
             text: cached,
             offsets,
             pool: None,
+            leaf_spki: None,
             leaf: None,
             cert_samples: vec![],
             cert_time: None,
