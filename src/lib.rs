@@ -13,11 +13,15 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod outcome;
 pub mod policy;
 pub mod probe;
+pub mod report;
+pub mod runner;
 
 /// The one crypto provider certprobe uses (ring), passed explicitly to every rustls builder.
 pub fn crypto_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

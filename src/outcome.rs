@@ -36,6 +36,9 @@ pub struct ProbeOutcome {
     pub evaluation: Evaluation,
     /// notAfter of the client certificate used for MTLS, when one is configured.
     pub client_cert_not_after: Option<i64>,
+    /// When the last probe that captured a chain finished, when this probe captured none (the
+    /// report above is then carried over from it: last good facts stay visible).
+    pub report_from: Option<f64>,
     /// When the probe finished, Unix seconds (fractional).
     pub finished_at: f64,
 }

@@ -21,12 +21,19 @@ pub enum SignatureHash {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum KeyAlgorithm {
-    Rsa { bits: u32 },
+    Rsa {
+        bits: u32,
+    },
     /// `curve` is `P-256`, `P-384`, `P-521` or the OID string.
-    Ec { curve: String, bits: u32 },
+    Ec {
+        curve: String,
+        bits: u32,
+    },
     Ed25519,
     Ed448,
-    Other { oid: String },
+    Other {
+        oid: String,
+    },
 }
 
 /// Microsoft AD CS extensions found on a certificate.

@@ -4,7 +4,9 @@ use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde::Serialize;
 
 /// How a store classifies the issuers it trusts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreClass {
     /// Enterprise / internal CA roots.

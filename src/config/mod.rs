@@ -1,1 +1,296 @@
-//! Configuration: YAML -> raw types -> validated [`Config`].
+//! Configuration: YAML -> [`raw`] types (serde-saphyr, with source spans) -> validated
+//! [`Config`]. Validation collects every problem, each with file, line/column where known and
+//! the field path (`endpoints[3].client_cert`).
+
+pub mod duration;
+pub mod raw;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chain::TrustStores;
+use crate::outcome::TargetMeta;
+use crate::policy::Policy;
+use crate::probe::{AddressMode, ProbeSpec};
+
+pub use duration::HumanDuration;
+pub use validate::{validate_raw, BaseDir};
+
+/// Default probe interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default TCP connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default handshake timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default post-handshake verdict read timeout.
+pub const DEFAULT_VERDICT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default number of probes in flight.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Default cap on presented certificates.
+pub const DEFAULT_MAX_CHAIN_CERTS: usize = 32;
+/// Default cap on presented certificate bytes.
+pub const DEFAULT_MAX_CHAIN_BYTES: usize = 256 * 1024;
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<embedded demo>`).
+    pub file: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    /// Field path, e.g. `endpoints[3].client_cert`; empty for syntax errors.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if self.path.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config file (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// `--shard I/N`: this replica probes the endpoints whose name hashes to I (0-based) of N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parse `I/N` with 0 <= I < N.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("invalid shard {s:?}: expected I/N, e.g. 0/3"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid shard {s:?}: I is not a number"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid shard {s:?}: N is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("invalid shard {s:?}: need 0 <= I < N"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether this shard owns `endpoint`. Stable across processes, versions and platforms
+    /// (FNV-1a 64 over the name's bytes).
+    pub fn owns(&self, endpoint: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in endpoint.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        (h % u64::from(self.count)) as u32 == self.index
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Validated global settings.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub interval: Duration,
+    pub retry_interval: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub verdict_timeout: Duration,
+    pub concurrency: usize,
+    pub addresses: AddressMode,
+    pub max_chain_certs: usize,
+    pub max_chain_bytes: usize,
+    pub allow_adhoc_targets: Vec<String>,
+    pub shard: Option<Shard>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_INTERVAL,
+            retry_interval: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            verdict_timeout: DEFAULT_VERDICT_TIMEOUT,
+            concurrency: DEFAULT_CONCURRENCY,
+            addresses: AddressMode::All,
+            max_chain_certs: DEFAULT_MAX_CHAIN_CERTS,
+            max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
+            allow_adhoc_targets: Vec::new(),
+            shard: None,
+        }
+    }
+}
+
+/// Facts about a configured MTLS client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertInfo {
+    pub path: PathBuf,
+    pub not_after: i64,
+    pub subject: String,
+    pub fingerprint_sha256: String,
+}
+
+/// A validated endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub meta: TargetMeta,
+    /// Probe parameters (client identity loaded).
+    pub spec: ProbeSpec,
+    pub addresses: AddressMode,
+    /// Fixed addresses to connect to instead of resolving the host (`resolve:`).
+    pub resolve: Vec<std::net::IpAddr>,
+    pub interval: Duration,
+    /// Interval used after a failure.
+    pub retry_interval: Duration,
+    pub expected_names: Vec<String>,
+    pub client_cert: Option<ClientCertInfo>,
+    /// Digest of everything that defines this endpoint (config values and the bytes of its key
+    /// material): a reload keeps the state of endpoints whose digest is unchanged.
+    pub digest: String,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from (file path or `<embedded ...>`).
+    pub origin: String,
+    pub global: Global,
+    pub stores: Arc<TrustStores>,
+    pub policy: Arc<Policy>,
+    pub endpoints: Vec<Endpoint>,
+    /// Non-fatal findings (e.g. a key file readable by others, timeout >= interval).
+    pub warnings: Vec<ConfigError>,
+}
+
+impl Config {
+    /// Load and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: origin.clone(),
+                line: None,
+                column: None,
+                path: String::new(),
+                message: format!("cannot read config file: {e}"),
+            }])
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_yaml(&text, &origin, BaseDir(base))
+    }
+
+    /// Parse and validate YAML text; relative file paths resolve against `base`.
+    pub fn from_yaml(text: &str, origin: &str, base: BaseDir) -> Result<Config, ConfigErrors> {
+        let raw: raw::RawConfig = parse_yaml(text, origin)?;
+        validate_raw(raw, origin, &base)
+    }
+
+    /// Endpoint by name.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.meta.endpoint == name)
+    }
+}
+
+/// Deserialize YAML into `T`, turning a serde-saphyr error into a located [`ConfigError`] with
+/// the field path where serde knows it.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigErrors> {
+    let mut field_path = String::new();
+    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let p = e.path().to_string();
+            if p != "." {
+                // `Spanned` adds a `.value` segment; unknown map positions show as `?`.
+                field_path = p.replace(".value", "").replace(".?", "");
+            }
+            e.into_inner()
+        })
+    });
+    result.map_err(|e| {
+        let loc = e.location();
+        let full = e.to_string();
+        // serde-saphyr renders a source snippet after the first line; keep the message line.
+        let message = full
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("invalid YAML")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        // The location is reported separately; drop serde-saphyr's "line N column M: " prefix.
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
+                rest.to_string()
+            }
+            _ => message,
+        };
+        let message = match message.as_str() {
+            "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
+                "expected a non-negative integer".to_string()
+            }
+            _ if field_path.ends_with("min_version") || field_path.ends_with("max_version") => {
+                format!("{message} (TLS 1.0/1.1-only servers are still captured by the legacy handshake; see tls.legacy_fallback)")
+            }
+            _ => message
+                .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
+                .to_string(),
+        };
+        ConfigErrors(vec![ConfigError {
+            file: origin.to_string(),
+            line: loc.map(|l| l.line() as u32),
+            column: loc.map(|l| l.column() as u32),
+            path: field_path,
+            message,
+        }])
+    })
+}
+
+/// The JSON Schema of the config file.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(raw::RawConfig);
+    serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}

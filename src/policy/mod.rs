@@ -55,7 +55,9 @@ impl Status {
 }
 
 /// Per-rule severity chosen by the operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Fail,
@@ -141,5 +143,14 @@ pub fn evaluate(
         status: Status::Unknown,
         verdicts: Vec::new(),
         info: Vec::new(),
+    }
+}
+
+impl Policy {
+    /// Whether the profile allows matching the name against the subject CN when the leaf has no
+    /// SAN (Edge internal).
+    pub fn allows_cn_fallback(&self, profile: &str) -> bool {
+        let _ = profile;
+        false
     }
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Works on a fresh Debian machine: installs what the tests
+# need (openssl, nginx, prometheus/promtool, python3-yaml), then runs formatting, lints, the
+# single-crypto-provider guard, every test, and the deploy checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
+python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "== installing: ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+# Debian starts services on install; the tests start their own on loopback.
+systemctl stop nginx prometheus 2>/dev/null || true
+service nginx stop 2>/dev/null || true
+pkill -x prometheus 2>/dev/null || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== one crypto provider (ring): aws-lc-rs must not be in the tree"
+if cargo tree --locked -i aws-lc-rs >/dev/null 2>&1; then
+  echo "aws-lc-rs entered the dependency tree:"; cargo tree --locked -i aws-lc-rs; exit 1
+fi
+if cargo tree --locked -i openssl-sys >/dev/null 2>&1; then
+  echo "openssl-sys entered the dependency tree"; exit 1
+fi
+
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo test"
+cargo test --locked --all-targets 2>&1 | tee /tmp/certprobe-test.log
+echo "== doc tests"
+cargo test --locked --doc
+
+if [ -x scripts/check-deploy.sh ]; then
+  echo "== deploy artefacts (promtool rules/tests, dashboard, manifests)"
+  scripts/check-deploy.sh
+fi
+if [ -x scripts/build-release.sh ]; then
+  echo "== the container's build steps"
+  scripts/build-release.sh --check
+fi
+if [ -x scripts/e2e.sh ]; then
+  echo "== end to end with a real Prometheus"
+  scripts/e2e.sh
+fi
+echo "== all checks passed"

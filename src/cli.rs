@@ -1,0 +1,623 @@
+//! Command-line interface: argument types and dispatch. `main.rs` only calls [`main_entry`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::chain::{StoreClass, TrustStore, TrustStores};
+use crate::config::{self, Config, Endpoint, HumanDuration};
+use crate::outcome::TargetMeta;
+use crate::policy::Policy;
+use crate::probe::{ClientIdentity, ProbeSpec};
+use crate::report;
+use crate::runner::{self, EvalContext};
+
+/// Exit code for a usage or configuration error (EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "certprobe",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CERTPROBE_GIT_COMMIT"), ")"),
+    about = "Probe TLS and mutual-TLS endpoints, judge their certificate chains against a supported-CA policy, and export the verdicts as Prometheus metrics.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log level filter (tracing EnvFilter syntax, e.g. `info`, `certprobe=debug`).
+    #[arg(
+        long = "log.level",
+        default_value = "info",
+        global = true,
+        env = "CERTPROBE_LOG"
+    )]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe endpoints: as a daemon serving /metrics (default), or once with `--once`.
+    Probe(ProbeArgs),
+    /// Validate a config file; prints every problem and exits 64 if there is any.
+    CheckConfig {
+        /// Config file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+    /// Print the full parsed chain of a live endpoint or of a PEM file.
+    Inspect(InspectArgs),
+    /// Print the JSON Schema of the config file.
+    Schema,
+    /// Run the embedded demo lab: a Lync 2013 estate on loopback, probed by the real daemon.
+    Demo(DemoArgs),
+    /// Exit 0 if an HTTP URL answers 200 (container HEALTHCHECK without a shell or curl).
+    Healthcheck {
+        /// URL to GET, e.g. http://127.0.0.1:9915/healthz.
+        #[arg(long, default_value = "http://127.0.0.1:9915/healthz")]
+        url: String,
+    },
+}
+
+/// Arguments shared by the ad-hoc target forms.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AdhocArgs {
+    /// Ad-hoc target HOST:PORT (repeatable); no config file needed.
+    #[arg(long = "target", value_name = "HOST:PORT")]
+    pub targets: Vec<String>,
+    /// File with one `HOST:PORT [SNI]` per line (`#` comments allowed).
+    #[arg(long = "targets-file", value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// SNI / expected name for ad-hoc targets (default: the host, none for IPs).
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// PEM roots for the `internal` trust store (repeatable).
+    #[arg(long = "ca", value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// PEM roots that REPLACE the built-in public store (air-gapped estates, tests).
+    #[arg(long = "public-ca", value_name = "FILE")]
+    pub public_ca: Vec<PathBuf>,
+    /// Client certificate (PEM) for MTLS.
+    #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for MTLS.
+    #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Policy profile for ad-hoc targets (built-in `default`, or a preset profile such as
+    /// `public-web`).
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+    /// Handshake timeout for ad-hoc targets.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Config file (YAML). Not needed with --target/--targets-file.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Probe everything once, print a report and exit with a Nagios code
+    /// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    #[arg(long)]
+    pub once: bool,
+    /// Only these configured endpoints (repeatable).
+    #[arg(long = "endpoint", value_name = "NAME")]
+    pub endpoints: Vec<String>,
+    /// Report format for --once.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Show details for OK results too (table output).
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub adhoc: AdhocArgs,
+    /// Evaluate as of this moment (RFC 3339), e.g. "what breaks if nobody renews before
+    /// 1 March?".
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Maximum probes in flight (overrides global.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Exporter listen address (daemon mode).
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9915")]
+    pub listen: String,
+    /// Exporter web config file (TLS and basic auth; Prometheus exporter-toolkit format).
+    #[arg(long = "web.config.file")]
+    pub web_config: Option<PathBuf>,
+    /// Probe only shard I of N (stable hash of the endpoint name); overrides global.shard.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Also reload when the config file changes on disk (polls its metadata every 5 s).
+    #[arg(long = "watch-config")]
+    pub watch_config: bool,
+    /// Grace period for in-flight probes at shutdown.
+    #[arg(long = "shutdown-grace", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: HumanDuration,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Live target HOST:PORT.
+    #[arg(long, conflicts_with = "file")]
+    pub target: Option<String>,
+    /// PEM file with a chain (leaf first).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// SNI / expected name.
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// PEM roots for the `internal` store (repeatable).
+    #[arg(long = "ca", value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print the report once and exit with the usual exit code.
+    #[arg(long)]
+    pub once: bool,
+    /// Exporter listen address.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9915")]
+    pub listen: String,
+    /// Report format for --once.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+    HumanDuration::parse(s)
+}
+
+/// Parse `--at`.
+pub fn parse_at(s: &str) -> Result<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .with_context(|| {
+            format!("--at {s:?} is not an RFC 3339 time (e.g. 2027-03-01T00:00:00Z)")
+        })?;
+    Ok(t.unix_timestamp())
+}
+
+/// Initialise tracing on stderr.
+pub fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Entry point used by `main`.
+pub fn main_entry() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, &cli.log_level);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("certprobe: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Dispatch a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { config } => Ok(check_config(&config)),
+        Command::Schema => {
+            let s = serde_json::to_string_pretty(&config::json_schema())?;
+            println!("{s}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Probe(args) => probe(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Demo(args) => crate::demo::run(args),
+        Command::Healthcheck { url } => healthcheck(&url),
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{}: OK ({} endpoints, {} trust stores)",
+                path.display(),
+                cfg.endpoints.len(),
+                cfg.stores.stores.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errs) => {
+            for e in &errs.0 {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{}: {} problem(s)", path.display(), errs.0.len());
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn load_config_or_exit(path: &Path) -> Result<Config> {
+    match Config::load(path) {
+        Ok(c) => {
+            for w in &c.warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(c)
+        }
+        Err(errs) => bail!("invalid config:\n{errs}"),
+    }
+}
+
+/// Build a config for the ad-hoc form (`--target`, `--targets-file`).
+pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
+    let mut targets: Vec<(String, Option<String>)> = a
+        .targets
+        .iter()
+        .map(|t| (t.clone(), a.sni.clone()))
+        .collect();
+    if let Some(f) = &a.targets_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading --targets-file {}", f.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let t = parts.next().unwrap_or_default().to_string();
+            let sni = parts.next().map(str::to_string).or_else(|| a.sni.clone());
+            if parts.next().is_some() {
+                bail!("{}:{}: expected `HOST:PORT [SNI]`", f.display(), n + 1);
+            }
+            targets.push((t, sni));
+        }
+    }
+    if targets.is_empty() {
+        bail!("nothing to probe: give -c FILE, --target HOST:PORT or --targets-file FILE");
+    }
+    let mut stores = Vec::new();
+    if !a.ca.is_empty() {
+        let mut certs = Vec::new();
+        for f in &a.ca {
+            let v = config_read_certs(f)?;
+            certs.extend(v);
+        }
+        stores.push(
+            TrustStore::from_certs("internal", StoreClass::Internal, certs)
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    if a.public_ca.is_empty() {
+        stores.push(TrustStore::webpki_roots("public"));
+    } else {
+        let mut certs = Vec::new();
+        for f in &a.public_ca {
+            certs.extend(config_read_certs(f)?);
+        }
+        stores.push(
+            TrustStore::from_certs("public", StoreClass::Public, certs)
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    let policy = Policy::from_spec(Default::default())
+        .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
+    if !policy.has_profile(&a.profile) {
+        bail!("--profile {:?}: unknown profile", a.profile);
+    }
+    let identity = match (&a.client_cert, &a.client_key) {
+        (Some(c), Some(k)) => Some(load_identity(c, k)?),
+        _ => None,
+    };
+    let client_not_after = identity.as_ref().and_then(|(_, na)| *na);
+    let mut endpoints = Vec::with_capacity(targets.len());
+    for (i, (t, sni)) in targets.into_iter().enumerate() {
+        let (host, port) = split_host_port(&t)?;
+        let mut spec = ProbeSpec::new(host.clone(), port);
+        if let Some(s) = sni {
+            spec.sni = Some(s);
+        }
+        spec.handshake_timeout = a.timeout.0;
+        spec.client_identity = identity.as_ref().map(|(id, _)| id.clone());
+        let name = if endpoints.iter().any(|e: &Endpoint| e.meta.endpoint == t) {
+            format!("{t}#{i}")
+        } else {
+            t.clone()
+        };
+        endpoints.push(Endpoint {
+            meta: TargetMeta {
+                endpoint: name,
+                host,
+                port,
+                profile: a.profile.clone(),
+                pool: None,
+                labels: Default::default(),
+            },
+            spec,
+            addresses: crate::probe::AddressMode::All,
+            resolve: Vec::new(),
+            interval: config::DEFAULT_INTERVAL,
+            retry_interval: config::DEFAULT_INTERVAL,
+            expected_names: Vec::new(),
+            client_cert: client_not_after.map(|na| config::ClientCertInfo {
+                path: a.client_cert.clone().unwrap_or_default(),
+                not_after: na,
+                subject: String::new(),
+                fingerprint_sha256: String::new(),
+            }),
+            digest: t,
+        });
+    }
+    Ok(Config {
+        origin: "<command line>".into(),
+        global: config::Global::default(),
+        stores: Arc::new(TrustStores { stores }),
+        policy: Arc::new(policy),
+        endpoints,
+        warnings: Vec::new(),
+    })
+}
+
+fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{}: not valid PEM: {e}", f.display()))?;
+    if certs.is_empty() {
+        bail!("{}: contains no PEM certificates", f.display());
+    }
+    Ok(certs)
+}
+
+fn load_identity(cert: &Path, key: &Path) -> Result<(Arc<ClientIdentity>, Option<i64>)> {
+    use rustls_pki_types::pem::PemObject;
+    let chain = config_read_certs(cert)?;
+    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|_| anyhow::anyhow!("{}: no PEM private key found", key.display()))?;
+    let not_after = x509_parser::parse_x509_certificate(chain[0].as_ref())
+        .ok()
+        .map(|(_, c)| c.validity().not_after.timestamp());
+    Ok((
+        Arc::new(ClientIdentity {
+            chain,
+            key: key_der,
+        }),
+        not_after,
+    ))
+}
+
+/// Split `host:port`, `[v6]:port`; the port defaults to 443.
+pub fn split_host_port(t: &str) -> Result<(String, u16)> {
+    if let Some(rest) = t.strip_prefix('[') {
+        let (h, p) = rest
+            .split_once(']')
+            .with_context(|| format!("{t:?}: missing ']'"))?;
+        let port = match p.strip_prefix(':') {
+            Some(p) => p.parse().with_context(|| format!("{t:?}: bad port"))?,
+            None => 443,
+        };
+        return Ok((h.to_string(), port));
+    }
+    match t.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Ok((
+            h.to_string(),
+            p.parse().with_context(|| format!("{t:?}: bad port"))?,
+        )),
+        _ if t.parse::<std::net::Ipv6Addr>().is_ok() => Ok((t.to_string(), 443)),
+        None => Ok((t.to_string(), 443)),
+        _ => bail!("{t:?}: expected HOST:PORT"),
+    }
+}
+
+fn probe(args: ProbeArgs) -> Result<ExitCode> {
+    let adhoc = !args.adhoc.targets.is_empty() || args.adhoc.targets_file.is_some();
+    let mut cfg = match (&args.config, adhoc) {
+        (Some(_), true) => bail!("give either -c FILE or --target/--targets-file, not both"),
+        (Some(path), false) => load_config_or_exit(path)?,
+        (None, true) => adhoc_config(&args.adhoc)?,
+        (None, false) => {
+            bail!("nothing to probe: give -c FILE, --target HOST:PORT or --targets-file FILE")
+        }
+    };
+    if let Some(c) = args.concurrency {
+        if c == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        cfg.global.concurrency = c;
+    }
+    if let Some(s) = &args.shard {
+        cfg.global.shard = Some(config::Shard::parse(s).map_err(anyhow::Error::msg)?);
+    }
+    if !args.endpoints.is_empty() {
+        for n in &args.endpoints {
+            if cfg.endpoint(n).is_none() {
+                bail!("--endpoint {n:?}: no such endpoint in {}", cfg.origin);
+            }
+        }
+        cfg.endpoints
+            .retain(|e| args.endpoints.contains(&e.meta.endpoint));
+    }
+    let at = args.at.as_deref().map(parse_at).transpose()?;
+    if args.once {
+        let rt = runtime()?;
+        let code = rt.block_on(run_once(&cfg, at, args.output, args.verbose));
+        return Ok(ExitCode::from(code));
+    }
+    if at.is_some() {
+        bail!("--at only makes sense with --once");
+    }
+    let rt = runtime()?;
+    rt.block_on(crate::daemon::run(crate::daemon::DaemonOptions {
+        config_path: args.config.clone(),
+        initial: cfg,
+        listen: args.listen.clone(),
+        web_config: args.web_config.clone(),
+        shard_override: args.shard.is_some(),
+        watch_config: args.watch_config,
+        shutdown_grace: args.shutdown_grace.0,
+    }))
+    .map(|_| ExitCode::SUCCESS)
+}
+
+/// Probe every endpoint of `cfg` once, print the report, return the Nagios exit code.
+pub async fn run_once(cfg: &Config, at: Option<i64>, output: OutputFormat, verbose: bool) -> u8 {
+    let ctx = EvalContext {
+        stores: cfg.stores.clone(),
+        policy: cfg.policy.clone(),
+        at,
+    };
+    let endpoints: Vec<Endpoint> = match cfg.global.shard {
+        Some(sh) => cfg
+            .endpoints
+            .iter()
+            .filter(|e| sh.owns(&e.meta.endpoint))
+            .cloned()
+            .collect(),
+        None => cfg.endpoints.clone(),
+    };
+    let outcomes = runner::probe_all(&endpoints, cfg.global.concurrency, &ctx).await;
+    let pools = runner::pool_summaries(&cfg.policy, &outcomes);
+    let generated = runner::unix_now() as i64;
+    let now = at.unwrap_or(generated);
+    let text = match output {
+        OutputFormat::Json => report::render_json(&outcomes, &pools, now, generated),
+        OutputFormat::Table => report::render_table(&outcomes, &pools, now, verbose),
+    };
+    print!("{text}");
+    report::overall_status(&outcomes, &pools).exit_code()
+}
+
+fn inspect(args: InspectArgs) -> Result<ExitCode> {
+    let adhoc = AdhocArgs {
+        targets: args.target.iter().cloned().collect(),
+        sni: args.sni.clone(),
+        ca: args.ca.clone(),
+        ..Default::default()
+    };
+    let rt = runtime()?;
+    let outcomes = if let Some(file) = &args.file {
+        let chain = config_read_certs(file)?;
+        let mut cfg = adhoc_config(&AdhocArgs {
+            targets: vec!["file:0".into()],
+            ..adhoc
+        })
+        .or_else(|_| {
+            adhoc_config(&AdhocArgs {
+                targets: vec!["localhost:0".into()],
+                ..Default::default()
+            })
+        })?;
+        let ep = cfg.endpoints.remove(0);
+        let mut cap = crate::probe::Capture::new(
+            std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            args.sni.clone(),
+        );
+        cap.chain = chain;
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
+        vec![runner::evaluate_capture(
+            &ep,
+            file.display().to_string(),
+            cap,
+            &ctx,
+            runner::unix_now(),
+        )]
+    } else if args.target.is_some() {
+        let cfg = adhoc_config(&adhoc)?;
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
+        rt.block_on(runner::probe_all(&cfg.endpoints, 4, &ctx))
+    } else {
+        bail!("give --target HOST:PORT or --file PEM");
+    };
+    match args.output {
+        OutputFormat::Json => {
+            let certs: Vec<_> = outcomes.iter().filter_map(|o| o.report.as_ref()).collect();
+            println!("{}", serde_json::to_string_pretty(&certs)?);
+        }
+        OutputFormat::Table => {
+            for o in &outcomes {
+                print!("{}", report::render_chain(o));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn healthcheck(url: &str) -> Result<ExitCode> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("healthcheck supports http:// URLs only")?;
+    let (hostport, path) = match rest.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (rest, "/".to_string()),
+    };
+    let rt = runtime()?;
+    let ok = rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(hostport),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = vec![0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        Some(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"))
+    });
+    Ok(if ok == Some(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

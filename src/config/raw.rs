@@ -1,0 +1,176 @@
+//! The config file as written: serde types with source spans. Validation turns these into
+//! [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::duration::HumanDuration;
+use crate::chain::StoreClass;
+use crate::policy::PolicySpec;
+use crate::probe::handshake::{AppProtocol, ClientAuthExpectation, TlsVersion};
+use crate::probe::AddressMode;
+
+/// The whole config file.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Config schema version. Only `1` exists.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Settings that apply to every endpoint unless the endpoint overrides them.
+    #[serde(default)]
+    pub global: RawGlobal,
+    /// Named trust stores. When absent, one store `public` (the built-in webpki-roots
+    /// Mozilla root set) is used.
+    #[serde(default)]
+    pub trust_stores: Option<BTreeMap<String, RawStore>>,
+    /// The supported-CA policy: presets, variables and profiles (see docs/policy.md).
+    #[serde(default)]
+    pub policy: PolicySpec,
+    /// The endpoints to probe.
+    #[serde(default)]
+    pub endpoints: Vec<RawEndpoint>,
+}
+
+/// `global:` settings.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobal {
+    /// How often each (endpoint, address) is probed. Default `60s`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub interval: Option<Spanned<HumanDuration>>,
+    /// Shorter interval used after a failed probe, until the endpoint recovers. Default: the
+    /// endpoint's interval.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub retry_interval: Option<Spanned<HumanDuration>>,
+    /// TCP connect timeout. Default `5s`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub connect_timeout: Option<Spanned<HumanDuration>>,
+    /// TLS handshake timeout (including the post-handshake verdict read). Default `10s`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// How long to wait after the handshake for the server's verdict on our client certificate
+    /// (TLS 1.3 rejections arrive on the first read). Default `1s`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub verdict_timeout: Option<Spanned<HumanDuration>>,
+    /// Maximum probes in flight at once. Default `64`.
+    #[schemars(with = "Option<usize>")]
+    pub concurrency: Option<Spanned<usize>>,
+    /// `all` (default): probe every A/AAAA address of each host. `first`: only the first.
+    pub addresses: Option<AddressMode>,
+    /// Maximum number of certificates accepted from a peer. Default `32`.
+    #[schemars(with = "Option<usize>")]
+    pub max_chain_certs: Option<Spanned<usize>>,
+    /// Maximum total DER bytes of certificates accepted from a peer. Default `262144`.
+    #[schemars(with = "Option<usize>")]
+    pub max_chain_bytes: Option<Spanned<usize>>,
+    /// Host patterns (`*.example.com`, `10.0.0.*` style globs) that `/probe?target=` may probe
+    /// although they are not configured. Empty (default): ad-hoc targets are refused.
+    #[serde(default)]
+    pub allow_adhoc_targets: Vec<String>,
+    /// Only probe the endpoints of shard `I/N` (stable hash of the endpoint name).
+    /// The `--shard` flag overrides it.
+    #[schemars(with = "Option<String>")]
+    pub shard: Option<Spanned<String>>,
+}
+
+/// One named trust store.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `internal` (enterprise roots) or `public` (web PKI). Decides issuer classification.
+    pub class: StoreClass,
+    /// PEM bundle files with the store's root certificates (relative paths are relative to the
+    /// config file).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub pem_files: Vec<Spanned<String>>,
+    /// Include the built-in webpki-roots (Mozilla) public roots.
+    #[serde(default)]
+    pub builtin: bool,
+}
+
+/// `sni:` is a name, or `false` to send no SNI (IP-only targets).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RawSni {
+    Name(String),
+    Enabled(bool),
+}
+
+/// `tls:` bounds.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Lowest version offered: `"1.2"` (default; rustls' floor) or `"1.3"`. Servers that only
+    /// speak older versions are still captured by the legacy handshake.
+    pub min_version: Option<TlsVersion>,
+    /// Highest version offered: `"1.3"` (default) or `"1.2"`.
+    pub max_version: Option<TlsVersion>,
+    /// Try the legacy TLS 1.0-1.2 capture when the server cannot speak TLS 1.2+. Default true.
+    pub legacy_fallback: Option<bool>,
+}
+
+/// One endpoint.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Unique name: the `endpoint` label.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// DNS name or IP address to connect to.
+    #[schemars(with = "String")]
+    pub host: Spanned<String>,
+    /// TCP port. Default `443`.
+    #[schemars(with = "Option<u16>")]
+    pub port: Option<Spanned<u32>>,
+    /// Name sent as SNI and checked against the certificate. Default: `host` (none when host is an
+    /// IP address). `false` sends no SNI.
+    pub sni: Option<RawSni>,
+    /// Policy profile (role) to judge this endpoint with. Default `default`.
+    #[schemars(with = "Option<String>")]
+    pub profile: Option<Spanned<String>>,
+    /// Alias of `profile`.
+    #[schemars(with = "Option<String>")]
+    pub role: Option<Spanned<String>>,
+    /// Pool name: all endpoints/addresses in a pool are compared for consistency.
+    pub pool: Option<String>,
+    /// Extra metric labels (small map; keys must be valid Prometheus label names).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `all` (default from `global.addresses`) or `first`.
+    pub addresses: Option<AddressMode>,
+    /// Connect to these IP addresses instead of resolving `host` (like curl's `--resolve`):
+    /// the SNI and name checks still use the name.
+    #[serde(default)]
+    pub resolve: Vec<String>,
+    /// Client certificate (PEM, leaf first) presented for MTLS.
+    #[schemars(with = "Option<String>")]
+    pub client_cert: Option<Spanned<String>>,
+    /// Private key (PEM, PKCS#8/PKCS#1/SEC1) for `client_cert`.
+    #[schemars(with = "Option<String>")]
+    pub client_key: Option<Spanned<String>>,
+    /// `required`: the server must refuse clients without a certificate (checked with a
+    /// second probe). `optional` or `none` (default).
+    pub expect_client_auth: Option<ClientAuthExpectation>,
+    /// Probe interval override.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub interval: Option<Spanned<HumanDuration>>,
+    /// Handshake timeout override.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// TLS version bounds.
+    #[serde(default)]
+    pub tls: RawTls,
+    /// ALPN protocols to offer, e.g. `[h2, http/1.1]`.
+    #[serde(default)]
+    pub alpn: Vec<String>,
+    /// Application protocol spoken after the handshake: `none` (default) or `http` (sends a
+    /// `HEAD /` to read an HTTP-level rejection such as nginx's 400 for a missing client cert).
+    pub protocol: Option<AppProtocol>,
+    /// Names that must appear in the certificate's SAN, in addition to the profile's.
+    #[serde(default)]
+    pub expected_names: Vec<String>,
+}

@@ -1,0 +1,762 @@
+//! Raw -> validated config. Collects every problem instead of stopping at the first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+
+use super::raw::{RawConfig, RawEndpoint, RawSni, RawStore};
+use super::{ClientCertInfo, Config, ConfigError, ConfigErrors, Endpoint, Global, Shard};
+use crate::chain::{StoreClass, TrustStore, TrustStores};
+use crate::outcome::TargetMeta;
+use crate::policy::Policy;
+use crate::probe::{ClientIdentity, ProbeSpec};
+
+/// Directory that relative paths in the config resolve against.
+#[derive(Debug, Clone)]
+pub struct BaseDir(pub PathBuf);
+
+impl BaseDir {
+    fn resolve(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.0.join(path)
+        }
+    }
+}
+
+/// Label names certprobe itself uses; configured `labels` may not shadow them.
+const RESERVED_LABELS: &[&str] = &[
+    "endpoint",
+    "address",
+    "role",
+    "pool",
+    "reason",
+    "phase",
+    "position",
+    "store",
+    "version",
+    "cipher",
+    "profile",
+    "rule",
+    "severity",
+    "result",
+    "subject_cn",
+    "issuer_cn",
+    "serial",
+    "fingerprint_sha256",
+    "signature_algorithm",
+    "key_algorithm",
+    "key_bits",
+    "job",
+    "instance",
+    "le",
+    "quantile",
+];
+
+struct Collector<'a> {
+    file: &'a str,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+}
+
+impl Collector<'_> {
+    fn err_at<T>(&mut self, span: &Spanned<T>, path: impl Into<String>, msg: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line: Some(span.referenced.line() as u32),
+            column: Some(span.referenced.column() as u32),
+            path: path.into(),
+            message: msg.into(),
+        });
+    }
+    fn err(&mut self, line: Option<u32>, path: impl Into<String>, msg: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            column: None,
+            path: path.into(),
+            message: msg.into(),
+        });
+    }
+    fn warn(&mut self, line: Option<u32>, path: impl Into<String>, msg: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            column: None,
+            path: path.into(),
+            message: msg.into(),
+        });
+    }
+}
+
+fn line_of<T>(s: &Spanned<T>) -> Option<u32> {
+    Some(s.referenced.line() as u32)
+}
+
+/// Validate a parsed config.
+pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config, ConfigErrors> {
+    let mut c = Collector {
+        file,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+
+    if let Some(v) = raw.version {
+        if v != 1 {
+            c.err(
+                None,
+                "version",
+                format!("unsupported config version {v} (only 1 exists)"),
+            );
+        }
+    }
+
+    let global = validate_global(&raw, &mut c);
+    let stores = validate_stores(raw.trust_stores.as_ref(), base, &mut c);
+
+    let policy = match Policy::from_spec(raw.policy.clone()) {
+        Ok(p) => p,
+        Err(problems) => {
+            for p in problems {
+                let (path, msg) = split_path(&p);
+                c.err(None, path, msg);
+            }
+            Policy::default()
+        }
+    };
+
+    if raw.endpoints.is_empty() {
+        c.err(None, "endpoints", "at least one endpoint is required");
+    }
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut endpoints = Vec::with_capacity(raw.endpoints.len());
+    for (i, e) in raw.endpoints.iter().enumerate() {
+        let name = e.name.value.clone();
+        if let Some(first_line) = seen.get(&name) {
+            c.err_at(
+                &e.name,
+                format!("endpoints[{i}].name"),
+                format!("duplicate endpoint name {name:?} (first defined on line {first_line})"),
+            );
+        } else {
+            seen.insert(name, e.name.referenced.line() as u32);
+        }
+        if let Some(ep) = validate_endpoint(i, e, &global, &policy, base, &mut c) {
+            endpoints.push(ep);
+        }
+    }
+
+    if !c.errors.is_empty() {
+        return Err(ConfigErrors(c.errors));
+    }
+    Ok(Config {
+        origin: file.to_string(),
+        global,
+        stores: Arc::new(stores),
+        policy: Arc::new(policy),
+        endpoints,
+        warnings: c.warnings,
+    })
+}
+
+/// `policy.profiles.x.extends: message` -> (path, message).
+fn split_path(p: &str) -> (String, String) {
+    match p.split_once(": ") {
+        Some((path, msg)) if !path.contains(' ') => (path.to_string(), msg.to_string()),
+        _ => ("policy".to_string(), p.to_string()),
+    }
+}
+
+fn positive(
+    d: &Option<Spanned<super::HumanDuration>>,
+    default: Duration,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> Duration {
+    match d {
+        Some(s) if s.value.0.is_zero() => {
+            c.err_at(s, path, "must be greater than zero");
+            default
+        }
+        Some(s) => s.value.0,
+        None => default,
+    }
+}
+
+fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
+    let g = &raw.global;
+    let d = Global::default();
+    let interval = positive(&g.interval, d.interval, "global.interval", c);
+    let retry_interval = g
+        .retry_interval
+        .as_ref()
+        .map(|_| positive(&g.retry_interval, interval, "global.retry_interval", c));
+    let connect_timeout = positive(
+        &g.connect_timeout,
+        d.connect_timeout,
+        "global.connect_timeout",
+        c,
+    );
+    let timeout = positive(&g.timeout, d.timeout, "global.timeout", c);
+    let verdict_timeout = positive(
+        &g.verdict_timeout,
+        d.verdict_timeout,
+        "global.verdict_timeout",
+        c,
+    );
+    let concurrency = match &g.concurrency {
+        Some(s) if s.value == 0 => {
+            c.err_at(s, "global.concurrency", "must be at least 1");
+            d.concurrency
+        }
+        Some(s) => s.value,
+        None => d.concurrency,
+    };
+    let max_chain_certs = match &g.max_chain_certs {
+        Some(s) if s.value == 0 => {
+            c.err_at(s, "global.max_chain_certs", "must be at least 1");
+            d.max_chain_certs
+        }
+        Some(s) => s.value,
+        None => d.max_chain_certs,
+    };
+    let max_chain_bytes = match &g.max_chain_bytes {
+        Some(s) if s.value < 1024 => {
+            c.err_at(s, "global.max_chain_bytes", "must be at least 1024");
+            d.max_chain_bytes
+        }
+        Some(s) => s.value,
+        None => d.max_chain_bytes,
+    };
+    for (i, p) in g.allow_adhoc_targets.iter().enumerate() {
+        if p.trim().is_empty() || p.contains(char::is_whitespace) {
+            c.err(
+                None,
+                format!("global.allow_adhoc_targets[{i}]"),
+                format!("invalid host pattern {p:?}"),
+            );
+        }
+    }
+    let shard = match &g.shard {
+        Some(s) => match Shard::parse(&s.value) {
+            Ok(sh) => Some(sh),
+            Err(e) => {
+                c.err_at(s, "global.shard", e);
+                None
+            }
+        },
+        None => None,
+    };
+    Global {
+        interval,
+        retry_interval,
+        connect_timeout,
+        timeout,
+        verdict_timeout,
+        concurrency,
+        addresses: g.addresses.unwrap_or_default(),
+        max_chain_certs,
+        max_chain_bytes,
+        allow_adhoc_targets: g.allow_adhoc_targets.clone(),
+        shard,
+    }
+}
+
+fn validate_stores(
+    raw: Option<&BTreeMap<String, RawStore>>,
+    base: &BaseDir,
+    c: &mut Collector<'_>,
+) -> TrustStores {
+    let Some(raw) = raw else {
+        return TrustStores {
+            stores: vec![TrustStore::webpki_roots("public")],
+        };
+    };
+    if raw.is_empty() {
+        c.err(
+            None,
+            "trust_stores",
+            "at least one trust store is required when the section is present",
+        );
+    }
+    let mut stores = Vec::new();
+    for (name, s) in raw {
+        let path = format!("trust_stores.{name}");
+        if !valid_label_value_name(name) {
+            c.err(
+                None,
+                &path,
+                "store names may only contain letters, digits, '_' and '-'",
+            );
+        }
+        if s.pem_files.is_empty() && !s.builtin {
+            c.err(None, &path, "needs pem_files, builtin: true, or both");
+            continue;
+        }
+        let mut certs = Vec::new();
+        for (j, f) in s.pem_files.iter().enumerate() {
+            let fpath = format!("{path}.pem_files[{j}]");
+            match read_pem_certs(&base.resolve(&f.value)) {
+                Ok(v) if v.is_empty() => c.err_at(
+                    f,
+                    &fpath,
+                    format!("{:?} contains no PEM certificates", f.value),
+                ),
+                Ok(v) => certs.extend(v),
+                Err(e) => c.err_at(f, &fpath, e),
+            }
+        }
+        let mut store = match TrustStore::from_certs(name.clone(), s.class, certs) {
+            Ok(st) => st,
+            Err(e) => {
+                c.err(None, &path, e);
+                continue;
+            }
+        };
+        if s.builtin {
+            store
+                .anchors
+                .extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if s.builtin && s.class == StoreClass::Internal {
+            c.warn(None, &path, "builtin public roots in a store of class internal: public CAs will be classified as internal");
+        }
+        stores.push(store);
+    }
+    TrustStores { stores }
+}
+
+fn valid_label_value_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
+
+fn valid_prom_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(ch) if ch.is_ascii_alphabetic() || ch == '_' => {}
+        _ => return false,
+    }
+    !s.starts_with("__") && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// Syntactic DNS name check (labels 1-63 of letters, digits, '-', '_'; '*' allowed as a whole
+/// first label only where `allow_wildcard`).
+pub(crate) fn valid_dns_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.is_empty() || s.len() > 253 {
+        return false;
+    }
+    s.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    })
+}
+
+/// Read every CERTIFICATE block of a PEM file.
+pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for item in CertificateDer::pem_slice_iter(&bytes) {
+        match item {
+            Ok(c) => out.push(c),
+            Err(e) => return Err(format!("{} is not valid PEM: {e}", path.display())),
+        }
+    }
+    Ok(out)
+}
+
+fn validate_endpoint(
+    i: usize,
+    e: &RawEndpoint,
+    global: &Global,
+    policy: &Policy,
+    base: &BaseDir,
+    c: &mut Collector<'_>,
+) -> Option<Endpoint> {
+    let p = |f: &str| format!("endpoints[{i}].{f}");
+    let errors_before = c.errors.len();
+
+    let name = e.name.value.trim().to_string();
+    if name.is_empty() {
+        c.err_at(&e.name, p("name"), "must not be empty");
+    } else if name.len() > 128 || name.chars().any(|ch| ch.is_control()) {
+        c.err_at(
+            &e.name,
+            p("name"),
+            "must be at most 128 printable characters",
+        );
+    }
+
+    let host = e.host.value.trim().to_string();
+    let host_is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    if host.is_empty() {
+        c.err_at(&e.host, p("host"), "must not be empty");
+    } else if !host_is_ip && !valid_dns_name(&host) {
+        c.err_at(
+            &e.host,
+            p("host"),
+            format!("{host:?} is neither an IP address nor a valid DNS name"),
+        );
+    }
+
+    let port = match &e.port {
+        Some(s) if s.value == 0 || s.value > 65535 => {
+            c.err_at(
+                s,
+                p("port"),
+                format!("{} is not a TCP port (1-65535)", s.value),
+            );
+            443
+        }
+        Some(s) => s.value as u16,
+        None => 443,
+    };
+
+    let sni = match &e.sni {
+        None => (!host_is_ip).then(|| host.clone()),
+        Some(RawSni::Enabled(false)) => None,
+        Some(RawSni::Enabled(true)) => {
+            if host_is_ip {
+                c.err(
+                    line_of(&e.host),
+                    p("sni"),
+                    "sni: true needs a host name; give the name to send instead",
+                );
+            }
+            (!host_is_ip).then(|| host.clone())
+        }
+        Some(RawSni::Name(n)) => {
+            if !valid_dns_name(n) {
+                c.err(
+                    line_of(&e.host),
+                    p("sni"),
+                    format!("{n:?} is not a valid DNS name"),
+                );
+            }
+            Some(n.clone())
+        }
+    };
+
+    let profile = match (&e.profile, &e.role) {
+        (Some(a), Some(b)) if a.value != b.value => {
+            c.err_at(b, p("role"), "role is an alias of profile; give only one");
+            a.value.clone()
+        }
+        (Some(a), _) | (None, Some(a)) => {
+            if !policy.has_profile(&a.value) {
+                c.err_at(
+                    a,
+                    p(if e.profile.is_some() {
+                        "profile"
+                    } else {
+                        "role"
+                    }),
+                    format!("unknown profile {:?}", a.value),
+                );
+            }
+            a.value.clone()
+        }
+        (None, None) => "default".to_string(),
+    };
+
+    if e.labels.len() > 16 {
+        c.err(
+            line_of(&e.name),
+            p("labels"),
+            "at most 16 labels per endpoint",
+        );
+    }
+    for k in e.labels.keys() {
+        if !valid_prom_label_name(k) {
+            c.err(
+                line_of(&e.name),
+                format!("{}.{k}", p("labels")),
+                "not a valid Prometheus label name",
+            );
+        } else if RESERVED_LABELS.contains(&k.as_str()) {
+            c.err(
+                line_of(&e.name),
+                format!("{}.{k}", p("labels")),
+                "reserved label name (certprobe sets it)",
+            );
+        }
+    }
+
+    let interval = match &e.interval {
+        Some(s) if s.value.0.is_zero() => {
+            c.err_at(s, p("interval"), "must be greater than zero");
+            global.interval
+        }
+        Some(s) => s.value.0,
+        None => global.interval,
+    };
+    let timeout = match &e.timeout {
+        Some(s) if s.value.0.is_zero() => {
+            c.err_at(s, p("timeout"), "must be greater than zero");
+            global.timeout
+        }
+        Some(s) => s.value.0,
+        None => global.timeout,
+    };
+    if global.connect_timeout + timeout >= interval {
+        c.warn(
+            line_of(&e.name),
+            p("timeout"),
+            format!(
+                "connect timeout + handshake timeout ({:?}) >= interval ({:?}): a stalled endpoint is probed back to back",
+                global.connect_timeout + timeout,
+                interval
+            ),
+        );
+    }
+
+    let min_version = e
+        .tls
+        .min_version
+        .unwrap_or(crate::probe::handshake::TlsVersion::Tls12);
+    let max_version = e
+        .tls
+        .max_version
+        .unwrap_or(crate::probe::handshake::TlsVersion::Tls13);
+    if min_version > max_version {
+        c.err(
+            line_of(&e.name),
+            p("tls"),
+            "min_version is above max_version",
+        );
+    }
+    for (j, a) in e.alpn.iter().enumerate() {
+        if a.is_empty() || a.len() > 255 {
+            c.err(
+                line_of(&e.name),
+                format!("{}[{j}]", p("alpn")),
+                "ALPN ids are 1-255 bytes",
+            );
+        }
+    }
+    for (j, n) in e.expected_names.iter().enumerate() {
+        let bare = n.strip_prefix("*.").unwrap_or(n);
+        if !valid_dns_name(bare) && n.parse::<std::net::IpAddr>().is_err() {
+            c.err(
+                line_of(&e.name),
+                format!("{}[{j}]", p("expected_names")),
+                format!("{n:?} is not a DNS name or IP address"),
+            );
+        }
+    }
+
+    let mut resolve = Vec::new();
+    for (j, a) in e.resolve.iter().enumerate() {
+        match a.parse::<std::net::IpAddr>() {
+            Ok(ip) => resolve.push(ip),
+            Err(_) => c.err(
+                line_of(&e.name),
+                format!("{}[{j}]", p("resolve")),
+                format!("{a:?} is not an IP address"),
+            ),
+        }
+    }
+
+    let mut digest = Sha256::new();
+    digest.update(format!("{e:?}").as_bytes());
+    let (identity, client_cert) = load_client_identity(i, e, base, c, &mut digest);
+
+    if c.errors.len() > errors_before {
+        return None;
+    }
+
+    let mut spec = ProbeSpec::new(host.clone(), port);
+    spec.sni = sni;
+    spec.client_identity = identity;
+    spec.expect_client_auth = e.expect_client_auth.unwrap_or_default();
+    spec.min_version = min_version;
+    spec.max_version = max_version;
+    spec.alpn = e.alpn.clone();
+    spec.app_protocol = e.protocol.unwrap_or_default();
+    spec.connect_timeout = global.connect_timeout;
+    spec.handshake_timeout = timeout;
+    spec.verdict_timeout = global.verdict_timeout;
+    spec.max_chain_certs = global.max_chain_certs;
+    spec.max_chain_bytes = global.max_chain_bytes;
+    spec.legacy_fallback = e.tls.legacy_fallback.unwrap_or(true);
+
+    Some(Endpoint {
+        meta: TargetMeta {
+            endpoint: name,
+            host,
+            port,
+            profile,
+            pool: e.pool.clone().filter(|p| !p.is_empty()),
+            labels: e.labels.clone(),
+        },
+        spec,
+        addresses: e.addresses.unwrap_or(global.addresses),
+        resolve,
+        interval,
+        retry_interval: global.retry_interval.unwrap_or(interval).min(interval),
+        expected_names: e.expected_names.clone(),
+        client_cert,
+        digest: hex::encode(digest.finalize()),
+    })
+}
+
+fn load_client_identity(
+    i: usize,
+    e: &RawEndpoint,
+    base: &BaseDir,
+    c: &mut Collector<'_>,
+    digest: &mut Sha256,
+) -> (Option<Arc<ClientIdentity>>, Option<ClientCertInfo>) {
+    let (cert, key) = match (&e.client_cert, &e.client_key) {
+        (None, None) => return (None, None),
+        (Some(cert), None) => {
+            c.err_at(
+                cert,
+                format!("endpoints[{i}].client_key"),
+                "client_cert needs client_key",
+            );
+            return (None, None);
+        }
+        (None, Some(key)) => {
+            c.err_at(
+                key,
+                format!("endpoints[{i}].client_cert"),
+                "client_key needs client_cert",
+            );
+            return (None, None);
+        }
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    let cert_path = base.resolve(&cert.value);
+    let key_path = base.resolve(&key.value);
+    let chain = match read_pem_certs(&cert_path) {
+        Ok(v) if v.is_empty() => {
+            c.err_at(
+                cert,
+                format!("endpoints[{i}].client_cert"),
+                format!("{} contains no PEM certificate", cert_path.display()),
+            );
+            return (None, None);
+        }
+        Ok(v) => v,
+        Err(msg) => {
+            c.err_at(cert, format!("endpoints[{i}].client_cert"), msg);
+            return (None, None);
+        }
+    };
+    warn_if_readable_by_others(&key_path, i, key, c);
+    let key_bytes = match std::fs::read(&key_path) {
+        Ok(b) => b,
+        Err(err) => {
+            c.err_at(
+                key,
+                format!("endpoints[{i}].client_key"),
+                format!("cannot read {}: {err}", key_path.display()),
+            );
+            return (None, None);
+        }
+    };
+    let private_key = match PrivateKeyDer::from_pem_slice(&key_bytes) {
+        Ok(k) => k,
+        Err(_) => {
+            // Never echo key material: only the path and the kind of problem.
+            c.err_at(
+                key,
+                format!("endpoints[{i}].client_key"),
+                format!(
+                    "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+                    key_path.display()
+                ),
+            );
+            return (None, None);
+        }
+    };
+    digest.update(chain[0].as_ref());
+    digest.update(Sha256::digest(&key_bytes));
+
+    let (leaf_spki, info) = match x509_parser::parse_x509_certificate(chain[0].as_ref()) {
+        Ok((_, x)) => (
+            x.tbs_certificate.subject_pki.raw.to_vec(),
+            ClientCertInfo {
+                path: cert_path.clone(),
+                not_after: x.validity().not_after.timestamp(),
+                subject: x.subject().to_string(),
+                fingerprint_sha256: hex::encode(Sha256::digest(chain[0].as_ref())),
+            },
+        ),
+        Err(err) => {
+            c.err_at(
+                cert,
+                format!("endpoints[{i}].client_cert"),
+                format!("{}: certificate does not parse: {err}", cert_path.display()),
+            );
+            return (None, None);
+        }
+    };
+    match crate::crypto_provider()
+        .key_provider
+        .load_private_key(private_key.clone_key())
+    {
+        Ok(signing) => {
+            if let Some(pk) = signing.public_key() {
+                if pk.as_ref() != leaf_spki.as_slice() {
+                    c.err_at(
+                        key,
+                        format!("endpoints[{i}].client_key"),
+                        format!(
+                            "{} does not match the certificate in {}",
+                            key_path.display(),
+                            cert_path.display()
+                        ),
+                    );
+                    return (None, None);
+                }
+            }
+        }
+        Err(_) => {
+            c.err_at(key, format!("endpoints[{i}].client_key"), format!("{}: unsupported private key (ring supports RSA >= 2048, ECDSA P-256/P-384, Ed25519)", key_path.display()));
+            return (None, None);
+        }
+    }
+    (
+        Some(Arc::new(ClientIdentity {
+            chain,
+            key: private_key,
+        })),
+        Some(info),
+    )
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path, i: usize, key: &Spanned<String>, c: &mut Collector<'_>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::metadata(path) {
+        let mode = md.permissions().mode();
+        if mode & 0o077 != 0 {
+            let msg = format!(
+                "private key {} is readable by group/others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+            tracing::warn!(file = %path.display(), "{msg}");
+            c.warn(line_of(key), format!("endpoints[{i}].client_key"), msg);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_: &Path, _: usize, _: &Spanned<String>, _: &mut Collector<'_>) {}

@@ -1,0 +1,406 @@
+//! The scheduler: one task per endpoint, each probing all of the endpoint's addresses on its own
+//! interval, with jittered start times, a global concurrency bound, per-probe timeouts, DNS
+//! re-resolution every round, and drain-on-shutdown. Scrapes never trigger probes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Endpoint};
+use crate::outcome::ProbeOutcome;
+use crate::policy::Status;
+use crate::report::PoolSummary;
+use crate::runner::{self, EvalContext};
+
+/// Where the scheduler delivers its results (the metrics registry in production; a collector in
+/// tests).
+pub trait OutcomeSink: Send + Sync + 'static {
+    /// A fresh outcome for (endpoint, address); replaces the previous one.
+    fn record(&self, outcome: &ProbeOutcome);
+    /// These (endpoint, address) pairs no longer exist (address gone from DNS, endpoint removed).
+    fn remove(&self, endpoint: &str, addresses: &[String]);
+    /// Pool consistency after any member changed.
+    fn pools(&self, pools: &[PoolSummary]);
+    /// How late a probe started compared to its schedule, seconds.
+    fn lag(&self, seconds: f64);
+    /// A probe started more than one interval late (the scheduler is behind).
+    fn behind(&self);
+}
+
+/// Latest outcome per (endpoint, address), for pool consistency, carrying facts over failed
+/// probes, and change detection.
+#[derive(Default)]
+pub struct State {
+    latest: Mutex<BTreeMap<(String, String), ProbeOutcome>>,
+}
+
+impl State {
+    /// A snapshot of every latest outcome.
+    pub fn snapshot(&self) -> Vec<ProbeOutcome> {
+        self.latest
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Shared, swappable evaluation inputs: a reload that changes trust stores or policy reaches
+/// running endpoint tasks at their next round without rescheduling them.
+pub type SharedEval = watch::Receiver<EvalContext>;
+
+/// A running scheduler.
+pub struct Scheduler {
+    sink: Arc<dyn OutcomeSink>,
+    state: Arc<State>,
+    semaphore: watch::Sender<Arc<Semaphore>>,
+    concurrency: usize,
+    eval_tx: watch::Sender<EvalContext>,
+    tasks: JoinSet<()>,
+    /// Per endpoint: (config digest, cancel token, addresses last seen).
+    running: HashMap<String, (String, CancellationToken)>,
+    root: CancellationToken,
+    /// Endpoints that have not completed their first probe yet.
+    pending_first: Arc<Mutex<HashSet<String>>>,
+    first_round_tx: watch::Sender<bool>,
+}
+
+impl Scheduler {
+    /// Start probing every endpoint of `cfg` that `owns` accepts.
+    pub fn start(
+        cfg: &Config,
+        owns: impl Fn(&Endpoint) -> bool,
+        sink: Arc<dyn OutcomeSink>,
+        root: CancellationToken,
+    ) -> Self {
+        let (eval_tx, _) = watch::channel(EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        });
+        let (first_round_tx, _) = watch::channel(false);
+        let mut s = Self {
+            sink,
+            state: Arc::new(State::default()),
+            semaphore: watch::channel(Arc::new(Semaphore::new(cfg.global.concurrency))).0,
+            concurrency: cfg.global.concurrency,
+            eval_tx,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            root,
+            pending_first: Arc::new(Mutex::new(HashSet::new())),
+            first_round_tx,
+        };
+        s.apply(cfg, owns);
+        s
+    }
+
+    /// Latest outcomes.
+    pub fn state(&self) -> Arc<State> {
+        self.state.clone()
+    }
+
+    /// Becomes true once every endpoint has been probed once since start.
+    pub fn first_round_done(&self) -> watch::Receiver<bool> {
+        self.first_round_tx.subscribe()
+    }
+
+    /// Number of endpoint tasks running.
+    pub fn endpoint_count(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Apply a (new) config: endpoints whose digest is unchanged keep their task, state and
+    /// schedule; removed ones stop and their series disappear; new or changed ones start with a
+    /// jittered first probe.
+    pub fn apply(&mut self, cfg: &Config, owns: impl Fn(&Endpoint) -> bool) {
+        self.eval_tx.send_replace(EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        });
+        // A semaphore cannot shrink in place: a changed bound publishes a fresh one, which every
+        // task uses from its next round (probes in flight finish on the old one).
+        if cfg.global.concurrency != self.concurrency {
+            self.concurrency = cfg.global.concurrency;
+            self.semaphore
+                .send_replace(Arc::new(Semaphore::new(cfg.global.concurrency)));
+        }
+        let wanted: HashMap<&str, &Endpoint> = cfg
+            .endpoints
+            .iter()
+            .filter(|e| owns(e))
+            .map(|e| (e.meta.endpoint.as_str(), e))
+            .collect();
+        let current: Vec<String> = self.running.keys().cloned().collect();
+        for name in current {
+            let keep = wanted
+                .get(name.as_str())
+                .is_some_and(|e| self.running.get(&name).is_some_and(|(d, _)| *d == e.digest));
+            if !keep {
+                if let Some((_, token)) = self.running.remove(&name) {
+                    token.cancel();
+                }
+                let addrs = self.forget(&name);
+                self.sink.remove(&name, &addrs);
+                if let Ok(mut p) = self.pending_first.lock() {
+                    p.remove(&name);
+                }
+            }
+        }
+        for (name, ep) in wanted {
+            if self.running.contains_key(name) {
+                continue;
+            }
+            let token = self.root.child_token();
+            self.running
+                .insert(name.to_string(), (ep.digest.clone(), token.clone()));
+            if let Ok(mut p) = self.pending_first.lock() {
+                p.insert(name.to_string());
+            }
+            let task = EndpointTask {
+                ep: ep.clone(),
+                eval: self.eval_tx.subscribe(),
+                sink: self.sink.clone(),
+                state: self.state.clone(),
+                semaphore: self.semaphore.subscribe(),
+                cancel: token,
+                pending_first: self.pending_first.clone(),
+                first_round_tx: self.first_round_tx.clone(),
+                initial_delay: jitter(ep.interval),
+            };
+            self.tasks.spawn(task.run());
+        }
+        self.check_first_round();
+        self.publish_pools();
+    }
+
+    fn check_first_round(&self) {
+        let empty = self
+            .pending_first
+            .lock()
+            .map(|p| p.is_empty())
+            .unwrap_or(false);
+        if empty {
+            self.first_round_tx.send_replace(true);
+        }
+    }
+
+    fn forget(&self, endpoint: &str) -> Vec<String> {
+        let mut removed = Vec::new();
+        if let Ok(mut m) = self.state.latest.lock() {
+            m.retain(|(e, a), _| {
+                if e == endpoint {
+                    removed.push(a.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        removed
+    }
+
+    fn publish_pools(&self) {
+        publish_pools(&self.state, self.sink.as_ref(), &self.eval_tx.borrow());
+    }
+
+    /// Stop scheduling and wait up to `grace` for in-flight probes; abort what is left.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.root.cancel();
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(grace = ?grace, "in-flight probes did not finish within the grace period; aborting them");
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+fn publish_pools(state: &State, sink: &dyn OutcomeSink, eval: &EvalContext) {
+    let snapshot = state.snapshot();
+    if snapshot.iter().any(|o| o.target.pool.is_some()) {
+        sink.pools(&runner::pool_summaries(&eval.policy, &snapshot));
+    }
+}
+
+/// A uniformly random delay in [0, interval): spreads first probes so a start or reload does not
+/// hit every endpoint at once.
+fn jitter(interval: Duration) -> Duration {
+    let max = interval.as_millis().min(u128::from(u64::MAX)) as u64;
+    if max == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rand::random_range(0..max))
+}
+
+struct EndpointTask {
+    ep: Endpoint,
+    eval: SharedEval,
+    sink: Arc<dyn OutcomeSink>,
+    state: Arc<State>,
+    semaphore: watch::Receiver<Arc<Semaphore>>,
+    cancel: CancellationToken,
+    pending_first: Arc<Mutex<HashSet<String>>>,
+    first_round_tx: watch::Sender<bool>,
+    initial_delay: Duration,
+}
+
+impl EndpointTask {
+    async fn run(self) {
+        let mut due = Instant::now() + self.initial_delay;
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+            let semaphore = self.semaphore.borrow().clone();
+            let permit = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                p = semaphore.acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let started = Instant::now();
+            let lag = started.saturating_duration_since(due);
+            self.sink.lag(lag.as_secs_f64());
+            if lag > self.ep.interval {
+                self.sink.behind();
+                tracing::warn!(endpoint = %self.ep.meta.endpoint, lag_seconds = lag.as_secs_f64(), "scheduler is behind: probe started more than one interval late");
+            }
+            let ctx = self.eval.borrow().clone();
+            // A probe is bounded by its own connect/handshake timeouts; this outer bound also
+            // covers DNS and the MTLS enforcement probe.
+            let bound = self.ep.spec.connect_timeout * 2
+                + self.ep.spec.handshake_timeout * 2
+                + Duration::from_secs(5);
+            let outcomes = match tokio::time::timeout(bound, runner::probe_endpoint(&self.ep, &ctx))
+                .await
+            {
+                Ok(o) => o,
+                Err(_) => {
+                    tracing::warn!(endpoint = %self.ep.meta.endpoint, "probe exceeded its overall bound");
+                    Vec::new()
+                }
+            };
+            drop(permit);
+            let failed = outcomes.iter().any(|o| o.capture.failure.is_some());
+            self.deliver(outcomes, &ctx);
+            self.mark_first_done();
+            let next_in = if failed {
+                self.ep.retry_interval
+            } else {
+                self.ep.interval
+            };
+            due += next_in;
+            let now = Instant::now();
+            if due < now {
+                // Never try to catch up with a burst: skip missed slots.
+                due = now;
+            }
+        }
+    }
+
+    fn mark_first_done(&self) {
+        if let Ok(mut p) = self.pending_first.lock() {
+            if p.remove(&self.ep.meta.endpoint) && p.is_empty() {
+                self.first_round_tx.send_replace(true);
+            }
+        }
+    }
+
+    fn deliver(&self, mut outcomes: Vec<ProbeOutcome>, ctx: &EvalContext) {
+        let name = &self.ep.meta.endpoint;
+        let mut vanished = Vec::new();
+        if let Ok(mut latest) = self.state.latest.lock() {
+            let fresh: HashSet<String> = outcomes.iter().map(|o| o.address.clone()).collect();
+            latest.retain(|(e, a), _| {
+                if e == name && !fresh.contains(a) {
+                    vanished.push(a.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            for o in outcomes.iter_mut() {
+                let key = (name.clone(), o.address.clone());
+                let prev = latest.get(&key);
+                carry_over(o, prev);
+                log_changes(o, prev);
+                latest.insert(key, o.clone());
+            }
+        }
+        if !vanished.is_empty() {
+            tracing::info!(endpoint = %name, addresses = ?vanished, "addresses no longer resolved; their series are removed");
+            self.sink.remove(name, &vanished);
+        }
+        for o in &outcomes {
+            self.sink.record(o);
+        }
+        if self.ep.meta.pool.is_some() {
+            publish_pools(&self.state, self.sink.as_ref(), ctx);
+        }
+    }
+}
+
+/// A probe that captured no chain keeps showing the last captured chain's facts, marked with
+/// when they were captured.
+fn carry_over(o: &mut ProbeOutcome, prev: Option<&ProbeOutcome>) {
+    if o.report.is_some() {
+        return;
+    }
+    if let Some(p) = prev {
+        if let Some(r) = &p.report {
+            o.report = Some(r.clone());
+            o.report_from = Some(p.report_from.unwrap_or(p.finished_at));
+        }
+    }
+}
+
+/// One structured event per state change, never per successful probe at info level.
+fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
+    let ep = &o.target.endpoint;
+    let addr = &o.address;
+    let was_ok = prev.map(|p| p.capture.failure.is_none());
+    match (&o.capture.failure, was_ok) {
+        (Some(f), Some(true) | None) => tracing::warn!(
+            endpoint = %ep, address = %addr, reason = f.reason.as_str(), alert = f.alert.as_deref().unwrap_or(""),
+            detail = %f.detail, "probe failed"
+        ),
+        (Some(f), Some(false)) => {
+            tracing::debug!(endpoint = %ep, address = %addr, reason = f.reason.as_str(), "probe still failing")
+        }
+        (None, Some(false)) => tracing::info!(endpoint = %ep, address = %addr, "probe recovered"),
+        (None, _) => tracing::debug!(endpoint = %ep, address = %addr, "probe ok"),
+    }
+    if let (Some(p), Some(n)) = (
+        prev.and_then(|p| p.leaf_fingerprint()),
+        o.leaf_fingerprint(),
+    ) {
+        if p != n && o.report_from.is_none() {
+            tracing::info!(endpoint = %ep, address = %addr, old = %p, new = %n, "leaf certificate changed");
+        }
+    }
+    let new_status = o.evaluation.status;
+    let old_status = prev.map(|p| p.evaluation.status);
+    if old_status != Some(new_status) && (old_status.is_some() || new_status != Status::Ok) {
+        let failing: Vec<&str> = o
+            .evaluation
+            .verdicts
+            .iter()
+            .filter(|v| {
+                matches!(
+                    v.verdict,
+                    crate::policy::Verdict::Fail | crate::policy::Verdict::Warn
+                )
+            })
+            .map(|v| v.rule)
+            .collect();
+        tracing::info!(endpoint = %ep, address = %addr, old = ?old_status, new = ?new_status, rules = ?failing, "policy status changed");
+    }
+}

@@ -1,0 +1,311 @@
+//! The demo lab: a small Lync Server 2013 estate on loopback addresses, served by in-process
+//! tokio-rustls servers with certificates generated at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::pki::{self, Ca, LeafSpec};
+
+/// The demo config template (paths are relative to the directory the lab writes into).
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.yaml");
+
+const LEGACY_ROOT: &str = include_str!("fixtures/legacy-sha1-root.pem");
+const LEGACY_LEAF: &str = include_str!("fixtures/legacy-sha1-leaf.pem");
+const LEGACY_KEY: &str = include_str!("fixtures/legacy-sha1-leaf.key");
+
+/// One lab endpoint: where it listens and what it serves.
+struct Site {
+    addr: SocketAddr,
+    chain_pem: String,
+    key_pem: String,
+    /// Require client certificates issued by this root (MTLS).
+    client_ca_pem: Option<String>,
+}
+
+/// A running lab.
+pub struct Lab {
+    /// Directory holding the PKI files and `certprobe-demo.yaml`.
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub addresses: Vec<SocketAddr>,
+    cancel: CancellationToken,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+impl Lab {
+    /// Generate the PKI into `dir`, start every server, and write the config. The servers run
+    /// on the current tokio runtime until the lab is dropped.
+    pub async fn start(dir: &Path) -> Result<Lab> {
+        let now = OffsetDateTime::now_utc();
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+
+        // Internal enterprise PKI: an AD CS-style root and issuing CA (CA Version extension),
+        // leaves from the WebServer template.
+        let int_root = Ca::root("Contoso Enterprise Root CA", "Contoso", now, true)?;
+        let int_ca = int_root.intermediate("Contoso Issuing CA 01", "Contoso", now, true)?;
+        // Stand-in "public" CA (trusted as `public` in the demo only).
+        let pub_root = Ca::root("Demo Public Root CA", "Demo Public Trust", now, false)?;
+        let pub_ca =
+            pub_root.intermediate("Demo Public TLS CA", "Demo Public Trust", now, false)?;
+        // A federation partner's private root nobody here trusts.
+        let partner_root = Ca::root("Partner Private Root", "Partner Inc", now, false)?;
+
+        let int_tail = int_ca.cert_pem.clone();
+        let pub_tail = pub_ca.cert_pem.clone();
+        let crl = Some("http://pki.contoso.com/crl/issuing01.crl");
+        let public_crl = Some("http://crl.demo-public.example/tls.crl");
+
+        let adcs = |mut s: LeafSpec<'static>| {
+            s.template_name = Some("WebServer");
+            s.crl_dp = crl;
+            s
+        };
+        let fe_sans: &'static [&'static str] = &[
+            "fepool.contoso.com",
+            "fe01.contoso.com",
+            "sip.contoso.com",
+            "sip.fabrikam.com",
+        ];
+        let fe2_sans: &'static [&'static str] = &[
+            "fepool.contoso.com",
+            "fe02.contoso.com",
+            "sip.contoso.com",
+            "sip.fabrikam.com",
+        ];
+        let fe01 = int_ca.issue(
+            &adcs(LeafSpec::server(now, "fepool.contoso.com", fe_sans, 365)),
+            &int_tail,
+        )?;
+        // fe02 was renewed separately: another key, and it expires in 10 days.
+        let fe02 = int_ca.issue(
+            &adcs(LeafSpec::server(now, "fepool.contoso.com", fe2_sans, 10)),
+            &int_tail,
+        )?;
+        let director = int_ca.issue(
+            &adcs(LeafSpec::server(
+                now,
+                "dirpool.contoso.com",
+                &[
+                    "dirpool.contoso.com",
+                    "dir01.contoso.com",
+                    "sip.contoso.com",
+                    "sip.fabrikam.com",
+                ],
+                365,
+            )),
+            &int_tail,
+        )?;
+        let mut edge_int_spec = adcs(LeafSpec::server(now, "lsedge.contoso.net", &[], 365));
+        edge_int_spec.client_auth = true;
+        edge_int_spec.template_v2 = true;
+        let edge_int = int_ca.issue(&edge_int_spec, &int_tail)?;
+        let mut edge_ext_spec = LeafSpec::server(
+            now,
+            "sip.contoso.com",
+            &["sip.contoso.com", "webconf.contoso.com", "*.contoso.com"],
+            300,
+        );
+        edge_ext_spec.crl_dp = public_crl;
+        let edge_ext = pub_ca.issue(&edge_ext_spec, &pub_tail)?;
+        let mut rp_spec = LeafSpec::server(
+            now,
+            "webext.contoso.com",
+            &[
+                "webext.contoso.com",
+                "meet.contoso.com",
+                "meet.fabrikam.com",
+                "dialin.contoso.com",
+                "lyncdiscover.contoso.com",
+            ],
+            300,
+        );
+        rp_spec.crl_dp = public_crl;
+        let rp = pub_ca.issue(&rp_spec, &pub_tail)?;
+        let mut partner_spec = LeafSpec::server(
+            now,
+            "sip.partner.example",
+            &["sip.partner.example", "access.partner.example"],
+            200,
+        );
+        partner_spec.crl_dp = Some("http://pki.partner.example/root.crl");
+        let partner = partner_root.issue(&partner_spec, "")?;
+        // Our MTLS client identity (from the internal CA).
+        let mut client_spec = adcs(LeafSpec::server(
+            now,
+            "certprobe.contoso.com",
+            &["certprobe.contoso.com"],
+            365,
+        ));
+        client_spec.client_auth = true;
+        let client = int_ca.issue(&client_spec, &int_tail)?;
+
+        pki::write(
+            dir,
+            "internal-root.pem",
+            &format!("{}{LEGACY_ROOT}", int_root.cert_pem),
+            false,
+        )?;
+        pki::write(dir, "public-root.pem", &pub_root.cert_pem, false)?;
+        pki::write(dir, "client.pem", &client.chain_pem, false)?;
+        pki::write(dir, "client.key", &client.key_pem, true)?;
+
+        let sites = vec![
+            Site {
+                addr: addr("127.0.10.1:15061"),
+                chain_pem: fe01.chain_pem,
+                key_pem: fe01.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.2:15061"),
+                chain_pem: fe02.chain_pem,
+                key_pem: fe02.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.3:15061"),
+                chain_pem: director.chain_pem,
+                key_pem: director.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.4:14443"),
+                chain_pem: LEGACY_LEAF.to_string(),
+                key_pem: LEGACY_KEY.to_string(),
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.5:15061"),
+                chain_pem: edge_int.chain_pem,
+                key_pem: edge_int.key_pem,
+                client_ca_pem: Some(int_root.cert_pem.clone()),
+            },
+            Site {
+                addr: addr("127.0.10.6:10443"),
+                chain_pem: edge_ext.chain_pem,
+                key_pem: edge_ext.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.7:10443"),
+                chain_pem: rp.chain_pem,
+                key_pem: rp.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.8:15061"),
+                chain_pem: partner.chain_pem,
+                key_pem: partner.key_pem,
+                client_ca_pem: Some(int_root.cert_pem.clone()),
+            },
+        ];
+        let cancel = CancellationToken::new();
+        let mut addresses = Vec::new();
+        for site in sites {
+            let listener = TcpListener::bind(site.addr).await.with_context(|| {
+                format!(
+                    "binding the lab server {} (is another demo running?)",
+                    site.addr
+                )
+            })?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(&site)?));
+            addresses.push(site.addr);
+            tokio::spawn(serve(listener, acceptor, cancel.clone()));
+        }
+        let config_path = pki::write(dir, "certprobe-demo.yaml", DEMO_CONFIG, false)?;
+        Ok(Lab {
+            dir: dir.to_path_buf(),
+            config_path,
+            addresses,
+            cancel,
+        })
+    }
+}
+
+fn server_config(site: &Site) -> Result<rustls::ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(site.chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .context("lab chain PEM")?;
+    let key = PrivateKeyDer::from_pem_slice(site.key_pem.as_bytes()).context("lab key PEM")?;
+    let provider = crate::crypto_provider();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("lab TLS versions")?;
+    let builder = match &site.client_ca_pem {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots
+                    .add(c.context("lab client CA PEM")?)
+                    .context("lab client CA")?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .context("lab client verifier")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    builder
+        .with_single_cert(chain, key)
+        .context("lab server certificate")
+}
+
+/// Accept TLS connections until cancelled; answer an HTTP request with 200, otherwise wait
+/// briefly for the client and close.
+async fn serve(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (sock, _) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(Ok(mut tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await
+            else {
+                return;
+            };
+            let mut buf = [0u8; 1024];
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await
+            {
+                if n > 0 && (buf.starts_with(b"HEAD ") || buf.starts_with(b"GET ")) {
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                }
+            }
+            let _ = tls.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,78 @@
+//! `certprobe demo`: an embedded lab that plays a Lync Server 2013 estate on loopback, probed by
+//! the same code path as production (config loader, probes, evaluation, daemon, exporter).
+
+pub mod lab;
+pub mod pki;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{DemoArgs, OutputFormat};
+use crate::config::Config;
+
+/// Run the demo (blocking).
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: DemoArgs) -> Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("certprobe-demo-{}", std::process::id()));
+    let lab = lab::Lab::start(&dir).await?;
+    let result = drive(&lab, &args).await;
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
+    let cfg = Config::load(&lab.config_path)
+        .map_err(|e| anyhow::anyhow!("the demo config is invalid (a bug):\n{e}"))?;
+    if args.once {
+        let code = crate::cli::run_once(&cfg, None, args.output, false).await;
+        return Ok(ExitCode::from(code));
+    }
+    eprintln!(
+        "certprobe demo: lab of {} endpoints on 127.0.10.x, PKI and config in {}",
+        cfg.endpoints.len(),
+        lab.dir.display()
+    );
+    let code = crate::cli::run_once(&cfg, None, OutputFormat::Table, false).await;
+    eprintln!();
+    eprintln!(
+        "That was `certprobe probe --once -c {}` (exit code {code}).",
+        lab.config_path.display()
+    );
+    eprintln!("Now running the daemon on the same config. Try, in another terminal:");
+    eprintln!("  curl -s http://{}/metrics | grep -E 'certprobe_(policy_status|policy_rule_failed|pool_consistent|mtls_enforced)' | grep -v ' 0$'", args.listen);
+    eprintln!(
+        "  curl -s 'http://{}/probe?endpoint=edge-external'",
+        args.listen
+    );
+    eprintln!(
+        "What to look at: fe02 expires in 10 days and presents another key than fe01 (pool fepool"
+    );
+    eprintln!(
+        "inconsistent); fe-web-internal is signed with SHA-1 by the legacy Windows Server 2003 CA;"
+    );
+    eprintln!(
+        "edge-external carries a wildcard SAN and lacks sip.fabrikam.com; reverse-proxy lacks"
+    );
+    eprintln!("lyncdiscover.fabrikam.com; partner-fabrikam chains to a root nobody here trusts.");
+    eprintln!("Press Ctrl-C to stop.");
+    crate::daemon::run(crate::daemon::DaemonOptions {
+        config_path: Some(lab.config_path.clone()),
+        initial: cfg,
+        listen: args.listen.clone(),
+        web_config: None,
+        shard_override: false,
+        watch_config: false,
+        shutdown_grace: std::time::Duration::from_secs(5),
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}

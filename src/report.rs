@@ -1,0 +1,426 @@
+//! `probe --once` output: a table for people, a stable JSON document for scripts, and the
+//! Nagios exit code.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::outcome::ProbeOutcome;
+use crate::policy::{Status, Verdict};
+
+/// JSON document schema version (bump on incompatible changes; see docs/json-output.md).
+pub const JSON_VERSION: u32 = 1;
+
+/// Overall status: the worst of every outcome (and pool verdict).
+pub fn overall_status(outcomes: &[ProbeOutcome], pools: &[PoolSummary]) -> Status {
+    let mut s = if outcomes.is_empty() {
+        Status::Unknown
+    } else {
+        Status::Ok
+    };
+    for o in outcomes {
+        s = s.worst(o.evaluation.status);
+    }
+    for p in pools {
+        if !p.consistent {
+            s = s.worst(p.status);
+        }
+    }
+    s
+}
+
+/// Pool consistency result shown in reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolSummary {
+    pub pool: String,
+    pub consistent: bool,
+    pub status: Status,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct JsonDoc<'a> {
+    version: u32,
+    generated_at: String,
+    evaluated_at: String,
+    status: Status,
+    exit_code: u8,
+    results: Vec<JsonResult<'a>>,
+    pools: &'a [PoolSummary],
+}
+
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    endpoint: &'a str,
+    host: &'a str,
+    port: u16,
+    address: &'a str,
+    profile: &'a str,
+    pool: Option<&'a str>,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    status: Status,
+    capture: &'a crate::probe::Capture,
+    chain: Option<&'a [crate::chain::CertFacts]>,
+    report: Option<&'a crate::chain::ChainReport>,
+    evaluation: &'a crate::policy::Evaluation,
+    client_cert_not_after: Option<i64>,
+    finished_at: f64,
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day()))
+        .unwrap_or_else(|_| unix.to_string())
+}
+
+/// Render the JSON document.
+pub fn render_json(
+    outcomes: &[ProbeOutcome],
+    pools: &[PoolSummary],
+    now: i64,
+    generated: i64,
+) -> String {
+    let status = overall_status(outcomes, pools);
+    let doc = JsonDoc {
+        version: JSON_VERSION,
+        generated_at: rfc3339(generated),
+        evaluated_at: rfc3339(now),
+        status,
+        exit_code: status.exit_code(),
+        results: outcomes
+            .iter()
+            .map(|o| JsonResult {
+                endpoint: &o.target.endpoint,
+                host: &o.target.host,
+                port: o.target.port,
+                address: &o.address,
+                profile: &o.target.profile,
+                pool: o.target.pool.as_deref(),
+                labels: &o.target.labels,
+                status: o.evaluation.status,
+                capture: &o.capture,
+                chain: o.report.as_ref().map(|r| r.certs.as_slice()),
+                report: o.report.as_ref(),
+                evaluation: &o.evaluation,
+                client_cert_not_after: o.client_cert_not_after,
+                finished_at: o.finished_at,
+            })
+            .collect(),
+        pools,
+    };
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// Render the human table: one row per (endpoint, address), then details for anything not OK.
+pub fn render_table(
+    outcomes: &[ProbeOutcome],
+    pools: &[PoolSummary],
+    now: i64,
+    verbose: bool,
+) -> String {
+    let mut rows: Vec<[String; 9]> = vec![[
+        "STATUS".into(),
+        "ENDPOINT".into(),
+        "ADDRESS".into(),
+        "TLS".into(),
+        "SUBJECT".into(),
+        "ISSUER".into(),
+        "NOT AFTER".into(),
+        "DAYS".into(),
+        "REASON".into(),
+    ]];
+    for o in outcomes {
+        let leaf = o.report.as_ref().and_then(|r| r.leaf());
+        let days = leaf.map(|l| (l.not_after - now).div_euclid(86400));
+        rows.push([
+            o.evaluation.status.as_str().to_string(),
+            o.target.endpoint.clone(),
+            o.address.clone(),
+            o.capture.tls_version.clone().unwrap_or_else(|| "-".into()),
+            leaf.map(|l| l.subject_cn.clone().unwrap_or_else(|| l.subject.clone()))
+                .unwrap_or_else(|| "-".into()),
+            leaf.map(|l| l.issuer_cn.clone().unwrap_or_else(|| l.issuer.clone()))
+                .unwrap_or_else(|| "-".into()),
+            leaf.map(|l| date(l.not_after))
+                .unwrap_or_else(|| "-".into()),
+            days.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+            o.capture
+                .failure
+                .as_ref()
+                .map(|f| match &f.alert {
+                    Some(a) => format!("{}({a})", f.reason),
+                    None => f.reason.to_string(),
+                })
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let mut widths = [0usize; 9];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count().min(40));
+        }
+    }
+    let mut out = String::new();
+    for (ri, r) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            let cell: String = if cell.chars().count() > 40 {
+                cell.chars().take(39).chain(std::iter::once('…')).collect()
+            } else {
+                cell.clone()
+            };
+            if i + 1 == r.len() {
+                line.push_str(&cell);
+            } else {
+                let _ = write!(line, "{:<w$}  ", cell, w = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if ri == 0 {
+            continue;
+        }
+        let o = &outcomes[ri - 1];
+        if o.evaluation.status == Status::Ok && !verbose {
+            continue;
+        }
+        details(&mut out, o);
+    }
+    for p in pools {
+        let _ = writeln!(
+            out,
+            "pool {}: {} ({})",
+            p.pool,
+            if p.consistent {
+                "consistent"
+            } else {
+                "INCONSISTENT"
+            },
+            p.detail
+        );
+    }
+    let status = overall_status(outcomes, pools);
+    let count = |s: Status| outcomes.iter().filter(|o| o.evaluation.status == s).count();
+    let _ = writeln!(
+        out,
+        "{}: {} probed, {} ok, {} warning, {} critical, {} unknown",
+        status.as_str(),
+        outcomes.len(),
+        count(Status::Ok),
+        count(Status::Warning),
+        count(Status::Critical),
+        count(Status::Unknown)
+    );
+    out
+}
+
+fn details(out: &mut String, o: &ProbeOutcome) {
+    let pad = "    ";
+    if let Some(f) = &o.capture.failure {
+        let _ = writeln!(out, "{pad}failure: {} — {}", f.reason, f.detail);
+    }
+    if let Some(l) = &o.capture.legacy {
+        let _ = writeln!(
+            out,
+            "{pad}legacy handshake: {} {}",
+            l.version, l.cipher_suite
+        );
+    }
+    if let Some(r) = &o.report {
+        let trust: Vec<String> = r
+            .stores
+            .iter()
+            .map(|s| {
+                if s.verified {
+                    format!(
+                        "{}=verified{}",
+                        s.store,
+                        if s.legacy_algorithms {
+                            "(legacy-alg)"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    format!(
+                        "{}={}",
+                        s.store,
+                        s.error
+                            .map(|e| serde_json::to_value(e)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default())
+                            .unwrap_or_else(|| "unverified".into())
+                    )
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{pad}trust: {}  issuer class: {:?}",
+            trust.join(" "),
+            r.issuer_class
+        );
+        if let Some(leaf) = r.leaf() {
+            let mut sans = leaf.san_dns.clone();
+            sans.extend(leaf.san_ip.iter().cloned());
+            let _ = writeln!(
+                out,
+                "{pad}SAN: {}",
+                if sans.is_empty() {
+                    "(none)".into()
+                } else {
+                    sans.join(", ")
+                }
+            );
+        }
+    }
+    if let Some(m) = o.capture.mtls_enforced {
+        let _ = writeln!(
+            out,
+            "{pad}mtls enforced: {}",
+            if m {
+                "yes"
+            } else {
+                "NO (server accepted a client without certificate)"
+            }
+        );
+    }
+    for v in &o.evaluation.verdicts {
+        let tag = match v.verdict {
+            Verdict::Fail => "FAIL",
+            Verdict::Warn => "WARN",
+            _ => continue,
+        };
+        let _ = writeln!(out, "{pad}{tag} {}: {}", v.rule, v.message);
+    }
+    for i in &o.evaluation.info {
+        let _ = writeln!(out, "{pad}info: {i}");
+    }
+}
+
+/// `inspect` output: every certificate of the chain with its facts.
+pub fn render_chain(o: &ProbeOutcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({})", o.target.endpoint, o.address);
+    if let Some(f) = &o.capture.failure {
+        let _ = writeln!(out, "  failure: {} — {}", f.reason, f.detail);
+    }
+    if let Some(v) = &o.capture.tls_version {
+        let _ = writeln!(
+            out,
+            "  tls: {v} {} {}",
+            o.capture.cipher_suite.as_deref().unwrap_or("-"),
+            o.capture.kx_group.as_deref().unwrap_or("")
+        );
+    }
+    let Some(r) = &o.report else {
+        let _ = writeln!(out, "  no certificate captured");
+        return out;
+    };
+    for (i, c) in r.certs.iter().enumerate() {
+        let _ = writeln!(out, "  [{i}] subject: {}", c.subject);
+        let _ = writeln!(out, "      issuer:  {}", c.issuer);
+        let _ = writeln!(out, "      serial:  {}", c.serial);
+        let _ = writeln!(out, "      sha256:  {}", c.fingerprint_sha256);
+        let _ = writeln!(
+            out,
+            "      valid:   {} .. {}",
+            rfc3339(c.not_before),
+            rfc3339(c.not_after)
+        );
+        let _ = writeln!(out, "      key:     {:?}", c.key);
+        let _ = writeln!(
+            out,
+            "      sig:     {} ({:?})",
+            c.signature_algorithm, c.signature_hash
+        );
+        if !c.san_dns.is_empty() || !c.san_ip.is_empty() {
+            let mut s = c.san_dns.clone();
+            s.extend(c.san_ip.iter().cloned());
+            let _ = writeln!(out, "      SAN:     {}", s.join(", "));
+        }
+        if c.has_eku {
+            let _ = writeln!(
+                out,
+                "      EKU:     {}{}",
+                c.eku.join(", "),
+                if c.eku_critical { " (critical)" } else { "" }
+            );
+        }
+        if c.has_key_usage {
+            let _ = writeln!(
+                out,
+                "      KU:      {}{}",
+                c.key_usage.join(", "),
+                if c.key_usage_critical {
+                    " (critical)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if c.is_ca {
+            let _ = writeln!(
+                out,
+                "      CA:      yes{}",
+                c.path_len
+                    .map(|p| format!(", pathlen {p}"))
+                    .unwrap_or_default()
+            );
+        }
+        for u in &c.crl_distribution_points {
+            let _ = writeln!(out, "      CDP:     {u}");
+        }
+        for u in &c.ocsp_urls {
+            let _ = writeln!(out, "      OCSP:    {u}");
+        }
+        if c.adcs.any() {
+            let _ = writeln!(
+                out,
+                "      AD CS:   {}",
+                serde_json::to_string(&c.adcs).unwrap_or_default()
+            );
+        }
+    }
+    for (p, e) in &r.parse_errors {
+        let _ = writeln!(out, "  [{p}] unparseable: {e}");
+    }
+    for s in &r.stores {
+        let _ = writeln!(
+            out,
+            "  store {}: {}",
+            s.store,
+            if s.verified {
+                "verified".to_string()
+            } else {
+                format!("{:?} {}", s.error, s.detail.clone().unwrap_or_default())
+            }
+        );
+    }
+    if let Some(h) = &r.hostname {
+        let _ = writeln!(
+            out,
+            "  hostname {}: {}",
+            h.name,
+            if h.matched { "match" } else { "MISMATCH" }
+        );
+    }
+    for i in &r.inferences {
+        let _ = writeln!(out, "  info: {i}");
+    }
+    out
+}
