@@ -209,10 +209,7 @@ fn exact_values_of_a_healthy_endpoint() {
     );
     // not_applicable rules are absent.
     assert_eq!(
-        e.count(
-            "certprobe_policy_rule_failed",
-            &with(&[("rule", "crl_present")])
-        ),
+        e.count("certprobe_policy_rule_failed", &with(&[("rule", "crl_dp")])),
         0
     );
     assert_eq!(e.count("certprobe_policy_rule_failed", &base), 2);
@@ -279,7 +276,7 @@ fn failed_mtls_and_legacy_endpoints() {
             "certprobe_policy_rule_failed",
             &[
                 ("endpoint", "edge"),
-                ("rule", "eku_client_auth"),
+                ("rule", "client_cert_accepted"),
                 ("severity", "warn")
             ]
         ),
@@ -759,4 +756,55 @@ fn outcome_of_an_endpoint_removed_by_reload_does_not_resurrect_it() {
         parse(&m.render_text()).count("certprobe_probe_success", &[]),
         1
     );
+}
+
+#[test]
+fn carried_over_report_keeps_its_observation_time() {
+    // The scheduler may carry the last good report into a failed probe's outcome
+    // (`report_from` = when that report was captured).
+    let m = Metrics::new(build());
+    m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
+    let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
+    o.capture.failure = Some(Failure::new(FailureReason::ConnectTimeout, "timed out"));
+    o.capture.tls_version = None;
+    o.capture.cipher_suite = None;
+    o.report_from = Some(NOW);
+    o.finished_at = NOW + 120.0;
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let w = [("endpoint", "web")];
+    assert_eq!(e.value("certprobe_cert_facts_timestamp_seconds", &w), NOW);
+    assert_eq!(
+        e.value("certprobe_last_probe_timestamp_seconds", &w),
+        NOW + 120.0
+    );
+    assert_eq!(e.value("certprobe_leaf_changed_timestamp_seconds", &w), NOW);
+    assert_eq!(e.value("certprobe_probe_success", &w), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_probe_failure",
+            &[("endpoint", "web"), ("reason", "connect_timeout")]
+        ),
+        1.0
+    );
+    assert_eq!(e.count("certprobe_cert_info", &w), 2);
+    // After a restart (no history) the carried report's leaf counts as first seen at report_from.
+    let fresh = Metrics::new(build());
+    fresh.record(&o);
+    let e = parse(&fresh.render_text());
+    assert_eq!(e.value("certprobe_leaf_changed_timestamp_seconds", &w), NOW);
+}
+
+#[test]
+fn fixture_rule_ids_are_real_rule_ids() {
+    // The fixtures use rule ids the evaluator really emits (the `rule` label values).
+    for o in [
+        ok_outcome("a", "127.0.0.1:1", "aaaaaaaa"),
+        mtls_outcome("b", "127.0.0.1:2"),
+        legacy_outcome("c", "127.0.0.1:3"),
+    ] {
+        for v in &o.evaluation.verdicts {
+            assert!(certprobe::policy::RULE_IDS.contains(&v.rule), "{}", v.rule);
+        }
+    }
 }

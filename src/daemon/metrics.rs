@@ -853,7 +853,8 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
 
     let mut cert_time = None;
     if let Some(r) = &o.report {
-        cert_time = Some(o.finished_at);
+        // A report carried over from an earlier probe (`report_from`) is as old as that probe.
+        cert_time = Some(o.report_from.unwrap_or(o.finished_at));
         // Presented positions: certs are in order with unparseable positions left out.
         let mut pos = 0usize;
         for cert in &r.certs {
@@ -965,7 +966,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     // Leaf change tracking.
     let leaf = match (o.leaf_fingerprint(), prev.and_then(|p| p.leaf.as_ref())) {
         (Some(fp), Some((old, since))) if old == fp => Some((fp.to_string(), *since)),
-        (Some(fp), _) => Some((fp.to_string(), o.finished_at)),
+        (Some(fp), _) => Some((fp.to_string(), o.report_from.unwrap_or(o.finished_at))),
         (None, old) => old.cloned(),
     };
     if let Some((_, since)) = &leaf {

@@ -15,43 +15,36 @@ use certprobe::probe::{Capture, Failure, FailureReason, HandshakeSignature, Lega
 
 pub const NOW: f64 = 1_800_000_000.5;
 
+/// A real certificate parsed by `chain::parse_cert` (generated once with rcgen), so new
+/// `CertFacts` fields never break these fixtures; the tests then set the fields they assert.
+fn base_facts() -> CertFacts {
+    static BASE: std::sync::OnceLock<CertFacts> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let ck = rcgen::generate_simple_self_signed(vec!["base.example".to_string()]).unwrap();
+        certprobe::chain::parse_cert(ck.cert.der()).expect("parse_cert of an rcgen certificate")
+    })
+    .clone()
+}
+
 pub fn cert(cn: &str, issuer: &str, fp: &str, not_after: i64, key: KeyAlgorithm) -> CertFacts {
-    CertFacts {
-        subject: format!("CN={cn}"),
-        subject_cn: Some(cn.to_string()),
-        issuer: format!("CN={issuer}"),
-        issuer_cn: Some(issuer.to_string()),
-        serial: format!("01:{}", &fp[..2]),
-        fingerprint_sha256: fp.to_string(),
-        spki_sha256: "00".into(),
-        not_before: not_after - 365 * 86400,
-        not_after,
-        san_dns: vec![cn.to_string()],
-        san_ip: vec![],
-        has_san_extension: true,
-        key,
-        signature_oid: "1.2.840.113549.1.1.11".into(),
-        signature_algorithm: "sha256WithRSAEncryption".into(),
-        signature_hash: SignatureHash::Sha256,
-        is_rsassa_pss: false,
-        is_ca: false,
-        path_len: None,
-        self_signed: false,
-        key_usage: vec![],
-        key_usage_critical: false,
-        has_key_usage: false,
-        eku: vec![],
-        eku_critical: false,
-        has_eku: false,
-        crl_distribution_points: vec![],
-        ocsp_urls: vec![],
-        ca_issuers_urls: vec![],
-        certificate_policies: vec![],
-        subject_key_id: None,
-        authority_key_id: None,
-        adcs: AdcsExtensions::default(),
-        spki_der: vec![],
-    }
+    let mut c = base_facts();
+    c.subject = format!("CN={cn}");
+    c.subject_cn = Some(cn.to_string());
+    c.issuer = format!("CN={issuer}");
+    c.issuer_cn = Some(issuer.to_string());
+    c.serial = format!("01:{}", &fp[..2]);
+    c.fingerprint_sha256 = fp.to_string();
+    c.spki_sha256 = "00".into();
+    c.not_before = not_after - 365 * 86400;
+    c.not_after = not_after;
+    c.san_dns = vec![cn.to_string()];
+    c.key = key;
+    c.signature_oid = "1.2.840.113549.1.1.11".into();
+    c.signature_algorithm = "sha256WithRSAEncryption".into();
+    c.signature_hash = SignatureHash::Sha256;
+    c.self_signed = false;
+    c.adcs = AdcsExtensions::default();
+    c
 }
 
 pub fn store(name: &str, verified: bool, error: Option<VerifyErrorKind>) -> StoreVerdict {
@@ -65,6 +58,7 @@ pub fn store(name: &str, verified: bool, error: Option<VerifyErrorKind>) -> Stor
         detail: error.map(|e| format!("{e:?} detail text")),
         path: vec![],
         path_not_after: None,
+        trusted_ignoring_eku: false,
     }
 }
 
@@ -180,11 +174,12 @@ pub fn ok_outcome(endpoint: &str, address: &str, leaf_fp: &str) -> ProbeOutcome 
             Status::Ok,
             &[
                 ("signature_hash", Severity::Fail, Verdict::Pass),
-                ("key_size", Severity::Fail, Verdict::Pass),
-                ("crl_present", Severity::Warn, Verdict::NotApplicable),
+                ("key", Severity::Fail, Verdict::Pass),
+                ("crl_dp", Severity::Warn, Verdict::NotApplicable),
             ],
         ),
         client_cert_not_after: None,
+        report_from: None,
         finished_at: NOW,
     }
 }
@@ -205,6 +200,7 @@ pub fn refused_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
         report: None,
         evaluation: eval("default", Status::Unknown, &[]),
         client_cert_not_after: None,
+        report_from: None,
         finished_at: NOW,
     }
 }
@@ -223,7 +219,7 @@ pub fn mtls_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
         "lync_edge",
         Status::Warning,
         &[
-            ("eku_client_auth", Severity::Warn, Verdict::Warn),
+            ("client_cert_accepted", Severity::Warn, Verdict::Warn),
             ("signature_hash", Severity::Fail, Verdict::Pass),
         ],
     );
@@ -274,11 +270,12 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
             Status::Critical,
             &[
                 ("signature_hash", Severity::Fail, Verdict::Fail),
-                ("key_size", Severity::Fail, Verdict::Fail),
-                ("min_tls_version", Severity::Warn, Verdict::Warn),
+                ("key", Severity::Fail, Verdict::Fail),
+                ("tls_version", Severity::Warn, Verdict::Warn),
             ],
         ),
         client_cert_not_after: None,
+        report_from: None,
         finished_at: NOW,
     }
 }
