@@ -13,6 +13,25 @@
 //! The HTTP layer never probes by itself: `/probe` calls the [`Prober`] the daemon supplies, and
 //! `/-/reload` sends a [`ReloadRequest`] to the daemon. Basic auth and TLS come from the
 //! exporter web config ([`super::webconfig`]); basic auth covers every route.
+//!
+//! Wiring on the daemon side:
+//!
+//! ```text
+//! let metrics = Arc::new(Metrics::new(BuildInfo::from_build_env()));
+//! let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+//! let prober: Prober = Arc::new(move |q| Box::pin(async move {
+//!     // ProbeQuery::Endpoint(name): look the endpoint up in the current config
+//!     //   (Err(ProbeRefused::UnknownEndpoint) if absent), runner::probe_endpoint(..),
+//!     //   optionally metrics.record(..) each outcome.
+//!     // ProbeQuery::Target { host, port }: already matched against allow_adhoc_targets.
+//! }));
+//! let web = match web_config_path { Some(p) => WebConfig::load(p)?, None => WebConfig::default() };
+//! let state = Arc::new(AppState::new(metrics.clone(), prober).with_reload(reload_tx).with_web_config(web));
+//! state.set_adhoc_patterns(&config.global.allow_adhoc_targets)?;   // again on every reload
+//! tokio::spawn(http::serve(listener, state.clone(), shutdown_signal));
+//! // after the first round: state.set_ready(true)
+//! // on reload: metrics.retain_endpoints(&names); metrics.set_config_reload(ok, now)
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
