@@ -351,8 +351,17 @@ async fn run_tls(
     capture.handshake_duration = Some(started.elapsed());
     record_session(&stream, capture);
 
+    let rec = recorder.snapshot();
     let verdict_started = Instant::now();
-    let verdict = read_verdict(spec, &mut stream).await;
+    // The verdict read exists to see the server's judgement of our client certificate. A server
+    // that sent no CertificateRequest has nothing left to judge once the handshake is complete:
+    // waiting `verdict_timeout` for it would only hold the connection (and a concurrency slot)
+    // open, so the silent-server wait is skipped. HTTP endpoints still get their `HEAD`.
+    let verdict = if spec.app_protocol == AppProtocol::None && !rec.client_auth_requested {
+        Verdict::Silent
+    } else {
+        read_verdict(spec, &mut stream).await
+    };
     capture.verdict_duration = Some(verdict_started.elapsed());
     let rec = recorder.snapshot();
     let result = match verdict {
