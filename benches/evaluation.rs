@@ -55,16 +55,16 @@ fn bench_eval(c: &mut Criterion) {
         };
         // The fixture is healthy: a benchmark of a failing evaluation would measure another path.
         let ev = policy::evaluate(&policy, profile, &capture, &report, &ectx, now);
-        assert_eq!(ev.status, policy::Status::Ok, "{profile}: {:?}", ev.verdicts);
+        assert_eq!(
+            ev.status,
+            policy::Status::Ok,
+            "{profile}: {:?}",
+            ev.verdicts
+        );
         g.bench_function(format!("evaluate_{profile}"), |b| {
             b.iter(|| {
                 std::hint::black_box(policy::evaluate(
-                    &policy,
-                    profile,
-                    &capture,
-                    &report,
-                    &ectx,
-                    now,
+                    &policy, profile, &capture, &report, &ectx, now,
                 ))
             })
         });
@@ -73,7 +73,10 @@ fn bench_eval(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("runner");
     let ep = fx.config.endpoint("web").expect("web").clone();
-    let capture = fx.capture("127.0.0.1:9443".parse().expect("addr"), "target.tlsbench.test");
+    let capture = fx.capture(
+        "127.0.0.1:9443".parse().expect("addr"),
+        "target.tlsbench.test",
+    );
     g.bench_function("evaluate_capture_default", |b| {
         b.iter(|| {
             std::hint::black_box(certprobe::runner::evaluate_capture(

@@ -516,11 +516,18 @@ pub async fn run_once(cfg: &Config, at: Option<i64>, output: OutputFormat, verbo
     let pools = runner::apply_cross_rules(&cfg.policy, &mut outcomes);
     let generated = runner::unix_now() as i64;
     let now = at.unwrap_or(generated);
-    let text = match output {
-        OutputFormat::Json => report::render_json(&outcomes, &pools, now, generated),
-        OutputFormat::Table => report::render_table(&outcomes, &pools, now, verbose),
-    };
-    print!("{text}");
+    match output {
+        OutputFormat::Json => {
+            // Streamed: the JSON document of a large run is tens of MB.
+            let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            if let Err(e) = report::write_json(out, &outcomes, &pools, now, generated) {
+                eprintln!("certprobe: writing the JSON report: {e}");
+            }
+        }
+        OutputFormat::Table => {
+            print!("{}", report::render_table(&outcomes, &pools, now, verbose));
+        }
+    }
     report::overall_status(&outcomes, &pools).exit_code()
 }
 

@@ -90,6 +90,22 @@ pub fn render_json(
     now: i64,
     generated: i64,
 ) -> String {
+    let mut buf = Vec::new();
+    if let Err(e) = write_json(&mut buf, outcomes, pools, now, generated) {
+        return format!("{{\"error\":\"{e}\"}}\n");
+    }
+    String::from_utf8(buf).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}\n"))
+}
+
+/// [`render_json`] streamed into `w` (same bytes): `probe --once` writes straight to stdout
+/// instead of building the whole document (about 14 KB per result) in memory first.
+pub fn write_json<W: std::io::Write>(
+    mut w: W,
+    outcomes: &[ProbeOutcome],
+    pools: &[PoolSummary],
+    now: i64,
+    generated: i64,
+) -> std::io::Result<()> {
     let status = overall_status(outcomes, pools);
     let doc = JsonDoc {
         version: JSON_VERSION,
@@ -118,10 +134,9 @@ pub fn render_json(
             .collect(),
         pools,
     };
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-    s.push('\n');
-    s
+    serde_json::to_writer_pretty(&mut w, &doc)?;
+    w.write_all(b"\n")?;
+    w.flush()
 }
 
 /// Render the human table: one row per (endpoint, address), then details for anything not OK.

@@ -28,6 +28,8 @@ pub struct TrustStore {
     /// Parsed facts of `anchor_certs` (parsed once when the store is built; certificates that
     /// x509-parser cannot read are absent).
     pub anchor_facts: Vec<CertFacts>,
+    /// Memo of chain verifications against this store (see [`super::verify::VerdictCache`]).
+    pub verdict_cache: super::verify::VerdictCache,
 }
 
 impl TrustStore {
@@ -50,6 +52,7 @@ impl TrustStore {
             anchors,
             anchor_certs: certs,
             anchor_facts,
+            verdict_cache: Default::default(),
         })
     }
 
@@ -61,6 +64,7 @@ impl TrustStore {
             anchors: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             anchor_certs: Vec::new(),
             anchor_facts: Vec::new(),
+            verdict_cache: Default::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Path building and verification against every named store; hygiene; classification.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rustls_pki_types::{
@@ -526,6 +527,7 @@ fn strictly_supported(f: &CertFacts) -> bool {
 }
 
 /// What one successful webpki run tells us.
+#[derive(Clone)]
 struct PathInfo {
     /// Presented positions of the path (leaf first, intermediates), excluding the anchor.
     positions: Vec<usize>,
@@ -721,6 +723,124 @@ impl ExtendedKeyUsageValidator for BoxedEku {
     }
 }
 
+/// Most chains one store's [`VerdictCache`] remembers; when full it starts over (a fleet has far
+/// fewer distinct chains than endpoints: pools, wildcards, one issuing CA).
+const VERDICT_CACHE_MAX: usize = 1024;
+
+/// Memo of [`analyze`]'s per-store verification (webpki path building + certprobe's path
+/// checks: two or more signature verifications per chain) keyed by the presented chain (SHA-256
+/// of every certificate, in order). An entry is only used at a time inside the interval in which
+/// no validity boundary (notBefore, notAfter + 1 s) of a presented certificate or of one of the
+/// store's anchors falls, so it returns exactly what a fresh verification would; results whose
+/// text embeds the evaluation time (expired / not yet valid) are not cached. Evaluation stays a
+/// pure function of (chain, name, stores, now): the cache only skips recomputation. Shared by
+/// clones of the store; a reload builds new stores and therefore a new cache.
+#[derive(Clone, Default)]
+pub struct VerdictCache(std::sync::Arc<std::sync::Mutex<HashMap<String, CachedVerdict>>>);
+
+struct CachedVerdict {
+    /// The entry holds for `from <= now < until` (Unix seconds).
+    from: i64,
+    until: i64,
+    verdict: StoreVerdict,
+    path: Option<PathInfo>,
+}
+
+impl std::fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl VerdictCache {
+    /// Number of cached chains.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, key: &str, now_s: i64) -> Option<(StoreVerdict, Option<PathInfo>)> {
+        let m = self.0.lock().ok()?;
+        let e = m.get(key)?;
+        (e.from <= now_s && now_s < e.until).then(|| (e.verdict.clone(), e.path.clone()))
+    }
+
+    fn put(&self, key: String, entry: CachedVerdict) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= VERDICT_CACHE_MAX && !m.contains_key(&key) {
+                m.clear();
+            }
+            m.insert(key, entry);
+        }
+    }
+}
+
+/// The cache key of a presented chain: None when a certificate could not be parsed (such chains
+/// are verified every time).
+fn chain_key(ctx: &Ctx<'_, '_>) -> Option<String> {
+    let mut key = String::with_capacity(ctx.facts.len() * 65);
+    for f in ctx.facts {
+        key.push_str(&f.as_ref()?.fingerprint_sha256);
+        key.push(',');
+    }
+    Some(key)
+}
+
+/// The largest interval `[from, until)` around `now_s` in which no presented certificate and no
+/// anchor of `store` changes validity.
+fn validity_cell(ctx: &Ctx<'_, '_>, store: &TrustStore) -> (i64, i64) {
+    let (mut from, mut until) = (i64::MIN, i64::MAX);
+    let now = ctx.now_s;
+    for f in ctx.facts.iter().flatten().chain(store.anchor_facts.iter()) {
+        for b in [f.not_before, f.not_after.saturating_add(1)] {
+            if b <= now {
+                from = from.max(b);
+            } else {
+                until = until.min(b);
+            }
+        }
+    }
+    (from, until)
+}
+
+/// [`verify_store`] through the store's [`VerdictCache`].
+fn verify_store_cached(
+    ctx: &Ctx<'_, '_>,
+    ee: Option<&EndEntityCert<'_>>,
+    store: &TrustStore,
+    key: Option<&str>,
+) -> (StoreVerdict, Option<PathInfo>) {
+    let Some(key) = key.filter(|_| ee.is_some()) else {
+        return verify_store(ctx, ee, store);
+    };
+    if let Some(hit) = store.verdict_cache.get(key, ctx.now_s) {
+        return hit;
+    }
+    let (v, p) = verify_store(ctx, ee, store);
+    let time_in_text = matches!(
+        v.error,
+        Some(VerifyErrorKind::Expired | VerifyErrorKind::NotYetValid)
+    );
+    if !time_in_text {
+        let (from, until) = validity_cell(ctx, store);
+        store.verdict_cache.put(
+            key.to_string(),
+            CachedVerdict {
+                from,
+                until,
+                verdict: v.clone(),
+                path: p.clone(),
+            },
+        );
+    }
+    (v, p)
+}
+
 fn verify_store(
     ctx: &Ctx<'_, '_>,
     ee: Option<&EndEntityCert<'_>>,
@@ -832,8 +952,9 @@ pub fn analyze(
     let ee = chain.first().and_then(|c| EndEntityCert::try_from(c).ok());
     let mut verdicts = Vec::with_capacity(stores.stores.len());
     let mut paths: Vec<Option<PathInfo>> = Vec::with_capacity(stores.stores.len());
+    let key = chain_key(&ctx);
     for store in &stores.stores {
-        let (v, p) = verify_store(&ctx, ee.as_ref(), store);
+        let (v, p) = verify_store_cached(&ctx, ee.as_ref(), store, key.as_deref());
         verdicts.push(v);
         paths.push(p);
     }
@@ -1048,5 +1169,118 @@ mod tests {
         assert_eq!(der_contents(&[0x30, 0x81, 0x01, 0xaa]), &[0xaa]);
         assert_eq!(der_contents(&[0x30]), &[0x30]);
         assert_eq!(der_contents(&[0x30, 0x84, 0x01]), &[0x30, 0x84, 0x01]);
+    }
+
+    /// Root -> intermediate -> leaf (ECDSA P-256), the leaf valid for [nb, na].
+    fn ecdsa_chain(nb: i64, na: i64) -> (CertificateDer<'static>, Vec<CertificateDer<'static>>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+        let ca = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.not_before = t(nb - 86_400);
+            p.not_after = t(na + 10 * 86_400);
+            p
+        };
+        let rk = KeyPair::generate().unwrap();
+        let rp = ca("cache root");
+        let root = rp.self_signed(&rk).unwrap();
+        let ri = Issuer::new(rp, rk);
+        let ik = KeyPair::generate().unwrap();
+        let ip = ca("cache intermediate");
+        let int = ip.signed_by(&ik, &ri).unwrap();
+        let ii = Issuer::new(ip, ik);
+        let lk = KeyPair::generate().unwrap();
+        let mut lp = CertificateParams::new(vec!["cache.example".to_string()]).unwrap();
+        lp.not_before = t(nb);
+        lp.not_after = t(na);
+        lp.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = lp.signed_by(&lk, &ii).unwrap();
+        (
+            root.der().clone(),
+            vec![leaf.der().clone(), int.der().clone()],
+        )
+    }
+
+    fn at(s: i64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(s as u64))
+    }
+
+    fn json(r: &ChainReport) -> serde_json::Value {
+        serde_json::to_value(r).unwrap()
+    }
+
+    #[test]
+    fn cached_verdicts_equal_fresh_ones_and_respect_validity_boundaries() {
+        let (nb, na) = (1_800_000_000, 1_800_000_000 + 90 * 86_400);
+        let (root, chain) = ecdsa_chain(nb, na);
+        let store = || TrustStore::from_certs("internal", StoreClass::Internal, vec![root.clone()]);
+        let cached = TrustStores {
+            stores: vec![store().unwrap(), TrustStore::webpki_roots("public")],
+        };
+        let now = nb + 86_400;
+
+        let first = analyze(&chain, None, &cached, at(now));
+        assert!(first.stores[0].verified, "{:?}", first.stores[0]);
+        assert_eq!(cached.stores[0].verdict_cache.len(), 1);
+        assert_eq!(cached.stores[1].verdict_cache.len(), 1);
+        // A hit (a second later, same validity cell) gives what a fresh store computes.
+        let hit = analyze(&chain, None, &cached, at(now + 1));
+        let fresh_stores = TrustStores {
+            stores: vec![store().unwrap(), TrustStore::webpki_roots("public")],
+        };
+        let fresh = analyze(&chain, None, &fresh_stores, at(now + 1));
+        assert_eq!(json(&hit), json(&fresh));
+
+        // Past the leaf's notAfter the cached "verified" must not be reused.
+        let late = analyze(&chain, None, &cached, at(na + 1));
+        assert!(!late.stores[0].verified);
+        assert_eq!(late.stores[0].error, Some(VerifyErrorKind::Expired));
+        // Exactly at notAfter it is still valid (webpki: time > notAfter is expired).
+        let edge = analyze(&chain, None, &cached, at(na));
+        assert!(edge.stores[0].verified, "{:?}", edge.stores[0]);
+        // Before notBefore: not yet valid.
+        let early = analyze(&chain, None, &cached, at(nb - 1));
+        assert_eq!(early.stores[0].error, Some(VerifyErrorKind::NotYetValid));
+        // And back inside the window: verified again.
+        assert!(analyze(&chain, None, &cached, at(now)).stores[0].verified);
+    }
+
+    #[test]
+    fn verdict_cache_is_bounded() {
+        let (root, _) = ecdsa_chain(1_800_000_000, 1_800_100_000);
+        let stores = TrustStores {
+            stores: vec![
+                TrustStore::from_certs("internal", StoreClass::Internal, vec![root]).unwrap(),
+            ],
+        };
+        let c = &stores.stores[0].verdict_cache;
+        for i in 0..(VERDICT_CACHE_MAX + 10) {
+            c.put(
+                format!("k{i}"),
+                CachedVerdict {
+                    from: 0,
+                    until: 1,
+                    verdict: StoreVerdict {
+                        store: "internal".into(),
+                        class: StoreClass::Internal,
+                        verified: false,
+                        legacy_algorithms: false,
+                        error: None,
+                        error_position: None,
+                        detail: None,
+                        path: vec![],
+                        path_not_after: None,
+                        trusted_ignoring_eku: false,
+                    },
+                    path: None,
+                },
+            );
+        }
+        assert!(c.len() <= VERDICT_CACHE_MAX);
+        assert!(c.get("k0", 0).is_none());
+        assert!(c.get(&format!("k{}", VERDICT_CACHE_MAX + 9), 0).is_some());
+        assert!(c.get(&format!("k{}", VERDICT_CACHE_MAX + 9), 1).is_none());
     }
 }
