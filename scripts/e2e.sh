@@ -101,18 +101,22 @@ ok() {
 
 # poll DESC SECONDS CMD...: run CMD every 0.5 s until it succeeds or the deadline (the smaller
 # of SECONDS from now and the whole run's budget) passes. The last output of CMD explains a
-# failure.
+# failure. CMD exiting 3 fails at once.
 poll() {
     local desc=$1 secs=$2
     shift 2
     local end=$(($(date +%s) + secs))
     [ "$end" -le "$deadline_all" ] || end=$deadline_all
-    local out
+    local out rc
     while :; do
-        if out=$("$@" 2>&1); then
+        rc=0
+        out=$("$@" 2>&1) || rc=$?
+        if [ "$rc" = 0 ]; then
             ok "$desc${out:+  [$(printf '%s' "$out" | head -c 300)]}"
             return 0
         fi
+        # 3: the condition can no longer become true (e.g. the daemon exited)
+        [ "$rc" != 3 ] || die "$desc: $out"
         [ "$(date +%s)" -lt "$end" ] || die "$desc: gave up after ${secs}s: $out"
         sleep 0.5
     done
@@ -355,6 +359,9 @@ fi
 grep -q 'no-such-profile' "$T/check-config-broken.log" \
     || { cat "$T/check-config-broken.log" >&2; die "check-config's error for the broken config does not name the unknown profile"; }
 ok "check-config: e2e configs valid, broken config rejected naming the unknown profile"
+"$binary" check-config -c deploy/kubernetes/base/certprobe.yaml >"$T/check-config-k8s.log" 2>&1 \
+    || { cat "$T/check-config-k8s.log" >&2; die "check-config rejects the shipped Kubernetes example config"; }
+ok "check-config: shipped deploy/kubernetes/base/certprobe.yaml valid"
 
 # --------------------------------------------------------------------------- probe --once
 # One-shot run over the same endpoints: Nagios exit code 2 (an endpoint is critical).
@@ -451,8 +458,8 @@ for e in expiring sha1 untrusted mtls mtlsopt; do
         "$(m probe_success "endpoint=\"$e\"")" 'v == 1'
 done
 expect "down: probe_success 0" "$(m probe_success 'endpoint="down"')" 'v == 0'
-expect "down: probe_failure reason connection_refused" \
-    "$(m probe_failure 'endpoint="down",reason="connection_refused"')" 'v == 1'
+expect "down: probe_failure reason connect_refused" \
+    "$(m probe_failure 'endpoint="down",reason="connect_refused"')" 'v == 1'
 expect "healthy: chain_verified{store=internal} 1" "$(m chain_verified 'endpoint="healthy",store="internal"')" 'v == 1'
 expect "untrusted: chain_verified{store=internal} 0" "$(m chain_verified 'endpoint="untrusted",store="internal"')" 'v == 0'
 expect "healthy: hostname_match 1" "$(m hostname_match 'endpoint="healthy"')" 'v == 1'
