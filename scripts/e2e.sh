@@ -482,10 +482,10 @@ expect "config_last_reload_successful 1" 'certprobe_config_last_reload_successfu
 expect "/probe job (shipped relabeling): healthy probed on demand" \
     'certprobe_probe_success{job="certprobe-probe",instance="healthy",endpoint="healthy"}' 'v == 1'
 
-poll "alert CertprobeCertExpiresVerySoon firing for expiring" 20 check_firing CertprobeCertExpiresVerySoon endpoint=expiring severity=critical
+poll "alert CertprobeCertExpiresVerySoon firing for expiring" 20 check_firing CertprobeCertExpiresVerySoon endpoint=expiring severity=critical "summary~=expires in 2d 23h"
 poll "alert CertprobeChainUntrusted firing for untrusted" 20 check_firing CertprobeChainUntrusted endpoint=untrusted
 poll "alert CertprobeMtlsNotEnforced firing for mtlsopt" 20 check_firing CertprobeMtlsNotEnforced endpoint=mtlsopt
-poll "alert CertprobeEndpointDown firing for down" 20 check_firing CertprobeEndpointDown endpoint=down
+poll "alert CertprobeEndpointDown firing for down" 20 check_firing CertprobeEndpointDown endpoint=down summary~=connect_refused
 poll "alert CertprobePolicyRuleWarning firing for sha1" 20 check_firing CertprobePolicyRuleWarning endpoint=sha1
 # The other alerts have fired, so rules are being evaluated on fresh data: quiet means quiet.
 poll "no alert for healthy" 5 check_quiet endpoint=healthy

@@ -10,7 +10,8 @@ condition holds, 1 when it does not (printing what it saw, for the failure messa
                                 at least one series is required
   promcheck.py absent           the instant vector is empty
   promcheck.py firing NAME K=V.. an alert NAME whose labels include every K=V is firing
-  promcheck.py quiet K=V..      no alert (pending or firing) has labels including every K=V
+                                (K~=V: its annotation K contains V)
+  promcheck.py quiet K=V..      no alert (pending or firing) matches every K=V
   promcheck.py value            print the single series' value (for later comparisons)
 """
 
@@ -26,11 +27,22 @@ def labels_str(metric):
 
 
 def want_labels(args):
-    out = {}
+    """K=V: label K equals V. K~=V: annotation K contains V (labels are checked first)."""
+    labels, annotations = {}, {}
     for a in args:
         k, _, v = a.partition("=")
-        out[k] = v
-    return out
+        if k.endswith("~"):
+            annotations[k[:-1]] = v
+        else:
+            labels[k] = v
+    return labels, annotations
+
+
+def matches(alert, want):
+    labels, annotations = want
+    return all(alert["labels"].get(k) == v for k, v in labels.items()) and all(
+        v in alert["annotations"].get(k, "") for k, v in annotations.items()
+    )
 
 
 def main():
@@ -78,17 +90,16 @@ def main():
     if mode == "firing":
         name, want = args[0], want_labels(args[1:])
         for a in alerts:
-            if a["labels"].get("alertname") == name and a["state"] == "firing" and all(
-                a["labels"].get(k) == v for k, v in want.items()
-            ):
+            if a["labels"].get("alertname") == name and a["state"] == "firing" and matches(a, want):
                 print(f"{name} firing: {a['annotations'].get('summary', '')}")
                 return 0
         names = sorted({f"{a['labels'].get('alertname')}[{a['labels'].get('endpoint', '-')}]:{a['state']}" for a in alerts})
-        print(f"{name} {want} not firing; alerts now: {', '.join(names) or 'none'}")
+        near = [a["annotations"].get("summary", "") for a in alerts if a["labels"].get("alertname") == name]
+        print(f"{name} {args[1:]} not firing; alerts now: {', '.join(names) or 'none'}; summaries of {name}: {near}")
         return 1
     if mode == "quiet":
         want = want_labels(args)
-        hits = [a for a in alerts if all(a["labels"].get(k) == v for k, v in want.items())]
+        hits = [a for a in alerts if matches(a, want)]
         if hits:
             print("; ".join(f"{a['labels']['alertname']} ({a['state']}): {a['annotations'].get('summary', '')}" for a in hits))
             return 1
