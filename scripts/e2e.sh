@@ -490,6 +490,7 @@ poll "alert CertprobePolicyRuleWarning firing for sha1" 20 check_firing Certprob
 # The other alerts have fired, so rules are being evaluated on fresh data: quiet means quiet.
 poll "no alert for healthy" 5 check_quiet endpoint=healthy
 poll "no alert for mtls (enforced, trusted, valid)" 5 check_quiet endpoint=mtls
+poll "no CertprobePolicyRuleFailed for sha1 (an advisory on a fail rule is a warning)" 5 check_quiet alertname=CertprobePolicyRuleFailed endpoint=sha1
 poll "no CertprobeCertExpiresSoon for expiring (the windows are disjoint)" 5 check_quiet alertname=CertprobeCertExpiresSoon endpoint=expiring
 poll "no CertprobeConfigReloadFailed yet" 5 check_quiet alertname=CertprobeConfigReloadFailed
 
