@@ -445,6 +445,7 @@ check_series() { query "$1" | python3 "$checker" series "$2"; }
 check_absent() { query "$1" | python3 "$checker" absent; }
 check_firing() { curl -fsS --max-time 5 "$prom/api/v1/alerts" | python3 "$checker" firing "$@"; }
 check_quiet() { curl -fsS --max-time 5 "$prom/api/v1/alerts" | python3 "$checker" quiet "$@"; }
+check_exactly() { curl -fsS --max-time 5 "$prom/api/v1/alerts" | python3 "$checker" exactly "$@"; }
 value_of() { query "$1" | python3 "$checker" value; }
 # expect DESC SELECTOR CHECK: poll until every series of SELECTOR satisfies CHECK (see promcheck.py)
 expect() { poll "$1" "${4:-25}" check_series "$2" "$3"; }
@@ -493,6 +494,9 @@ poll "no alert for mtls (enforced, trusted, valid)" 5 check_quiet endpoint=mtls
 poll "no CertprobePolicyRuleFailed for sha1 (an advisory on a fail rule is a warning)" 5 check_quiet alertname=CertprobePolicyRuleFailed endpoint=sha1
 poll "no CertprobeCertExpiresSoon for expiring (the windows are disjoint)" 5 check_quiet alertname=CertprobeCertExpiresSoon endpoint=expiring
 poll "no CertprobeConfigReloadFailed yet" 5 check_quiet alertname=CertprobeConfigReloadFailed
+poll "the firing per-endpoint alerts are exactly the expected ones" 10 check_exactly \
+    CertprobeCertExpiresVerySoon/expiring CertprobeChainUntrusted/untrusted CertprobeMtlsNotEnforced/mtlsopt \
+    CertprobeEndpointDown/down CertprobePolicyRuleWarning/sha1
 
 # --------------------------------------------------------------------------- reloads
 log "phase 2: SIGHUP with untrusted removed and 'added' added"

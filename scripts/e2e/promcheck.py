@@ -12,6 +12,8 @@ condition holds, 1 when it does not (printing what it saw, for the failure messa
   promcheck.py firing NAME K=V.. an alert NAME whose labels include every K=V is firing
                                 (K~=V: its annotation K contains V)
   promcheck.py quiet K=V..      no alert (pending or firing) matches every K=V
+  promcheck.py exactly A/E..    the firing alerts with an endpoint label are exactly these
+                                alertname/endpoint pairs (and none is pending)
   promcheck.py value            print the single series' value (for later comparisons)
 """
 
@@ -103,6 +105,15 @@ def main():
         if hits:
             print("; ".join(f"{a['labels']['alertname']} ({a['state']}): {a['annotations'].get('summary', '')}" for a in hits))
             return 1
+        return 0
+    if mode == "exactly":
+        want = set(args)
+        got = {f"{a['labels']['alertname']}/{a['labels']['endpoint']}" for a in alerts if "endpoint" in a["labels"]}
+        pending = {f"{a['labels']['alertname']}/{a['labels'].get('endpoint', '-')}" for a in alerts if a["state"] != "firing"}
+        if got != want or pending:
+            print(f"unexpected: {sorted(got - want)}; missing: {sorted(want - got)}; pending: {sorted(pending)}")
+            return 1
+        print(f"{len(got)} alerts, as expected")
         return 0
     print(f"unknown mode {mode}")
     return 2
