@@ -181,6 +181,7 @@ EOF
         -days 365 -extfile healthy.ext -out healthy.leaf.pem
     cat healthy.leaf.pem inter.pem > healthy.pem
     issue expiring 3 expiring.e2e.test serverAuth
+    issue renewed 365 expiring.e2e.test serverAuth
     issue mtls 365 mtls.e2e.test serverAuth
     issue mtlsopt 365 mtlsopt.e2e.test serverAuth
     issue client 365 certprobe-e2e-client clientAuth
@@ -203,7 +204,7 @@ EOF
 ) || { cat "$T/pki.log" >&2; die "PKI generation failed"; }
 openssl x509 -in "$T/pki/sha1.pem" -noout -text | grep -q 'Signature Algorithm: sha1WithRSAEncryption' \
     || die "the SHA-1 leaf is not SHA-1 signed"
-ok "PKI generated (root, intermediate, 5 server leaves, SHA-1 chain, client cert)"
+ok "PKI generated (root, intermediate, 6 server leaves, SHA-1 chain, client cert)"
 
 # --------------------------------------------------------------------------- TLS servers
 wait_port() { # wait_port PORT NAME
@@ -271,6 +272,7 @@ s_server() { # s_server NAME PORT ARGS...
     pids+=($!)
 }
 s_server expiring "$p_expiring" -cert "$T/pki/expiring.leaf.pem" -key "$T/pki/expiring.key" -cert_chain "$T/pki/inter.pem"
+expiring_pid=$!
 # SHA-1 certificates load only at security level 0.
 s_server sha1 "$p_sha1" -cert "$T/pki/sha1.pem" -key "$T/pki/sha1.key" -cipher 'DEFAULT@SECLEVEL=0'
 s_server untrusted "$p_untrusted" -cert "$T/pki/untrusted.pem" -key "$T/pki/untrusted.key"
@@ -328,7 +330,7 @@ EOF
             local line
             for line in "$@"; do printf '    %s\n' "$line"; done
         }
-        ep healthy "$p_healthy" "protocol: http"
+        ep healthy "$p_healthy" "protocol: http" "pool: web"
         ep expiring "$p_expiring"
         ep sha1 "$p_sha1"
         ep untrusted "$p_untrusted"
@@ -338,7 +340,7 @@ EOF
             "expect_client_auth: required" "protocol: http"
         ep down "$p_down"
         if [ "$added" = 1 ]; then
-            printf '  - name: added\n    host: www.e2e.test\n    port: %s\n    resolve: [127.0.0.1]\n    labels: {suite: e2e}\n' "$p_healthy"
+            printf '  - name: added\n    host: www.e2e.test\n    port: %s\n    resolve: [127.0.0.1]\n    pool: web\n    labels: {suite: e2e}\n' "$p_healthy"
         fi
         if [ "$broken" = 1 ]; then
             printf '  - name: broken\n    host: broken.e2e.test\n    port: 70000\n    profile: no-such-profile\n'
@@ -482,6 +484,13 @@ expect "mtls: client_cert_not_after ~365 days ahead" "$(m client_cert_not_after_
 expect "config_last_reload_successful 1" 'certprobe_config_last_reload_successful{job="certprobe"}' 'v == 1'
 expect "/probe job (shipped relabeling): healthy probed on demand" \
     'certprobe_probe_success{job="certprobe-probe",instance="healthy",endpoint="healthy"}' 'v == 1'
+expect "healthy: pool_consistent{pool=web} 1 (one member)" 'certprobe_pool_consistent{job="certprobe",pool="web"}' 'v == 1'
+curl -fsS --max-time 5 "http://$daemon_addr/metrics" > "$T/metrics.txt" || die "GET /metrics failed"
+promtool check metrics < "$T/metrics.txt" > "$T/metrics-lint.txt" 2>&1 \
+    || { cat "$T/metrics-lint.txt" >&2; die "promtool check metrics finds problems in the live /metrics"; }
+[ ! -s "$T/metrics-lint.txt" ] || { cat "$T/metrics-lint.txt" >&2; die "promtool check metrics lint findings on the live /metrics"; }
+ok "live /metrics ($(grep -vc '^#' "$T/metrics.txt") samples) passes promtool check metrics with no findings"
+leaf0=$(value_of "$(m leaf_changed_timestamp_seconds 'endpoint="expiring"')") || die "no leaf_changed_timestamp_seconds for expiring: $leaf0"
 
 poll "alert CertprobeCertExpiresVerySoon firing for expiring" 20 check_firing CertprobeCertExpiresVerySoon endpoint=expiring severity=critical "summary~=expires in 2d 23h"
 poll "alert CertprobeChainUntrusted firing for untrusted" 20 check_firing CertprobeChainUntrusted endpoint=untrusted
@@ -506,6 +515,9 @@ expect "after SIGHUP: added endpoint probed" "$(m probe_success 'endpoint="added
 expect "after SIGHUP: added endpoint chain_verified{store=internal} 1" "$(m chain_verified 'endpoint="added",store="internal"')" 'v == 1'
 poll "after SIGHUP: untrusted series gone from an instant query" 20 check_absent "{job=\"certprobe\",endpoint=\"untrusted\"}"
 poll "after SIGHUP: CertprobeChainUntrusted for untrusted resolved" 20 check_quiet alertname=CertprobeChainUntrusted endpoint=untrusted
+expect "after SIGHUP: pool web has two members (healthy, added)" \
+    'count(certprobe_cert_info{job="certprobe",pool="web",position="0"})' 'v == 2'
+expect "after SIGHUP: pool web consistent (same leaf on both)" 'certprobe_pool_consistent{job="certprobe",pool="web"}' 'v == 1'
 expect "after SIGHUP: config_last_reload_successful 1" 'certprobe_config_last_reload_successful{job="certprobe"}' 'v == 1'
 
 log "phase 3: POST /-/reload with a broken config"
@@ -537,6 +549,39 @@ poll "valid reload: added endpoint gone" 20 check_absent "{job=\"certprobe\",end
 poll "valid reload: CertprobeConfigReloadFailed resolved" 20 check_quiet alertname=CertprobeConfigReloadFailed
 poll "valid reload: CertprobeChainUntrusted firing again for untrusted" 20 check_firing CertprobeChainUntrusted endpoint=untrusted
 poll "still no alert for healthy" 5 check_quiet endpoint=healthy
+
+log "phase 5: the 3-day certificate is renewed on the server"
+kill -TERM "$expiring_pid"
+end=$(($(date +%s) + 10))
+while kill -0 "$expiring_pid" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$end" ] || die "s_server expiring did not stop"
+    sleep 0.1
+done
+s_server renewed "$p_expiring" -cert "$T/pki/renewed.leaf.pem" -key "$T/pki/renewed.key" -cert_chain "$T/pki/inter.pem"
+wait_port "$p_expiring" "s_server renewed"
+expect "renewed: leaf not_after ~365 days ahead" "$(m cert_not_after_timestamp_seconds 'endpoint="expiring",position="0"')" \
+    'abs(v - now - 365 * 86400) < 86400 + 600'
+expect "renewed: leaf_changed_timestamp advanced past $leaf0" "$(m leaf_changed_timestamp_seconds 'endpoint="expiring"')" "v > $leaf0"
+expect "renewed: policy_status 0" "$(m policy_status 'endpoint="expiring"')" 'v == 0'
+poll "renewed: CertprobeCertExpiresVerySoon resolved" 20 check_quiet alertname=CertprobeCertExpiresVerySoon endpoint=expiring
+
+# Every certprobe metric the shipped alerts and dashboard use is one the daemon really exports.
+curl -fsS --max-time 5 "http://$daemon_addr/metrics" > "$T/metrics.txt" || die "GET /metrics failed"
+names=$(python3 - "$T/metrics.txt" "$root/deploy/prometheus/alerts.yml" "$root/deploy/grafana/certprobe.json" <<'PY'
+
+import re, sys
+exported = {l.split("{")[0].split(" ")[0] for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")}
+used = set()
+for f in sys.argv[2:]:
+    used |= set(re.findall(r"certprobe_[a-z0-9_]*[a-z0-9]", open(f).read()))
+missing = sorted(used - exported)
+if missing:
+    print(f"not in the live /metrics: {missing}", file=sys.stderr)
+    sys.exit(1)
+print(f"{len(used)} names")
+PY
+) || die "the shipped alerts or dashboard use metric names the daemon does not export"
+ok "every certprobe_* name in alerts.yml and certprobe.json ($names) is in the live /metrics"
 
 elapsed=$(($(date +%s) - started))
 echo "e2e: $passed passed, $failed failed (${elapsed}s)"
