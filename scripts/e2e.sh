@@ -70,13 +70,14 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [ "$rc" -ne 0 ]; then
+        [ "$failed" -gt 0 ] || [ "$rc" = 130 ] || failed=1
         echo "---- certprobe daemon log (last 40 lines): $T/daemon.log" >&2
         tail -n 40 "$T/daemon.log" 2>/dev/null >&2 || true
         echo "---- prometheus log (last 10 lines)" >&2
         tail -n 10 "$T/prometheus.log" 2>/dev/null >&2 || true
         echo "---- nginx error log (last 10 lines)" >&2
         tail -n 10 "$T/nginx/error.log" 2>/dev/null >&2 || true
-        echo "e2e: $passed passed, $((failed > 0 ? failed : 1)) failed (${budget}s budget, ran $(($(date +%s) - started))s)" >&2
+        echo "e2e: $passed passed, $failed failed (exit $rc after $(($(date +%s) - started))s of a ${budget}s budget)" >&2
     fi
     if [ -n "${E2E_KEEP:-}" ]; then
         echo "e2e: kept $T" >&2
@@ -86,7 +87,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
+trap 'echo "e2e: FAILED: unexpected error at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 die() {
     failed=$((failed + 1))
