@@ -369,10 +369,8 @@ ok "check-config: shipped deploy/kubernetes/base/certprobe.yaml valid"
 
 # --------------------------------------------------------------------------- probe --once
 # One-shot run over the same endpoints: Nagios exit code 2 (an endpoint is critical).
-set +e
-timeout 30 "$binary" probe --once -c "$T/certprobe.yaml" --output json >"$T/once.json" 2>"$T/once.err"
-once_rc=$?
-set -e
+once_rc=0
+timeout 30 "$binary" probe --once -c "$T/certprobe.yaml" --output json >"$T/once.json" 2>"$T/once.err" || once_rc=$?
 python3 - "$T/once.json" <<'PY' || die "probe --once JSON does not judge the endpoints as expected (see above)"
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -396,6 +394,8 @@ daemon_up() {
     curl -fsS --max-time 2 "http://$daemon_addr/ready" >/dev/null
 }
 poll "daemon /ready on $daemon_addr" 30 daemon_up
+curl -fsS --max-time 5 "http://$daemon_addr/healthz" >/dev/null || die "GET /healthz on a ready daemon failed"
+ok "daemon /healthz 200"
 
 # --------------------------------------------------------------------------- prometheus
 mkdir -p "$T/prom/targets"
