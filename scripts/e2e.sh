@@ -16,7 +16,9 @@
 #     deploy/prometheus/prometheus.yml and the rules of deploy/prometheus/alerts.yml;
 #  5. asserts series values and firing/quiet alerts through Prometheus' HTTP API;
 #  6. reloads the daemon (SIGHUP, POST /-/reload, and a broken config that must be rejected
-#     while the old endpoints keep being probed) and asserts Prometheus sees each change.
+#     while the old endpoints keep being probed) and asserts Prometheus sees each change;
+#  7. renews the 3-day certificate on its server and asserts the alert resolves; stops the
+#     daemon with SIGTERM (exit 0).
 # Everything it starts is stopped by PID on exit, also on failure. Needs: openssl, nginx
 # (nginx-light), prometheus, curl, python3 with PyYAML. Bounded: every wait has a deadline and the
 # whole run has one (E2E_BUDGET seconds, default 170).
@@ -28,7 +30,7 @@ binary=target/debug/certprobe
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) [ $# -ge 2 ] || { echo "--binary needs a path" >&2; exit 2; }; binary=$2; shift ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "e2e: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -584,6 +586,21 @@ print(f"{len(used)} names")
 PY
 ) || die "the shipped alerts or dashboard use metric names the daemon does not export"
 ok "every certprobe_* name in alerts.yml and certprobe.json ($names) is in the live /metrics"
+
+log "phase 6: graceful shutdown"
+kill -TERM "$daemon_pid"
+end=$(($(date +%s) + 15))
+while kill -0 "$daemon_pid" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$end" ] || die "the daemon did not exit within 15s of SIGTERM"
+    sleep 0.1
+done
+daemon_rc=0
+wait "$daemon_pid" || daemon_rc=$?
+remaining=()
+for pid in "${pids[@]}"; do [ "$pid" = "$daemon_pid" ] || remaining+=("$pid"); done
+pids=("${remaining[@]}")
+[ "$daemon_rc" = 0 ] || die "the daemon exited $daemon_rc on SIGTERM, want 0"
+ok "daemon exits 0 on SIGTERM"
 
 elapsed=$(($(date +%s) - started))
 echo "e2e: $passed passed, $failed failed (${elapsed}s)"
