@@ -30,7 +30,7 @@ binary=target/debug/certprobe
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) [ $# -ge 2 ] || { echo "--binary needs a path" >&2; exit 2; }; binary=$2; shift ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "e2e: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
