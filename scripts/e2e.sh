@@ -73,7 +73,7 @@ cleanup() {
     done
     if [ "$rc" -ne 0 ]; then
         [ "$failed" -gt 0 ] || [ "$rc" = 130 ] || failed=1
-        echo "---- certprobe daemon log (last 40 lines): $T/daemon.log" >&2
+        echo "---- certprobe daemon log (last 40 lines)" >&2
         tail -n 40 "$T/daemon.log" 2>/dev/null >&2 || true
         echo "---- prometheus log (last 10 lines)" >&2
         tail -n 10 "$T/prometheus.log" 2>/dev/null >&2 || true
@@ -101,6 +101,22 @@ die() {
 ok() {
     passed=$((passed + 1))
     log "ok   $*"
+}
+
+# stop_pid PID WHAT: stop one process this script started, wait for it (10 s), and drop it from
+# the cleanup list. Prints nothing; sets stopped_rc to its exit status.
+stop_pid() {
+    local pid=$1 what=$2 end=$(($(date +%s) + 10)) p
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do
+        [ "$(date +%s)" -lt "$end" ] || die "$what (pid $pid) did not exit within 10s of SIGTERM"
+        sleep 0.1
+    done
+    stopped_rc=0
+    wait "$pid" || stopped_rc=$?
+    local remaining=()
+    for p in "${pids[@]}"; do [ "$p" = "$pid" ] || remaining+=("$p"); done
+    pids=("${remaining[@]}")
 }
 
 # poll DESC SECONDS CMD...: run CMD every 0.5 s until it succeeds or the deadline (the smaller
@@ -555,12 +571,7 @@ poll "valid reload: CertprobeChainUntrusted firing again for untrusted" 20 check
 poll "still no alert for healthy" 5 check_quiet endpoint=healthy
 
 log "phase 5: the 3-day certificate is renewed on the server"
-kill -TERM "$expiring_pid"
-end=$(($(date +%s) + 10))
-while kill -0 "$expiring_pid" 2>/dev/null; do
-    [ "$(date +%s)" -lt "$end" ] || die "s_server expiring did not stop"
-    sleep 0.1
-done
+stop_pid "$expiring_pid" "s_server expiring"
 s_server renewed "$p_expiring" -cert "$T/pki/renewed.leaf.pem" -key "$T/pki/renewed.key" -cert_chain "$T/pki/inter.pem"
 wait_port "$p_expiring" "s_server renewed"
 expect "renewed: leaf not_after ~365 days ahead" "$(m cert_not_after_timestamp_seconds 'endpoint="expiring",position="0"')" \
@@ -588,18 +599,8 @@ PY
 ok "every certprobe_* name in alerts.yml and certprobe.json ($names) is in the live /metrics"
 
 log "phase 6: graceful shutdown"
-kill -TERM "$daemon_pid"
-end=$(($(date +%s) + 15))
-while kill -0 "$daemon_pid" 2>/dev/null; do
-    [ "$(date +%s)" -lt "$end" ] || die "the daemon did not exit within 15s of SIGTERM"
-    sleep 0.1
-done
-daemon_rc=0
-wait "$daemon_pid" || daemon_rc=$?
-remaining=()
-for pid in "${pids[@]}"; do [ "$pid" = "$daemon_pid" ] || remaining+=("$pid"); done
-pids=("${remaining[@]}")
-[ "$daemon_rc" = 0 ] || die "the daemon exited $daemon_rc on SIGTERM, want 0"
+stop_pid "$daemon_pid" "the daemon"
+[ "$stopped_rc" = 0 ] || die "the daemon exited $stopped_rc on SIGTERM, want 0"
 ok "daemon exits 0 on SIGTERM"
 
 elapsed=$(($(date +%s) - started))
