@@ -125,7 +125,9 @@ stop_pid() {
 poll() {
     local desc=$1 secs=$2
     shift 2
-    local end=$(($(date +%s) + secs))
+    local t0
+    t0=$(date +%s)
+    local end=$((t0 + secs))
     [ "$end" -le "$deadline_all" ] || end=$deadline_all
     local out rc
     while :; do
@@ -137,7 +139,7 @@ poll() {
         fi
         # 3: the condition can no longer become true (e.g. the daemon exited)
         [ "$rc" != 3 ] || die "$desc: $out"
-        [ "$(date +%s)" -lt "$end" ] || die "$desc: gave up after ${secs}s: $out"
+        [ "$(date +%s)" -lt "$end" ] || die "$desc: gave up after $(($(date +%s) - t0))s (limit ${secs}s; run budget ${budget}s): $out"
         sleep 0.5
     done
 }
