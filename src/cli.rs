@@ -57,7 +57,7 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe endpoints: as a daemon serving /metrics (default), or once with `--once`.
-    Probe(ProbeArgs),
+    Probe(Box<ProbeArgs>),
     /// Validate a config file; prints every problem and exits 64 if there is any.
     CheckConfig {
         /// Config file.
@@ -242,7 +242,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{s}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Probe(args) => probe(args),
+        Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Healthcheck { url } => healthcheck(&url),
