@@ -185,6 +185,9 @@ pub struct DemoArgs {
     /// Report format for --once.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Third octet of the lab's loopback addresses (127.0.N.x), to run labs side by side.
+    #[arg(long = "lab-net", default_value_t = 10, hide = true)]
+    pub lab_net: u8,
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
