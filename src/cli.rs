@@ -102,8 +102,8 @@ pub struct AdhocArgs {
     /// Client private key (PEM) for MTLS.
     #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Policy profile for ad-hoc targets (built-in `default`, or a preset profile such as
-    /// `public-web`).
+    /// Policy profile for ad-hoc targets: the built-in `default`, or a preset profile such as
+    /// `public_web` or `edge_internal`.
     #[arg(long, default_value = "default")]
     pub profile: String,
     /// Handshake timeout for ad-hoc targets.
@@ -339,11 +339,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 .map_err(anyhow::Error::msg)?,
         );
     }
-    let policy = Policy::from_spec(Default::default())
-        .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
-    if !policy.has_profile(&a.profile) {
-        bail!("--profile {:?}: unknown profile", a.profile);
-    }
+    let policy = adhoc_policy(&a.profile)?;
     let identity = match (&a.client_cert, &a.client_key) {
         (Some(c), Some(k)) => Some(load_identity(c, k)?),
         _ => None,
@@ -395,6 +391,31 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         endpoints,
         warnings: Vec::new(),
     })
+}
+
+/// The policy for ad-hoc probes: the built-in `default` profile, or the first preset that
+/// defines `--profile` (e.g. `public_web`, `edge_internal`).
+fn adhoc_policy(profile: &str) -> Result<Policy> {
+    use crate::policy::spec::{PolicySpec, Preset};
+    let mut known = Vec::new();
+    for preset in [None, Some(Preset::PublicWeb), Some(Preset::Lync2013)] {
+        let spec = PolicySpec {
+            preset,
+            ..Default::default()
+        };
+        let policy = Policy::from_spec(spec)
+            .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
+        if policy.has_profile(profile) {
+            return Ok(policy);
+        }
+        known.extend(policy.profile_names());
+    }
+    known.sort();
+    known.dedup();
+    bail!(
+        "--profile {profile:?}: unknown profile (built-in: {})",
+        known.join(", ")
+    )
 }
 
 fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
