@@ -79,7 +79,7 @@ pub enum Command {
 }
 
 /// Arguments shared by the ad-hoc target forms.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct AdhocArgs {
     /// Ad-hoc target HOST:PORT (repeatable); no config file needed.
     #[arg(long = "target", value_name = "HOST:PORT")]
@@ -109,6 +109,23 @@ pub struct AdhocArgs {
     /// Handshake timeout for ad-hoc targets.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: HumanDuration,
+}
+
+impl Default for AdhocArgs {
+    /// What the flags default to (used by `inspect`, which shares the ad-hoc machinery).
+    fn default() -> Self {
+        Self {
+            targets: Vec::new(),
+            targets_file: None,
+            sni: None,
+            ca: Vec::new(),
+            public_ca: Vec::new(),
+            client_cert: None,
+            client_key: None,
+            profile: "default".to_string(),
+            timeout: HumanDuration::default(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -558,17 +575,14 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let outcomes = if let Some(file) = &args.file {
         let chain = config_read_certs(file)?;
+        // A file has no address: judge it as if it had been presented for --sni.
         let mut cfg = adhoc_config(&AdhocArgs {
-            targets: vec!["file:0".into()],
+            targets: vec!["0.0.0.0:0".into()],
             ..adhoc
-        })
-        .or_else(|_| {
-            adhoc_config(&AdhocArgs {
-                targets: vec!["localhost:0".into()],
-                ..Default::default()
-            })
         })?;
-        let ep = cfg.endpoints.remove(0);
+        let mut ep = cfg.endpoints.remove(0);
+        ep.meta.endpoint = file.display().to_string();
+        ep.spec.sni = args.sni.clone();
         let mut cap = crate::probe::Capture::new(
             std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
             args.sni.clone(),
@@ -581,7 +595,7 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         };
         vec![runner::evaluate_capture(
             &ep,
-            file.display().to_string(),
+            "file".into(),
             cap,
             &ctx,
             runner::unix_now(),
