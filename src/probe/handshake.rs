@@ -17,6 +17,7 @@ use tokio_rustls::TlsConnector;
 use super::capture::{Capture, ClientAuthFacts, HandshakeSignature};
 use super::reason::{alert_name, Failure, FailureReason};
 use super::resolve::{resolve, AddressMode};
+use super::tap::Tap;
 use super::verifier::{Recorded, Recorder, RecordingClientCertResolver, RecordingVerifier};
 
 /// A client certificate chain and its private key, for MTLS.
@@ -158,11 +159,18 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     let mut capture = tls_probe(spec, address, identity.clone()).await;
 
     let reason = capture.failure.as_ref().map(|f| f.reason);
+    // protocol_version / handshake_failure: a server rustls cannot speak to. chain_too_large
+    // with no certificate kept: rustls refused a Certificate message over 64 KiB before our
+    // verifier saw it; the legacy capture keeps the first certificates within the caps.
     if spec.legacy_fallback
         && capture.chain.is_empty()
         && matches!(
             reason,
-            Some(FailureReason::ProtocolVersion | FailureReason::HandshakeFailure)
+            Some(
+                FailureReason::ProtocolVersion
+                    | FailureReason::HandshakeFailure
+                    | FailureReason::ChainTooLarge
+            )
         )
     {
         super::legacy::fallback(spec, address, &mut capture).await;
@@ -283,8 +291,13 @@ async fn tls_probe(
     let failure = match outcome {
         Ok(()) => None,
         Err(Step::Failed(failure)) => Some(failure),
-        Err(Step::Handshake(err)) => Some(classify_io_error(&err, &rec, Stage::Handshake)),
-        Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict)),
+        Err(Step::Handshake(err, flight)) => Some(classify_io_error(
+            &err,
+            &rec,
+            Stage::Handshake,
+            &flight,
+        )),
+        Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict, &[])),
     };
     if rec.client_cert_sent {
         capture.client_auth.accepted = match failure.as_ref().map(|f| f.reason) {
@@ -301,8 +314,9 @@ async fn tls_probe(
 enum Step {
     /// Already classified.
     Failed(Failure),
-    /// The TLS handshake failed with this error.
-    Handshake(io::Error),
+    /// The TLS handshake failed with this error; the bytes are the (bounded) start of what the
+    /// server sent, for classifying malformed messages.
+    Handshake(io::Error, Vec<u8>),
     /// The post-handshake verdict read failed with this error.
     Verdict(io::Error),
 }
@@ -329,6 +343,7 @@ async fn run_tls(
 
     let started = Instant::now();
     let connector = TlsConnector::from(Arc::new(config));
+    let (tcp, tap) = Tap::new(tcp);
     let handshake =
         tokio::time::timeout(spec.handshake_timeout, connector.connect(server_name, tcp));
     let mut stream = match handshake.await {
@@ -344,10 +359,11 @@ async fn run_tls(
         }
         Ok(Err(e)) => {
             capture.handshake_duration = Some(started.elapsed());
-            return Err(Step::Handshake(e));
+            return Err(Step::Handshake(e, tap.bytes()));
         }
         Ok(Ok(stream)) => stream,
     };
+    tap.stop();
     capture.handshake_duration = Some(started.elapsed());
     record_session(&stream, capture);
 
@@ -484,7 +500,7 @@ async fn connect(
     }
 }
 
-fn record_session(stream: &TlsStream<TcpStream>, capture: &mut Capture) {
+fn record_session(stream: &TlsStream<Tap<TcpStream>>, capture: &mut Capture) {
     let conn = stream.get_ref().1;
     capture.tls_version = conn.protocol_version().map(version_name);
     capture.cipher_suite = conn
@@ -525,7 +541,7 @@ enum Verdict {
 /// Most bytes of an HTTP response we read.
 const MAX_HTTP_RESPONSE: usize = 16 * 1024;
 
-async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<TcpStream>) -> Verdict {
+async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<Tap<TcpStream>>) -> Verdict {
     match spec.app_protocol {
         AppProtocol::None => {
             let mut buf = [0u8; 512];
@@ -666,7 +682,10 @@ fn is_client_auth_alert(alert: AlertDescription) -> bool {
 
 /// Map a handshake or verdict-read error to a bounded reason. Never looks at error text; the
 /// text goes to the detail only.
-fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
+///
+/// `flight` is the start of what the server sent (empty after the handshake): it tells a peer
+/// that does not speak TLS from a TLS peer with a malformed Certificate message.
+fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage, flight: &[u8]) -> Failure {
     if let Some(detail) = &rec.chain_too_large {
         return Failure::new(FailureReason::ChainTooLarge, detail.clone());
     }
@@ -686,7 +705,7 @@ fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        return classify_rustls_error(tls, rec, when);
+        return classify_rustls_error(tls, rec, when, flight);
     }
     let reason = match err.kind() {
         io::ErrorKind::ConnectionReset
@@ -715,7 +734,12 @@ fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
     Failure::new(reason, detail)
 }
 
-fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Failure {
+fn classify_rustls_error(
+    err: &rustls::Error,
+    rec: &Recorded,
+    when: &str,
+    flight: &[u8],
+) -> Failure {
     use rustls::{Error, InvalidMessage, PeerIncompatible};
     match err {
         Error::AlertReceived(alert) => {
@@ -751,10 +775,7 @@ fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Fai
             FailureReason::ChainTooLarge,
             format!("server sent a handshake message over the size limit {when} ({err})"),
         ),
-        Error::InvalidMessage(_) if rec.chain.is_empty() => Failure::new(
-            FailureReason::NotTls,
-            format!("peer does not speak TLS: {err} ({when})"),
-        ),
+        Error::InvalidMessage(_) if rec.chain.is_empty() => classify_malformed(err, when, flight),
         Error::PeerIncompatible(
             PeerIncompatible::ServerDoesNotSupportTls12Or13
             | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
@@ -763,6 +784,32 @@ fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Fai
             format!("server chose a TLS version we do not offer {when} ({err})"),
         ),
         _ => Failure::new(FailureReason::TlsError, format!("{err} ({when})")),
+    }
+}
+
+/// rustls could not decode something the server sent before any certificate was recorded:
+/// look at the cleartext flight to say whether it was TLS at all, and whether the Certificate
+/// message was the broken part.
+fn classify_malformed(err: &rustls::Error, when: &str, flight: &[u8]) -> Failure {
+    use super::legacy::{parse_server_flight, LegacyError};
+    match parse_server_flight(flight) {
+        Err(LegacyError::BadCertificateMessage(what)) => Failure::new(
+            FailureReason::BadCertificate,
+            format!("server sent a malformed Certificate message: {what} ({err}, {when})"),
+        ),
+        Err(LegacyError::NotTls(what)) => Failure::new(
+            FailureReason::NotTls,
+            format!("peer does not speak TLS: {what} ({err}, {when})"),
+        ),
+        // Nothing recorded (should not happen): rustls' record-layer errors mean "not TLS".
+        _ if flight.is_empty() => Failure::new(
+            FailureReason::NotTls,
+            format!("peer does not speak TLS: {err} ({when})"),
+        ),
+        _ => Failure::new(
+            FailureReason::TlsError,
+            format!("server sent a malformed TLS message: {err} ({when})"),
+        ),
     }
 }
 
@@ -800,6 +847,7 @@ mod tests {
             &rustls::Error::AlertReceived(AlertDescription::ProtocolVersion),
             &rec,
             "during the handshake",
+            &[],
         );
         assert_eq!(f.reason, FailureReason::ProtocolVersion);
         assert_eq!(f.alert.as_deref(), Some("protocol_version"));
@@ -810,13 +858,13 @@ mod tests {
         let mut rec = Recorded::default();
         let alert = rustls::Error::AlertReceived(AlertDescription::HandshakeFailure);
         assert_eq!(
-            classify_rustls_error(&alert, &rec, "x").reason,
+            classify_rustls_error(&alert, &rec, "x", &[]).reason,
             FailureReason::HandshakeFailure
         );
         rec.chain = vec![CertificateDer::from(vec![1u8])];
         rec.client_auth_requested = true;
         assert_eq!(
-            classify_rustls_error(&alert, &rec, "x").reason,
+            classify_rustls_error(&alert, &rec, "x", &[]).reason,
             FailureReason::ClientCertRejected
         );
     }
