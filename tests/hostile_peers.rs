@@ -153,7 +153,12 @@ impl Lab {
     }
 
     fn healthy_config(&self) -> Arc<rustls::ServerConfig> {
-        server_config(self.pki.chain(), self.pki.leaf.key_der(), &[], ClientAuth::None)
+        server_config(
+            self.pki.chain(),
+            self.pki.leaf.key_der(),
+            &[],
+            ClientAuth::None,
+        )
     }
 }
 
@@ -174,8 +179,14 @@ enum Guard {
 
 async fn start(peer: Peer, lab: &Lab) -> Running {
     let (guard, sni) = match peer {
-        Peer::Garbage => (Guard::Raw(RawServer::start(Hostile::Garbage).await), "garbage.test"),
-        Peer::Stall => (Guard::Raw(RawServer::start(Hostile::Stall).await), "stall.test"),
+        Peer::Garbage => (
+            Guard::Raw(RawServer::start(Hostile::Garbage).await),
+            "garbage.test",
+        ),
+        Peer::Stall => (
+            Guard::Raw(RawServer::start(Hostile::Stall).await),
+            "stall.test",
+        ),
         Peer::CloseAtOnce => (
             Guard::Raw(RawServer::start(Hostile::CloseAtOnce).await),
             "close.test",
@@ -321,13 +332,12 @@ async fn start(peer: Peer, lab: &Lab) -> Running {
                 &certprobe::crypto_provider(),
             )
             .expect("certified key");
-            let config =
-                rustls::ServerConfig::builder_with_provider(certprobe::crypto_provider())
-                    .with_protocol_versions(&[&rustls::version::TLS13])
-                    .expect("versions")
-                    .with_client_cert_verifier(verifier)
-                    .with_single_cert(certified.cert.clone(), lab.pki.leaf.key_der())
-                    .expect("server config");
+            let config = rustls::ServerConfig::builder_with_provider(certprobe::crypto_provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("versions")
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(certified.cert.clone(), lab.pki.leaf.key_der())
+                .expect("server config");
             (
                 Guard::Tls(TlsServer::start("127.0.0.1", Arc::new(config)).await),
                 "healthy.test",
@@ -440,12 +450,10 @@ async fn round(lab: &Lab, peers: &[Peer], healthy: usize, concurrency: usize) ->
     let waves = endpoints.len().div_ceil(concurrency) as u32;
     let outer = probe_budget() * waves + MARGIN * 2;
     let started = Instant::now();
-    let outcomes = tokio::time::timeout(
-        outer,
-        runner::probe_all(&cfg.endpoints, concurrency, &ctx),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("probe_all did not finish within {outer:?}"));
+    let outcomes =
+        tokio::time::timeout(outer, runner::probe_all(&cfg.endpoints, concurrency, &ctx))
+            .await
+            .unwrap_or_else(|_| panic!("probe_all did not finish within {outer:?}"));
     let elapsed = started.elapsed();
     assert_eq!(outcomes.len(), endpoints.len(), "one outcome per endpoint");
     drop(running);
@@ -464,7 +472,12 @@ fn endpoint_name(peer: Peer) -> String {
 /// parsed, verified by the lab store, name matched).
 fn assert_healthy(o: &ProbeOutcome, lab: &Lab) {
     let c = &o.capture;
-    assert!(c.failure.is_none(), "{}: {:?}", o.target.endpoint, c.failure);
+    assert!(
+        c.failure.is_none(),
+        "{}: {:?}",
+        o.target.endpoint,
+        c.failure
+    );
     assert_eq!(c.chain, lab.pki.chain(), "{}", o.target.endpoint);
     assert_eq!(c.tls_version.as_deref(), Some("TLSv1.3"));
     assert_eq!(c.handshake_signature, HandshakeSignature::Verified);
@@ -487,7 +500,11 @@ fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
         .as_ref()
         .map(|f| (f.reason, f.alert.clone(), f.detail.clone()));
     let ctx = format!("{peer:?}: {:?}", c.failure);
-    assert!(c.chain.len() <= MAX_CHAIN_CERTS, "{ctx}: {} certs", c.chain.len());
+    assert!(
+        c.chain.len() <= MAX_CHAIN_CERTS,
+        "{ctx}: {} certs",
+        c.chain.len()
+    );
     assert!(
         c.client_auth.acceptable_ca_names.len() <= 64,
         "{ctx}: {} names",
@@ -512,7 +529,10 @@ fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
             assert_eq!(f.as_ref().unwrap().1.as_deref(), Some("protocol_version"));
             assert_eq!(
                 c.chain,
-                vec![lab.legacy_leaf.cert.clone(), lab.pki.intermediate.cert.clone()],
+                vec![
+                    lab.legacy_leaf.cert.clone(),
+                    lab.pki.intermediate.cert.clone()
+                ],
                 "{ctx}"
             );
             assert_eq!(c.tls_version.as_deref(), Some("TLSv1.0"));
@@ -551,7 +571,10 @@ fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
             assert_eq!(reason, Some(FailureReason::ProtocolVersion), "{ctx}");
             assert_eq!(
                 c.chain,
-                vec![CertificateDer::from(bad_der()), lab.pki.intermediate.cert.clone()],
+                vec![
+                    CertificateDer::from(bad_der()),
+                    lab.pki.intermediate.cert.clone()
+                ],
                 "{ctx}"
             );
             assert_parse_error_at_leaf(o);

@@ -291,12 +291,9 @@ async fn tls_probe(
     let failure = match outcome {
         Ok(()) => None,
         Err(Step::Failed(failure)) => Some(failure),
-        Err(Step::Handshake(err, flight)) => Some(classify_io_error(
-            &err,
-            &rec,
-            Stage::Handshake,
-            &flight,
-        )),
+        Err(Step::Handshake(err, flight)) => {
+            Some(classify_io_error(&err, &rec, Stage::Handshake, &flight))
+        }
         Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict, &[])),
     };
     if rec.client_cert_sent {
@@ -838,6 +835,45 @@ mod tests {
     fn non_http_bytes_do_not_parse() {
         assert!(HttpResponse::parse(b"SIP/2.0 200 OK\r\n\r\n").is_none());
         assert!(HttpResponse::parse(b"").is_none());
+    }
+
+    fn flight_with_certificate_list(list: &[u8]) -> Vec<u8> {
+        let mut hello = vec![0x03, 0x03];
+        hello.extend_from_slice(&[0x42; 32]);
+        hello.extend_from_slice(&[0, 0xc0, 0x2b, 0]);
+        let mut msgs = vec![2, 0, 0, hello.len() as u8];
+        msgs.extend_from_slice(&hello);
+        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+        body.extend_from_slice(list);
+        msgs.push(11);
+        msgs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        msgs.extend_from_slice(&body);
+        let mut record = vec![22, 3, 3];
+        record.extend_from_slice(&(msgs.len() as u16).to_be_bytes());
+        record.extend_from_slice(&msgs);
+        record
+    }
+
+    #[test]
+    fn malformed_message_is_classified_from_the_flight() {
+        let err = rustls::Error::InvalidMessage(rustls::InvalidMessage::MessageTooShort);
+        let rec = Recorded::default();
+        // An entry claiming 1024 bytes where 10 follow: a broken Certificate message.
+        let mut list = vec![0, 4, 0];
+        list.extend_from_slice(&[0x30; 10]);
+        let f = classify_rustls_error(&err, &rec, "x", &flight_with_certificate_list(&list));
+        assert_eq!(f.reason, FailureReason::BadCertificate, "{f:?}");
+        // Not TLS records at all.
+        let f = classify_rustls_error(&err, &rec, "x", b"SSH-2.0-OpenSSH_9.2p1\r\n");
+        assert_eq!(f.reason, FailureReason::NotTls, "{f:?}");
+        // TLS records with a well-formed Certificate message: something else was malformed.
+        let mut list = vec![0, 0, 2];
+        list.extend_from_slice(&[0x30, 0x00]);
+        let f = classify_rustls_error(&err, &rec, "x", &flight_with_certificate_list(&list));
+        assert_eq!(f.reason, FailureReason::TlsError, "{f:?}");
+        // A record-layer error with nothing recorded is still "not TLS".
+        let f = classify_rustls_error(&err, &rec, "x", &[]);
+        assert_eq!(f.reason, FailureReason::NotTls, "{f:?}");
     }
 
     #[test]
