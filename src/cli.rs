@@ -512,8 +512,8 @@ pub async fn run_once(cfg: &Config, at: Option<i64>, output: OutputFormat, verbo
             .collect(),
         None => cfg.endpoints.clone(),
     };
-    let outcomes = runner::probe_all(&endpoints, cfg.global.concurrency, &ctx).await;
-    let pools = runner::pool_summaries(&cfg.policy, &outcomes);
+    let mut outcomes = runner::probe_all(&endpoints, cfg.global.concurrency, &ctx).await;
+    let pools = runner::apply_cross_rules(&cfg.policy, &mut outcomes);
     let generated = runner::unix_now() as i64;
     let now = at.unwrap_or(generated);
     let text = match output {

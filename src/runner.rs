@@ -7,11 +7,13 @@ use std::sync::Arc;
 use rustls_pki_types::UnixTime;
 use tokio::sync::Semaphore;
 
-use crate::chain::{self, NameCheck, TrustStores};
+use crate::chain::{self, TrustStores};
 use crate::config::Endpoint;
 use crate::outcome::ProbeOutcome;
-use crate::policy::{self, EndpointContext, Policy};
+use crate::policy::cross::Member;
+use crate::policy::{self, EndpointContext, Policy, Status, Verdict};
 use crate::probe::{self, Capture, FailureReason};
+use crate::report::PoolSummary;
 
 /// What evaluation needs besides the capture: stores, policy, and the moment to judge at.
 #[derive(Clone)]
@@ -41,10 +43,11 @@ pub fn evaluate_capture(
 ) -> ProbeOutcome {
     let now = ctx.at.unwrap_or(finished_at as i64);
     let unix_now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
-    let name_check = ep.spec.sni.clone().map(|name| NameCheck {
-        name,
-        allow_cn_fallback: ctx.policy.allows_cn_fallback(&ep.meta.profile),
-    });
+    let name_check = ep
+        .spec
+        .sni
+        .as_deref()
+        .map(|name| ctx.policy.name_check(&ep.meta.profile, name));
     let report = (!capture.chain.is_empty())
         .then(|| chain::analyze(&capture.chain, name_check.as_ref(), &ctx.stores, unix_now));
     let ectx = EndpointContext {
@@ -144,89 +147,68 @@ pub async fn probe_all(
     results.into_iter().flat_map(|(_, v)| v).collect()
 }
 
-/// Pool consistency after a round: every address of every endpoint in a pool must present the
-/// same leaf certificate (or at least the same key). Pools whose members present different keys
-/// are inconsistent.
-pub fn pool_summaries(
-    _policy: &Policy,
-    outcomes: &[ProbeOutcome],
-) -> Vec<crate::report::PoolSummary> {
-    use std::collections::BTreeMap;
-    let mut by_pool: BTreeMap<&str, Vec<&ProbeOutcome>> = BTreeMap::new();
-    for o in outcomes {
-        if let Some(p) = o.target.pool.as_deref() {
-            by_pool.entry(p).or_default().push(o);
+/// Cross-endpoint rules over one round of outcomes: `pool_consistency` (every member of a pool
+/// presents the same certificate, or the same key where the profile allows) and `same_issuer`.
+/// Their verdicts are appended to the members' evaluations (which re-rolls their status); the
+/// returned summaries feed the `pool_consistent` metric and the report.
+pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<PoolSummary> {
+    let (pools, cross) = {
+        let members: Vec<Member<'_>> = outcomes
+            .iter()
+            .map(|o| Member {
+                endpoint: &o.target.endpoint,
+                address: &o.address,
+                profile: &o.target.profile,
+                pool: o.target.pool.as_deref(),
+                report: o.report.as_ref(),
+            })
+            .collect();
+        let mut cross = policy::cross::pool_verdicts_for_members(policy, &members);
+        cross.extend(policy::cross::same_issuer_as(policy, &members));
+        (policy::cross::pool_consistency(policy, &members), cross)
+    };
+    for c in cross {
+        if let Some(o) = outcomes
+            .iter_mut()
+            .find(|o| o.target.endpoint == c.endpoint && o.address == c.address)
+        {
+            o.evaluation.add_verdict(c.verdict);
         }
     }
-    by_pool
+    pools
         .into_iter()
-        .map(|(pool, members)| {
-            let leaves: Vec<(&str, &crate::chain::CertFacts)> = members
-                .iter()
-                .filter_map(|o| {
-                    o.report
-                        .as_ref()
-                        .and_then(|r| r.leaf())
-                        .map(|l| (o.address.as_str(), l))
-                })
-                .collect();
-            let mut fps: Vec<&str> = leaves
-                .iter()
-                .map(|(_, l)| l.fingerprint_sha256.as_str())
-                .collect();
-            fps.sort_unstable();
-            fps.dedup();
-            let mut keys: Vec<&str> = leaves.iter().map(|(_, l)| l.spki_sha256.as_str()).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let (consistent, detail) = if leaves.len() < 2 {
-                (
-                    true,
-                    format!("{} member(s) with a certificate", leaves.len()),
-                )
-            } else if fps.len() == 1 {
-                (
-                    true,
-                    format!("{} members present the same certificate", leaves.len()),
-                )
-            } else if keys.len() == 1 {
-                (
-                    true,
-                    format!(
-                        "{} members, {} certificates, same key",
-                        leaves.len(),
-                        fps.len()
-                    ),
-                )
-            } else {
-                let list: Vec<String> = members
-                    .iter()
-                    .filter_map(|o| {
-                        o.leaf_fingerprint().map(|f| {
-                            format!(
-                                "{}@{}={}",
-                                o.target.endpoint,
-                                o.address,
-                                &f[..f.len().min(12)]
-                            )
-                        })
-                    })
-                    .collect();
-                (
-                    false,
-                    format!("{} different keys: {}", keys.len(), list.join(", ")),
-                )
-            };
-            crate::report::PoolSummary {
-                pool: pool.to_string(),
-                consistent,
-                status: if consistent {
-                    crate::policy::Status::Ok
-                } else {
-                    crate::policy::Status::Critical
-                },
-                detail,
-            }
+        .map(|p| PoolSummary {
+            status: match p.verdict {
+                Verdict::Fail if !p.consistent => Status::Critical,
+                Verdict::Warn if !p.consistent => Status::Warning,
+                _ => Status::Ok,
+            },
+            pool: p.pool,
+            consistent: p.consistent,
+            detail: p.detail,
         })
         .collect()
+}
+
+/// Profiles linked to `profile` by a `same_issuer` rule, in either direction.
+pub fn same_issuer_partners(policy: &Policy, profile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = policy
+        .profile(profile)
+        .and_then(|p| p.rules.same_issuer)
+        .and_then(|r| r.profile)
+    {
+        out.push(r);
+    }
+    for name in policy.profile_names() {
+        let refers = policy
+            .profile(&name)
+            .and_then(|p| p.rules.same_issuer)
+            .and_then(|r| r.profile)
+            .is_some_and(|r| r == profile);
+        if refers && name != profile {
+            out.push(name);
+        }
+    }
+    out
 }

@@ -1,6 +1,9 @@
 //! The long-running service: scheduler, metrics, HTTP exporter, reload, shutdown.
 
+pub mod http;
+pub mod metrics;
 pub mod scheduler;
+pub mod webconfig;
 
 use std::path::PathBuf;
 use std::time::Duration;

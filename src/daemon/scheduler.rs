@@ -40,6 +40,22 @@ pub struct State {
 }
 
 impl State {
+    /// Latest outcomes of `ep`, of its pool's members, and of endpoints whose profile is in
+    /// `profiles`.
+    fn related(&self, ep: &Endpoint, profiles: &[String]) -> Vec<ProbeOutcome> {
+        let Ok(m) = self.latest.lock() else {
+            return Vec::new();
+        };
+        m.values()
+            .filter(|o| {
+                o.target.endpoint == ep.meta.endpoint
+                    || (ep.meta.pool.is_some() && o.target.pool == ep.meta.pool)
+                    || profiles.contains(&o.target.profile)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// A snapshot of every latest outcome.
     pub fn snapshot(&self) -> Vec<ProbeOutcome> {
         self.latest
@@ -176,7 +192,6 @@ impl Scheduler {
             self.tasks.spawn(task.run());
         }
         self.check_first_round();
-        self.publish_pools();
     }
 
     fn check_first_round(&self) {
@@ -205,10 +220,6 @@ impl Scheduler {
         removed
     }
 
-    fn publish_pools(&self) {
-        publish_pools(&self.state, self.sink.as_ref(), &self.eval_tx.borrow());
-    }
-
     /// Stop scheduling and wait up to `grace` for in-flight probes; abort what is left.
     pub async fn shutdown(mut self, grace: Duration) {
         self.root.cancel();
@@ -221,13 +232,6 @@ impl Scheduler {
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
         }
-    }
-}
-
-fn publish_pools(state: &State, sink: &dyn OutcomeSink, eval: &EvalContext) {
-    let snapshot = state.snapshot();
-    if snapshot.iter().any(|o| o.target.pool.is_some()) {
-        sink.pools(&runner::pool_summaries(&eval.policy, &snapshot));
     }
 }
 
@@ -339,11 +343,22 @@ impl EndpointTask {
             tracing::info!(endpoint = %name, addresses = ?vanished, "addresses no longer resolved; their series are removed");
             self.sink.remove(name, &vanished);
         }
-        for o in &outcomes {
+        // Cross-endpoint rules: re-judge every outcome related to this endpoint (same pool, or
+        // linked by a same_issuer rule) and re-record them all with the cross verdicts.
+        let partners = runner::same_issuer_partners(&ctx.policy, &self.ep.meta.profile);
+        if self.ep.meta.pool.is_none() && partners.is_empty() {
+            for o in &outcomes {
+                self.sink.record(o);
+            }
+            return;
+        }
+        let mut related = self.state.related(&self.ep, &partners);
+        let pools = runner::apply_cross_rules(&ctx.policy, &mut related);
+        for o in &related {
             self.sink.record(o);
         }
-        if self.ep.meta.pool.is_some() {
-            publish_pools(&self.state, self.sink.as_ref(), ctx);
+        if !pools.is_empty() {
+            self.sink.pools(&pools);
         }
     }
 }

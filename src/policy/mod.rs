@@ -180,6 +180,13 @@ impl Policy {
                 ));
             }
         }
+        if let (Some(d), Some(f)) = (&spec.vars.director_web_external, &spec.vars.fe_web_external) {
+            if names::normalize(d) == names::normalize(f) {
+                errors.push(format!(
+                    "policy.vars.director_web_external: {d:?} must differ from fe_web_external (D3)"
+                ));
+            }
+        }
         // Layers per profile name: (origin path, spec), lowest first.
         let mut layers: BTreeMap<String, Vec<(String, ProfileSpec)>> = BTreeMap::new();
         for (origin, set) in presets::layers(spec.preset) {
@@ -455,11 +462,64 @@ pub fn evaluate(
     }
 }
 
-impl Policy {
-    /// Whether the profile allows matching the name against the subject CN when the leaf has no
-    /// SAN (Edge internal).
-    pub fn allows_cn_fallback(&self, profile: &str) -> bool {
-        let _ = profile;
-        false
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(rule: &'static str, verdict: Verdict) -> RuleVerdict {
+        RuleVerdict {
+            rule,
+            severity: Severity::Fail,
+            verdict,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn worst_rule_wins() {
+        assert_eq!(roll_up(&[]), Status::Ok);
+        assert_eq!(
+            roll_up(&[v("a", Verdict::Pass), v("b", Verdict::NotApplicable)]),
+            Status::Ok
+        );
+        assert_eq!(
+            roll_up(&[v("a", Verdict::Warn), v("b", Verdict::Pass)]),
+            Status::Warning
+        );
+        assert_eq!(
+            roll_up(&[v("a", Verdict::Warn), v("b", Verdict::Fail)]),
+            Status::Critical
+        );
+    }
+
+    #[test]
+    fn director_external_web_fqdn_must_differ_from_the_front_end() {
+        let spec = PolicySpec {
+            vars: spec::Vars {
+                fe_web_external: Some("webext.contoso.com".into()),
+                director_web_external: Some("WebExt.contoso.com.".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            Policy::from_spec(spec).unwrap_err(),
+            vec!["policy.vars.director_web_external: \"WebExt.contoso.com.\" must differ from fe_web_external (D3)"]
+        );
+    }
+
+    #[test]
+    fn tls_versions_parse_from_rustls_and_openssl_spellings() {
+        use spec::TlsVersionName::*;
+        for (s, want) in [
+            ("TLSv1.3", Tls13),
+            ("TLSv1_2", Tls12),
+            ("TLS1.1", Tls11),
+            ("TLSv1", Tls10),
+            ("SSLv3", Ssl3),
+        ] {
+            assert_eq!(rules::parse_tls_version(s), Some(want), "{s}");
+        }
+        assert_eq!(rules::parse_tls_version("QUIC"), None);
     }
 }

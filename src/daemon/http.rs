@@ -1,0 +1,545 @@
+//! The exporter's HTTP endpoints (axum 0.8, HTTP/1.1):
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /metrics` | cached probe results; OpenMetrics when `Accept` asks for it, else text 0.0.4 |
+//! | `GET /probe?endpoint=NAME` | fresh probe of a configured endpoint, its families only (404 if unknown) |
+//! | `GET /probe?target=HOST[:PORT]` | ad-hoc probe, 403 unless HOST matches `allow_adhoc_targets` |
+//! | `GET /healthz` | 200 `ok` while the process serves |
+//! | `GET /ready` | 200 once the config is loaded and the first round finished, else 503 |
+//! | `POST /-/reload` | reload the config: 200, or 500 with the error text |
+//! | `GET /` | index page |
+//!
+//! The HTTP layer never probes by itself: `/probe` calls the [`Prober`] the daemon supplies, and
+//! `/-/reload` sends a [`ReloadRequest`] to the daemon. Basic auth and TLS come from the
+//! exporter web config ([`super::webconfig`]); basic auth covers every route.
+//!
+//! Wiring on the daemon side:
+//!
+//! ```text
+//! let metrics = Arc::new(Metrics::new(BuildInfo::from_build_env()));
+//! let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+//! let prober: Prober = Arc::new(move |q| Box::pin(async move {
+//!     // ProbeQuery::Endpoint(name): look the endpoint up in the current config
+//!     //   (Err(ProbeRefused::UnknownEndpoint) if absent), runner::probe_endpoint(..),
+//!     //   optionally metrics.record(..) each outcome.
+//!     // ProbeQuery::Target { host, port }: already matched against allow_adhoc_targets.
+//! }));
+//! let web = match web_config_path { Some(p) => WebConfig::load(p)?, None => WebConfig::default() };
+//! let state = Arc::new(AppState::new(metrics.clone(), prober).with_reload(reload_tx).with_web_config(web));
+//! state.set_adhoc_patterns(&config.global.allow_adhoc_targets)?;   // again on every reload
+//! tokio::spawn(http::serve(listener, state.clone(), shutdown_signal));
+//! // after the first round: state.set_ready(true)
+//! // on reload: metrics.retain_endpoints(&names); metrics.set_config_reload(ok, now)
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use super::metrics::{Metrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT};
+use super::webconfig::{AuthResult, BasicAuth, TlsListener, WebConfig};
+use crate::outcome::ProbeOutcome;
+
+/// Default exporter listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9915";
+
+/// A reload request from `POST /-/reload`; the daemon answers on `reply` (Err = the same
+/// message `check-config` would print).
+#[derive(Debug)]
+pub struct ReloadRequest {
+    pub reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// What `/probe` asks the daemon to probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeQuery {
+    /// A configured endpoint, by name.
+    Endpoint(String),
+    /// An ad-hoc target, already checked against `allow_adhoc_targets`.
+    Target { host: String, port: u16 },
+}
+
+/// Why the daemon refused an on-demand probe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeRefused {
+    #[error("unknown endpoint {0:?}")]
+    UnknownEndpoint(String),
+    #[error("target not allowed: {0}")]
+    NotAllowed(String),
+    #[error("probe unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type ProbeFuture =
+    Pin<Box<dyn Future<Output = Result<Vec<ProbeOutcome>, ProbeRefused>> + Send>>;
+
+/// The daemon's on-demand probe function (the injection seam between HTTP and scheduler). It
+/// should share the scheduler's global concurrency bound and per-probe timeouts; `/probe`
+/// additionally bounds the wait by Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` header.
+pub type Prober = Arc<dyn Fn(ProbeQuery) -> ProbeFuture + Send + Sync>;
+
+/// Shared state of the HTTP server.
+pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    ready: AtomicBool,
+    reload: Option<mpsc::Sender<ReloadRequest>>,
+    prober: Prober,
+    adhoc: RwLock<Arc<Vec<HostPattern>>>,
+    web: WebConfig,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("ready", &self.is_ready())
+            .field("reload", &self.reload.is_some())
+            .field("web", &self.web)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(metrics: Arc<Metrics>, prober: Prober) -> Self {
+        Self {
+            metrics,
+            ready: AtomicBool::new(false),
+            reload: None,
+            prober,
+            adhoc: RwLock::new(Arc::new(Vec::new())),
+            web: WebConfig::default(),
+        }
+    }
+
+    /// Where `POST /-/reload` sends its requests (without one, reload answers 503).
+    pub fn with_reload(mut self, tx: mpsc::Sender<ReloadRequest>) -> Self {
+        self.reload = Some(tx);
+        self
+    }
+
+    /// TLS and basic auth for the listener.
+    pub fn with_web_config(mut self, web: WebConfig) -> Self {
+        self.web = web;
+        self
+    }
+
+    /// Ready = config loaded and the first probe round done.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Replace the `allow_adhoc_targets` patterns (on load and reload). An empty list refuses
+    /// every ad-hoc target.
+    pub fn set_adhoc_patterns(&self, patterns: &[String]) -> Result<(), String> {
+        let parsed = patterns
+            .iter()
+            .map(|p| HostPattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.adhoc.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(parsed);
+        Ok(())
+    }
+
+    /// True when `host:port` matches an `allow_adhoc_targets` pattern.
+    pub fn adhoc_allowed(&self, host: &str, port: u16) -> bool {
+        let pats = self.adhoc.read().unwrap_or_else(|e| e.into_inner()).clone();
+        pats.iter().any(|p| p.matches(host, port))
+    }
+}
+
+/// One `allow_adhoc_targets` entry: a host glob (`*` = any run of characters including dots,
+/// `?` = one character; case-insensitive), optionally with `:PORT` (`[v6-glob]:PORT` for IPv6).
+/// A pattern made of digits, dots and wildcards (or containing `:`) is an address pattern and
+/// only matches IP-literal targets, so `10.*` never matches the name `10.evil.example`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: String,
+    port: Option<u16>,
+    ip: bool,
+}
+
+impl HostPattern {
+    pub fn parse(p: &str) -> Result<Self, String> {
+        let p = p.trim();
+        if p.is_empty() {
+            return Err("empty allow_adhoc_targets pattern".into());
+        }
+        let (host, port) = if let Some(rest) = p.strip_prefix('[') {
+            let (h, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("pattern {p:?}: missing ']'"))?;
+            let port = match after {
+                "" => None,
+                a => Some(
+                    parse_port(
+                        a.strip_prefix(':')
+                            .ok_or_else(|| format!("pattern {p:?}: expected ':PORT' after ']'"))?,
+                    )
+                    .map_err(|e| format!("pattern {p:?}: {e}"))?,
+                ),
+            };
+            (h.to_string(), port)
+        } else if p.matches(':').count() == 1 {
+            let (h, port) = p.split_once(':').unwrap_or((p, ""));
+            (
+                h.to_string(),
+                Some(parse_port(port).map_err(|e| format!("pattern {p:?}: {e}"))?),
+            )
+        } else {
+            (p.to_string(), None)
+        };
+        if host.is_empty()
+            || !host.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '*' | '?')
+            })
+        {
+            return Err(format!("pattern {p:?}: host may contain letters, digits, '.', '-', '_', ':', '*' and '?' only"));
+        }
+        if host == "*" || host.chars().all(|c| matches!(c, '*' | '?' | '.')) {
+            return Err(format!(
+                "pattern {p:?} would allow any host (an open relay); name the domains or addresses"
+            ));
+        }
+        let ip = host.contains(':')
+            || host
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '*' | '?'));
+        Ok(Self {
+            host: host.to_ascii_lowercase(),
+            port,
+            ip,
+        })
+    }
+
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        self.port.is_none_or(|p| p == port)
+            && host.parse::<std::net::IpAddr>().is_ok() == self.ip
+            && glob(self.host.as_bytes(), host.to_ascii_lowercase().as_bytes())
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("invalid port {s:?}")),
+    }
+}
+
+/// Iterative glob match with `*` and `?`.
+fn glob(pat: &[u8], s: &[u8]) -> bool {
+    let (mut p, mut i) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while i < s.len() {
+        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
+            p += 1;
+            i += 1;
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some(p);
+            mark = i;
+            p += 1;
+        } else if let Some(sp) = star {
+            p = sp + 1;
+            mark += 1;
+            i = mark;
+        } else {
+            return false;
+        }
+    }
+    while p < pat.len() && pat[p] == b'*' {
+        p += 1;
+    }
+    p == pat.len()
+}
+
+/// Parse an ad-hoc `target`: `host`, `host:port`, `[v6]` or `[v6]:port` (default port 443).
+/// The host must be a DNS name or an IP literal.
+pub fn parse_target(t: &str) -> Result<(String, u16), String> {
+    let t = t.trim();
+    let (host, port) = if let Some(rest) = t.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or("missing ']'")?;
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{h:?} is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => 443,
+            a => parse_port(a.strip_prefix(':').ok_or("expected ':PORT' after ']'")?)?,
+        };
+        (h.to_string(), port)
+    } else {
+        match t.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), parse_port(p)?),
+            Some(_) => return Err("IPv6 targets must be written as [addr]:port".into()),
+            None => (t.to_string(), 443),
+        }
+    };
+    let dns_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if !dns_ok && host.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!("{host:?} is not a host name or IP address"));
+    }
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+/// Build the router (exposed for tests and embedding).
+pub fn router(state: Arc<AppState>) -> Router {
+    let router = Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/probe", get(probe))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .route("/-/reload", post(reload));
+    let router = match state.web.auth.clone() {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(auth, basic_auth)),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests and return.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = state.web.tls.clone();
+    let app = router(state);
+    match tls {
+        Some(cfg) => {
+            let tls = TlsListener::new(listener, cfg)?;
+            axum::serve(tls, app).with_graceful_shutdown(shutdown).await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+static BCRYPT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+async fn basic_auth(
+    State(auth): State<Arc<BasicAuth>>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|h| h.as_bytes().to_vec());
+    let result = if auth.is_cached(header.as_deref()) {
+        AuthResult::Ok
+    } else {
+        // bcrypt is deliberately slow: bound how many run at once so a password-guessing client
+        // queues instead of taking every core.
+        let Ok(_slot) = BCRYPT_SLOTS.acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        let auth = auth.clone();
+        tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+            .await
+            .unwrap_or(AuthResult::Denied)
+    };
+    match result {
+        AuthResult::Ok => next.run(req).await,
+        AuthResult::Denied => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"certprobe\", charset=\"UTF-8\"",
+            )],
+            "Unauthorized\n",
+        )
+            .into_response(),
+    }
+}
+
+fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+fn exposition(body: String, openmetrics: bool) -> Response {
+    let ct = if openmetrics {
+        CONTENT_TYPE_OPENMETRICS
+    } else {
+        CONTENT_TYPE_TEXT
+    };
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let om = wants_openmetrics(&headers);
+    let m = state.metrics.clone();
+    match tokio::task::spawn_blocking(move || {
+        if om {
+            m.render_openmetrics()
+        } else {
+            m.render_text()
+        }
+    })
+    .await
+    {
+        Ok(body) => exposition(body, om),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn probe(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let query = match (q.get("endpoint"), q.get("target")) {
+        (Some(e), None) if !e.is_empty() => ProbeQuery::Endpoint(e.clone()),
+        (None, Some(t)) if !t.is_empty() => {
+            let (host, port) = match parse_target(t) {
+                Ok(x) => x,
+                Err(e) => {
+                    return (StatusCode::BAD_REQUEST, format!("bad target: {e}\n")).into_response()
+                }
+            };
+            if !state.adhoc_allowed(&host, port) {
+                return (
+                    StatusCode::FORBIDDEN,
+                    format!("target {host}:{port} is not allowed: add a matching pattern to allow_adhoc_targets, or probe a configured endpoint with ?endpoint=NAME\n"),
+                )
+                    .into_response();
+            }
+            ProbeQuery::Target { host, port }
+        }
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "give exactly one of ?endpoint=NAME or ?target=HOST:PORT\n",
+            )
+                .into_response()
+        }
+    };
+    let fut = (state.prober)(query);
+    let result = match scrape_timeout(&headers) {
+        Some(limit) => match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                return (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "probe did not finish within the scrape timeout ({:.1} s)\n",
+                        limit.as_secs_f64()
+                    ),
+                )
+                    .into_response()
+            }
+        },
+        None => fut.await,
+    };
+    match result {
+        Ok(outcomes) => {
+            let om = wants_openmetrics(&headers);
+            let m = state.metrics.clone();
+            match tokio::task::spawn_blocking(move || m.render_outcomes(&outcomes, om)).await {
+                Ok(body) => exposition(body, om),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("rendering failed: {e}\n"),
+                )
+                    .into_response(),
+            }
+        }
+        Err(e @ ProbeRefused::UnknownEndpoint(_)) => {
+            (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
+        }
+        Err(e @ ProbeRefused::NotAllowed(_)) => {
+            (StatusCode::FORBIDDEN, format!("{e}\n")).into_response()
+        }
+        Err(e @ ProbeRefused::Unavailable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
+    }
+}
+
+/// Prometheus' scrape timeout minus a 0.5 s margin for the response itself.
+fn scrape_timeout(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let secs: f64 = headers
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(
+        (secs - 0.5).max(secs / 2.0).min(3600.0),
+    ))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let Some(tx) = &state.reload else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "reload is not available\n").into_response();
+    };
+    let (reply, rx) = oneshot::channel();
+    if tx.send(ReloadRequest { reply }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "reloader is not running\n").into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => (StatusCode::OK, "config reloaded\n").into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reloader dropped the request\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html>\n<html><head><title>certprobe</title></head><body>\n",
+        "<h1>certprobe</h1>\n<p>TLS / MTLS certificate chain prober.</p>\n<ul>\n",
+        "<li><a href=\"metrics\">/metrics</a>: cached probe results</li>\n",
+        "<li>/probe?endpoint=NAME: fresh probe of a configured endpoint</li>\n",
+        "<li><a href=\"healthz\">/healthz</a>, <a href=\"ready\">/ready</a></li>\n",
+        "<li>POST /-/reload: reload the configuration</li>\n",
+        "</ul>\n</body></html>\n"
+    ))
+}

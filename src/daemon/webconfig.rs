@@ -1,0 +1,502 @@
+//! The exporter's own listener security: the Prometheus exporter-toolkit web config file
+//! (`--web.config.file`), with `tls_server_config` and `basic_auth_users` (bcrypt hashes).
+//!
+//! ```yaml
+//! tls_server_config:
+//!   cert_file: server.crt          # relative paths are relative to this file
+//!   key_file: server.key
+//!   client_auth_type: RequireAndVerifyClientCert   # optional
+//!   client_ca_file: clients-ca.crt                 # required with a verifying client_auth_type
+//!   min_version: TLS12                             # optional: TLS12 | TLS13
+//!   max_version: TLS13                             # optional
+//! basic_auth_users:
+//!   prometheus: $2y$10$...
+//! ```
+//!
+//! The certificate and key are re-read when their modification time changes (checked at most
+//! once per second during handshakes), so a rotated certificate is served without a restart.
+//! Passwords and hashes are never logged; `Debug` output lists user names only.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use base64::Engine as _;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// The file as written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfigFile {
+    #[serde(default)]
+    pub tls_server_config: Option<TlsServerConfigFile>,
+    /// user name -> bcrypt hash.
+    #[serde(default)]
+    pub basic_auth_users: Option<BTreeMap<String, String>>,
+}
+
+/// `tls_server_config`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfigFile {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// NoClientCert (default), VerifyClientCertIfGiven or RequireAndVerifyClientCert.
+    #[serde(default)]
+    pub client_auth_type: Option<String>,
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// TLS12 or TLS13.
+    #[serde(default)]
+    pub min_version: Option<String>,
+    #[serde(default)]
+    pub max_version: Option<String>,
+}
+
+/// The loaded web config: an optional TLS server config and optional basic auth.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    pub tls: Option<Arc<ServerConfig>>,
+    pub auth: Option<Arc<BasicAuth>>,
+}
+
+impl WebConfig {
+    /// Load and validate `path` (certificate files are read now, so errors surface at start).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading web config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_yaml(&text, base).with_context(|| format!("web config {}", path.display()))
+    }
+
+    /// Parse and validate YAML; relative file names are resolved against `base_dir`.
+    pub fn from_yaml(text: &str, base_dir: &Path) -> anyhow::Result<Self> {
+        let file: WebConfigFile = if text.trim().is_empty() {
+            WebConfigFile::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?
+        };
+        Self::from_file(&file, base_dir)
+    }
+
+    pub fn from_file(file: &WebConfigFile, base_dir: &Path) -> anyhow::Result<Self> {
+        let tls = match &file.tls_server_config {
+            Some(t) => Some(build_tls(t, base_dir)?),
+            None => None,
+        };
+        let auth = match &file.basic_auth_users {
+            Some(users) if !users.is_empty() => Some(Arc::new(BasicAuth::new(users)?)),
+            _ => None,
+        };
+        Ok(Self { tls, auth })
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn version(v: &str) -> anyhow::Result<&'static rustls::SupportedProtocolVersion> {
+    match v {
+        "TLS12" => Ok(&rustls::version::TLS12),
+        "TLS13" => Ok(&rustls::version::TLS13),
+        "TLS10" | "TLS11" => {
+            bail!("{v} is not supported by the exporter listener (TLS12 or TLS13)")
+        }
+        other => bail!("unknown TLS version {other:?} (expected TLS12 or TLS13)"),
+    }
+}
+
+fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let provider = crate::crypto_provider();
+    let min = t.min_version.as_deref().map(version).transpose()?;
+    let max = t.max_version.as_deref().map(version).transpose()?;
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    for (v, rank) in [(&rustls::version::TLS12, 12), (&rustls::version::TLS13, 13)] {
+        let lo = min.map(|m| {
+            if m.version == rustls::ProtocolVersion::TLSv1_3 {
+                13
+            } else {
+                12
+            }
+        });
+        let hi = max.map(|m| {
+            if m.version == rustls::ProtocolVersion::TLSv1_3 {
+                13
+            } else {
+                12
+            }
+        });
+        if lo.is_none_or(|l| rank >= l) && hi.is_none_or(|h| rank <= h) {
+            versions.push(v);
+        }
+    }
+    if versions.is_empty() {
+        bail!("tls_server_config: min_version is above max_version");
+    }
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .context("tls_server_config: protocol versions")?;
+
+    let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let builder = match auth_type {
+        "NoClientCert" | "" => {
+            if t.client_ca_file.is_some() {
+                bail!(
+                    "tls_server_config: client_ca_file is set but client_auth_type is NoClientCert"
+                );
+            }
+            builder.with_no_client_auth()
+        }
+        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => {
+            let ca = t.client_ca_file.as_ref().with_context(|| {
+                format!("tls_server_config: client_auth_type {auth_type} needs client_ca_file")
+            })?;
+            let ca = resolve(base, ca);
+            let mut roots = RootCertStore::empty();
+            for c in read_certs(&ca)? {
+                roots.add(c).with_context(|| {
+                    format!("client_ca_file {}: bad CA certificate", ca.display())
+                })?;
+            }
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let v = if auth_type == "VerifyClientCertIfGiven" {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder.with_client_cert_verifier(v.build().context("client certificate verifier")?)
+        }
+        "RequestClientCert" | "RequireAnyClientCert" => bail!(
+            "tls_server_config: client_auth_type {auth_type} (accepting unverified client \
+             certificates) is not supported; use VerifyClientCertIfGiven or \
+             RequireAndVerifyClientCert"
+        ),
+        other => bail!("tls_server_config: unknown client_auth_type {other:?}"),
+    };
+    let resolver = ReloadingCert::new(resolve(base, &t.cert_file), resolve(base, &t.key_file))?;
+    let mut cfg = builder.with_cert_resolver(Arc::new(resolver));
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing PEM certificates in {}", path.display()))?;
+    if certs.is_empty() {
+        bail!("{}: no PEM certificate found", path.display());
+    }
+    Ok(certs)
+}
+
+fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
+    let certs = read_certs(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading private key {}", key.display()))?;
+    let signing = crate::crypto_provider()
+        .key_provider
+        .load_private_key(key_der)
+        .with_context(|| format!("unsupported private key in {}", key.display()))?;
+    let ck = CertifiedKey::new(certs, signing);
+    ck.keys_match()
+        .with_context(|| format!("{} does not match {}", key.display(), cert.display()))?;
+    Ok(Arc::new(ck))
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Serves the certificate from files, re-reading them when they change.
+#[derive(Debug)]
+struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    state: Mutex<CertState>,
+}
+
+#[derive(Debug)]
+struct CertState {
+    current: Arc<CertifiedKey>,
+    stamp: (Option<SystemTime>, Option<SystemTime>),
+    checked: Instant,
+}
+
+impl ReloadingCert {
+    fn new(cert: PathBuf, key: PathBuf) -> anyhow::Result<Self> {
+        let current = load_certified_key(&cert, &key)?;
+        let stamp = (mtime(&cert), mtime(&key));
+        Ok(Self {
+            cert,
+            key,
+            state: Mutex::new(CertState {
+                current,
+                stamp,
+                checked: Instant::now(),
+            }),
+        })
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.checked.elapsed() >= Duration::from_secs(1) {
+            st.checked = Instant::now();
+            let stamp = (mtime(&self.cert), mtime(&self.key));
+            if stamp != st.stamp {
+                match load_certified_key(&self.cert, &self.key) {
+                    Ok(ck) => {
+                        tracing::info!(cert = %self.cert.display(), "exporter TLS certificate reloaded");
+                        st.current = ck;
+                        st.stamp = stamp;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "exporter TLS certificate reload failed; keeping the previous one");
+                    }
+                }
+            }
+        }
+        Some(st.current.clone())
+    }
+}
+
+/// Basic-auth users with bcrypt hashes, and a cache of successful verifications.
+pub struct BasicAuth {
+    /// (SHA-256 of the user name, user name, bcrypt hash).
+    users: Vec<([u8; 32], String, String)>,
+    /// SHA-256 over (user, password, hash) of credentials that verified.
+    cache: Mutex<HashSet<[u8; 32]>>,
+    /// Verified against for unknown users so the response time does not reveal which users exist.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.users.iter().map(|u| u.1.as_str()).collect();
+        f.debug_struct("BasicAuth")
+            .field("users", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+const CACHE_MAX: usize = 1024;
+
+/// The outcome of checking an `Authorization` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthResult {
+    Ok,
+    /// Missing, malformed or wrong credentials.
+    Denied,
+}
+
+fn sha(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl BasicAuth {
+    /// Users from the config; every hash must be a well-formed bcrypt hash.
+    pub fn new(users: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let mut out = Vec::new();
+        for (user, hash) in users {
+            if hash.parse::<bcrypt::HashParts>().is_err() {
+                // The hash itself is not echoed.
+                bail!("basic_auth_users: the password hash of user {user:?} is not a bcrypt hash");
+            }
+            out.push((sha(&[user.as_bytes()]), user.clone(), hash.clone()));
+        }
+        // Same cost as the first configured hash, so unknown users cost as much as known ones.
+        let cost = out
+            .first()
+            .and_then(|u| u.2.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .unwrap_or(10);
+        let dummy_hash = bcrypt::hash("certprobe-dummy-password", cost)
+            .context("generating the dummy bcrypt hash")?;
+        Ok(Self {
+            users: out,
+            cache: Mutex::new(HashSet::new()),
+            dummy_hash,
+        })
+    }
+
+    /// Check an `Authorization` header value. Blocking (bcrypt) on a cache miss: call from a
+    /// blocking context.
+    pub fn check(&self, authorization: Option<&[u8]>) -> AuthResult {
+        let Some((user, pass)) = authorization.and_then(parse_basic) else {
+            return AuthResult::Denied;
+        };
+        let user_key = sha(&[user.as_bytes()]);
+        // Constant-time lookup: look at every user, never stop early.
+        let mut found: Option<&str> = None;
+        for (k, _, hash) in &self.users {
+            if ct_eq(k, &user_key) {
+                found = Some(hash.as_str());
+            }
+        }
+        let hash = found.unwrap_or(self.dummy_hash.as_str());
+        let cache_key = sha(&[user.as_bytes(), pass.as_bytes(), hash.as_bytes()]);
+        if found.is_some()
+            && self
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&cache_key)
+        {
+            return AuthResult::Ok;
+        }
+        let ok = bcrypt::verify(pass.as_bytes(), hash).unwrap_or(false) && found.is_some();
+        if ok {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(cache_key);
+            AuthResult::Ok
+        } else {
+            AuthResult::Denied
+        }
+    }
+
+    /// True when these exact credentials verified before (no bcrypt needed).
+    pub fn is_cached(&self, authorization: Option<&[u8]>) -> bool {
+        let Some((user, pass)) = authorization.and_then(parse_basic) else {
+            return false;
+        };
+        let user_key = sha(&[user.as_bytes()]);
+        let mut found: Option<&str> = None;
+        for (k, _, hash) in &self.users {
+            if ct_eq(k, &user_key) {
+                found = Some(hash.as_str());
+            }
+        }
+        found.is_some_and(|hash| {
+            let key = sha(&[user.as_bytes(), pass.as_bytes(), hash.as_bytes()]);
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&key)
+        })
+    }
+}
+
+/// `Basic base64(user:password)` -> (user, password).
+fn parse_basic(h: &[u8]) -> Option<(String, String)> {
+    let h = std::str::from_utf8(h).ok()?.trim();
+    let (scheme, rest) = h.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let s = String::from_utf8(decoded).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// An axum listener that completes TLS handshakes in background tasks (a slow client never
+/// blocks accepting others) and hands over established TLS streams.
+pub struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Handshakes that may be in progress at once.
+const MAX_PENDING_HANDSHAKES: usize = 256;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TlsListener {
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, rx) = mpsc::channel(64);
+        let acceptor = TlsAcceptor::from(config);
+        let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let task = tokio::spawn(async move {
+            loop {
+                let permit = tokio::select! {
+                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    _ = tx.closed() => return,
+                };
+                let (stream, peer) = tokio::select! {
+                    r = tcp.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "exporter accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    _ = tx.closed() => return,
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "exporter TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "exporter TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { rx, local, task })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(x) => x,
+            // The accept task only ends when the listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

@@ -1,0 +1,810 @@
+//! The metrics exposition: promtool-clean, exact parsed values, series replacement and removal.
+
+mod metrics_common;
+
+use std::collections::HashSet;
+
+use certprobe::daemon::metrics::{BuildInfo, Metrics};
+use certprobe::probe::{Failure, FailureReason};
+use metrics_common::*;
+
+fn build() -> BuildInfo {
+    BuildInfo {
+        version: "0.1.0".into(),
+        revision: "abc123".into(),
+    }
+}
+
+/// Several endpoints: healthy, refused, MTLS, legacy TLS 1.0, plus pools and self-metrics.
+fn realistic() -> Metrics {
+    let m = Metrics::new(build());
+    m.set_config_reload(true, NOW);
+    m.set_target_counts(4, 5);
+    m.set_scheduler_lag(0.25);
+    m.inc_scheduler_behind();
+    m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
+    m.record(&ok_outcome("web", "127.0.0.2:443", "aaaaaaaa"));
+    m.record(&refused_outcome("fe1", "127.0.0.3:443"));
+    m.record(&mtls_outcome("edge", "127.0.0.4:443"));
+    m.record(&legacy_outcome("fe2", "127.0.0.5:5061"));
+    m.record_pools(&[("fe-pool".into(), false), ("edge-pool".into(), true)]);
+    m
+}
+
+#[test]
+fn promtool_accepts_realistic_exposition_without_lint_findings() {
+    let text = realistic().render_text();
+    let (ok, out) = promtool_check(&text);
+    assert!(ok, "promtool failed:\n{out}\n---\n{text}");
+    assert_eq!(out.trim(), "", "promtool lint findings:\n{out}");
+}
+
+#[test]
+fn every_family_has_help_and_type() {
+    let text = realistic().render_text();
+    let e = parse(&text);
+    for s in &e.samples {
+        let family = s
+            .name
+            .strip_suffix("_total")
+            .filter(|f| e.types.get(*f).map(String::as_str) == Some("counter"))
+            .unwrap_or(&s.name);
+        let family = if e.types.contains_key(family) {
+            family
+        } else {
+            &s.name
+        };
+        assert!(
+            e.help.get(family).is_some_and(|h| !h.is_empty()),
+            "no HELP for {}",
+            s.name
+        );
+        assert!(e.types.contains_key(family), "no TYPE for {}", s.name);
+        assert!(s.name.starts_with("certprobe_"), "unprefixed {}", s.name);
+    }
+}
+
+#[test]
+fn exact_values_of_a_healthy_endpoint() {
+    let e = parse(&realistic().render_text());
+    let base = [
+        ("endpoint", "web"),
+        ("address", "127.0.0.1:443"),
+        ("role", "web"),
+        ("pool", ""),
+        ("team", "pki"),
+    ];
+    assert_eq!(e.value("certprobe_probe_success", &base), 1.0);
+    assert_eq!(
+        e.count("certprobe_probe_failure", &[("endpoint", "web")]),
+        0
+    );
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v = base.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    assert!(
+        (e.value(
+            "certprobe_probe_duration_seconds",
+            &with(&[("phase", "connect")])
+        ) - 0.002)
+            .abs()
+            < 1e-12
+    );
+    assert!(
+        (e.value(
+            "certprobe_probe_duration_seconds",
+            &with(&[("phase", "handshake")])
+        ) - 0.008)
+            .abs()
+            < 1e-12
+    );
+    assert!(
+        (e.value(
+            "certprobe_probe_duration_seconds",
+            &with(&[("phase", "total")])
+        ) - 0.010)
+            .abs()
+            < 1e-12
+    );
+    assert_eq!(
+        e.value("certprobe_last_probe_timestamp_seconds", &base),
+        NOW
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_tls_version_info",
+            &with(&[("version", "TLSv1.3")])
+        ),
+        1.0
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_tls_cipher_info",
+            &with(&[("cipher", "TLS13_AES_256_GCM_SHA384")])
+        ),
+        1.0
+    );
+    assert_eq!(e.value("certprobe_legacy_tls", &base), 0.0);
+    assert_eq!(e.value("certprobe_handshake_signature_weak", &base), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_cert_not_after_timestamp_seconds",
+            &with(&[("position", "0")])
+        ),
+        1_900_000_000.0
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_cert_not_after_timestamp_seconds",
+            &with(&[("position", "1")])
+        ),
+        2_000_000_000.0
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_cert_not_before_timestamp_seconds",
+            &with(&[("position", "0")])
+        ),
+        (1_900_000_000 - 365 * 86400) as f64
+    );
+    let info = e.find("certprobe_cert_info", &with(&[("position", "0")]));
+    assert_eq!(info.len(), 1);
+    let l = &info[0].labels;
+    assert_eq!(l["subject_cn"], "web.corp.example");
+    assert_eq!(l["issuer_cn"], "Corp Issuing CA");
+    assert_eq!(l["fingerprint_sha256"], "aaaaaaaa");
+    assert_eq!(l["serial"], "01:aa");
+    assert_eq!(l["signature_algorithm"], "sha256WithRSAEncryption");
+    assert_eq!(l["key_algorithm"], "rsa");
+    assert_eq!(l["key_bits"], "2048");
+    assert_eq!(info[0].value, 1.0);
+    let inter = e.find("certprobe_cert_info", &with(&[("position", "1")]));
+    assert_eq!(inter[0].labels["key_algorithm"], "ec");
+    assert_eq!(inter[0].labels["key_bits"], "256");
+    assert_eq!(
+        e.value(
+            "certprobe_chain_verified",
+            &with(&[("store", "enterprise")])
+        ),
+        1.0
+    );
+    assert_eq!(
+        e.value("certprobe_chain_verified", &with(&[("store", "public")])),
+        0.0
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_chain_verify_error",
+            &with(&[("store", "public"), ("error", "unknown_issuer")])
+        ),
+        1.0
+    );
+    assert_eq!(
+        e.count(
+            "certprobe_chain_verify_error",
+            &with(&[("store", "enterprise")])
+        ),
+        0
+    );
+    assert_eq!(
+        e.value("certprobe_chain_expiry_timestamp_seconds", &base),
+        1_900_000_000.0
+    );
+    assert_eq!(e.value("certprobe_hostname_match", &base), 1.0);
+    assert_eq!(e.value("certprobe_chain_order_valid", &base), 1.0);
+    assert_eq!(e.value("certprobe_chain_complete", &base), 1.0);
+    assert_eq!(e.value("certprobe_policy_status", &base), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_policy_rule_failed",
+            &with(&[
+                ("profile", "web"),
+                ("rule", "signature_hash"),
+                ("severity", "fail")
+            ])
+        ),
+        0.0
+    );
+    // not_applicable rules are absent.
+    assert_eq!(
+        e.count("certprobe_policy_rule_failed", &with(&[("rule", "crl_dp")])),
+        0
+    );
+    assert_eq!(e.count("certprobe_policy_rule_failed", &base), 2);
+    assert_eq!(
+        e.value("certprobe_leaf_changed_timestamp_seconds", &base),
+        NOW
+    );
+    assert_eq!(e.count("certprobe_mtls_enforced", &base), 0);
+    assert_eq!(
+        e.count("certprobe_client_cert_not_after_timestamp_seconds", &base),
+        0
+    );
+}
+
+#[test]
+fn failed_mtls_and_legacy_endpoints() {
+    let e = parse(&realistic().render_text());
+    let fe1 = [
+        ("endpoint", "fe1"),
+        ("address", "127.0.0.3:443"),
+        ("role", "default"),
+        ("pool", "fe-pool"),
+    ];
+    assert_eq!(e.value("certprobe_probe_success", &fe1), 0.0);
+    let failures = e.find("certprobe_probe_failure", &fe1);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].labels["reason"], "connect_refused");
+    assert_eq!(failures[0].labels["alert"], "");
+    assert_eq!(failures[0].value, 1.0);
+    // Raw error text never becomes a label value.
+    assert!(e
+        .samples
+        .iter()
+        .all(|s| s.labels.values().all(|v| !v.contains("os error"))));
+    assert_eq!(
+        e.count("certprobe_cert_not_after_timestamp_seconds", &fe1),
+        0
+    );
+    assert_eq!(e.count("certprobe_tls_version_info", &fe1), 0);
+    assert_eq!(
+        e.count(
+            "certprobe_probe_duration_seconds",
+            &[("endpoint", "fe1"), ("phase", "handshake")]
+        ),
+        0
+    );
+    assert_eq!(e.value("certprobe_policy_status", &fe1), 3.0);
+
+    let edge = [
+        ("endpoint", "edge"),
+        ("role", "lync_edge"),
+        ("pool", "edge-pool"),
+    ];
+    assert_eq!(e.value("certprobe_mtls_enforced", &edge), 1.0);
+    assert_eq!(
+        e.value("certprobe_client_cert_not_after_timestamp_seconds", &edge),
+        1_850_000_000.0
+    );
+    assert_eq!(e.value("certprobe_client_auth_requested", &edge), 1.0);
+    assert_eq!(e.value("certprobe_client_cert_accepted", &edge), 1.0);
+    assert_eq!(e.value("certprobe_policy_status", &edge), 1.0);
+    assert_eq!(
+        e.value(
+            "certprobe_policy_rule_failed",
+            &[
+                ("endpoint", "edge"),
+                ("rule", "client_cert_accepted"),
+                ("severity", "warn")
+            ]
+        ),
+        1.0
+    );
+
+    let fe2 = [
+        ("endpoint", "fe2"),
+        ("address", "127.0.0.5:5061"),
+        ("role", "lync_front_end"),
+    ];
+    assert_eq!(e.value("certprobe_legacy_tls", &fe2), 1.0);
+    assert_eq!(
+        e.value(
+            "certprobe_tls_version_info",
+            &[("endpoint", "fe2"), ("version", "TLSv1.0")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_probe_failure",
+            &[
+                ("endpoint", "fe2"),
+                ("reason", "protocol_version"),
+                ("alert", "protocol_version")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(e.value("certprobe_chain_weak_signature_hash", &fe2), 1.0);
+    assert_eq!(e.value("certprobe_chain_complete", &fe2), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_chain_verify_error",
+            &[
+                ("endpoint", "fe2"),
+                ("store", "enterprise"),
+                ("error", "expired")
+            ]
+        ),
+        1.0
+    );
+    // No store verified: no chain expiry.
+    assert_eq!(e.count("certprobe_chain_expiry_timestamp_seconds", &fe2), 0);
+    assert_eq!(
+        e.value(
+            "certprobe_cert_info",
+            &[("endpoint", "fe2"), ("key_bits", "1024")]
+        ),
+        1.0
+    );
+    assert_eq!(e.value("certprobe_policy_status", &fe2), 2.0);
+    assert_eq!(
+        e.count(
+            "certprobe_policy_rule_failed",
+            &[("endpoint", "fe2"), ("severity", "fail")]
+        ),
+        2
+    );
+
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
+        0.0
+    );
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "edge-pool")]),
+        1.0
+    );
+}
+
+#[test]
+fn self_metrics() {
+    let e = parse(&realistic().render_text());
+    assert_eq!(
+        e.value(
+            "certprobe_build_info",
+            &[("version", "0.1.0"), ("revision", "abc123")]
+        ),
+        1.0
+    );
+    assert_eq!(e.value("certprobe_config_last_reload_successful", &[]), 1.0);
+    assert_eq!(
+        e.value(
+            "certprobe_config_last_reload_success_timestamp_seconds",
+            &[]
+        ),
+        NOW
+    );
+    // 5 outcomes recorded: 2 web + edge succeed; fe1 and fe2 failed.
+    assert_eq!(
+        e.value("certprobe_probes_total", &[("result", "success")]),
+        3.0
+    );
+    assert_eq!(
+        e.value("certprobe_probes_total", &[("result", "failure")]),
+        2.0
+    );
+    assert_eq!(e.types["certprobe_probes_total"], "counter");
+    assert_eq!(e.value("certprobe_scheduler_lag_seconds", &[]), 0.25);
+    assert_eq!(e.value("certprobe_scheduler_behind_total", &[]), 1.0);
+    assert_eq!(e.value("certprobe_endpoints", &[]), 4.0);
+    assert_eq!(e.value("certprobe_addresses", &[]), 5.0);
+}
+
+#[test]
+fn failed_reload_keeps_last_success_timestamp() {
+    let m = Metrics::new(build());
+    m.set_config_reload(true, 100.0);
+    m.set_config_reload(false, 200.0);
+    let e = parse(&m.render_text());
+    assert_eq!(e.value("certprobe_config_last_reload_successful", &[]), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_config_last_reload_success_timestamp_seconds",
+            &[]
+        ),
+        100.0
+    );
+}
+
+#[test]
+fn changed_failure_reason_leaves_only_the_new_reason() {
+    let m = Metrics::new(build());
+    m.record(&refused_outcome("fe1", "127.0.0.3:443"));
+    let mut o = refused_outcome("fe1", "127.0.0.3:443");
+    o.capture.failure = Some(Failure::new(FailureReason::ConnectTimeout, "timed out"));
+    o.finished_at = NOW + 60.0;
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let f = e.find("certprobe_probe_failure", &[("endpoint", "fe1")]);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].labels["reason"], "connect_timeout");
+    // Recovery removes the failure series entirely.
+    let mut ok = ok_outcome("fe1", "127.0.0.3:443", "aaaaaaaa");
+    ok.target = o.target.clone();
+    m.record(&ok);
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_probe_failure", &[("endpoint", "fe1")]),
+        0
+    );
+    assert_eq!(
+        e.value("certprobe_probe_success", &[("endpoint", "fe1")]),
+        1.0
+    );
+}
+
+#[test]
+fn changed_labels_replace_old_series() {
+    let m = Metrics::new(build());
+    m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
+    let mut o = ok_outcome("web", "127.0.0.1:443", "eeeeeeee");
+    o.capture.tls_version = Some("TLSv1.2".into());
+    o.capture.cipher_suite = Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into());
+    o.report.as_mut().unwrap().certs.truncate(1);
+    o.finished_at = NOW + 300.0;
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let w = [("endpoint", "web")];
+    let versions = e.find("certprobe_tls_version_info", &w);
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].labels["version"], "TLSv1.2");
+    assert_eq!(e.count("certprobe_tls_cipher_info", &w), 1);
+    assert_eq!(e.count("certprobe_cert_info", &w), 1);
+    assert_eq!(e.count("certprobe_cert_not_after_timestamp_seconds", &w), 1);
+    assert_eq!(
+        e.find("certprobe_cert_info", &w)[0].labels["fingerprint_sha256"],
+        "eeeeeeee"
+    );
+    // The leaf changed: its timestamp moves to this probe.
+    assert_eq!(
+        e.value("certprobe_leaf_changed_timestamp_seconds", &w),
+        NOW + 300.0
+    );
+}
+
+#[test]
+fn leaf_changed_keeps_first_seen_time_while_unchanged() {
+    let m = Metrics::new(build());
+    m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
+    for i in 1..4 {
+        let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
+        o.finished_at = NOW + 60.0 * f64::from(i);
+        m.record(&o);
+    }
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.value(
+            "certprobe_leaf_changed_timestamp_seconds",
+            &[("endpoint", "web")]
+        ),
+        NOW
+    );
+    assert_eq!(
+        e.value(
+            "certprobe_last_probe_timestamp_seconds",
+            &[("endpoint", "web")]
+        ),
+        NOW + 180.0
+    );
+}
+
+#[test]
+fn failure_without_chain_keeps_last_certificate_facts_with_their_time() {
+    let m = Metrics::new(build());
+    m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
+    let mut down = refused_outcome("web", "127.0.0.1:443");
+    down.target = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa").target;
+    down.finished_at = NOW + 60.0;
+    m.record(&down);
+    let e = parse(&m.render_text());
+    let w = [("endpoint", "web")];
+    assert_eq!(e.value("certprobe_probe_success", &w), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_cert_not_after_timestamp_seconds",
+            &[("endpoint", "web"), ("position", "0")]
+        ),
+        1_900_000_000.0
+    );
+    assert_eq!(e.value("certprobe_cert_facts_timestamp_seconds", &w), NOW);
+    assert_eq!(
+        e.value("certprobe_last_probe_timestamp_seconds", &w),
+        NOW + 60.0
+    );
+    assert_eq!(e.value("certprobe_leaf_changed_timestamp_seconds", &w), NOW);
+    assert_eq!(e.count("certprobe_tls_version_info", &w), 0);
+}
+
+#[test]
+fn reload_removal_makes_series_disappear() {
+    let m = realistic();
+    let before = parse(&m.render_text());
+    assert!(before.count("certprobe_probe_success", &[("endpoint", "edge")]) == 1);
+    // Reload removed `edge`; DNS dropped web's second address.
+    let keep: HashSet<(String, String)> = [
+        ("web", "127.0.0.1:443"),
+        ("fe1", "127.0.0.3:443"),
+        ("fe2", "127.0.0.5:5061"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    m.retain_targets(&keep);
+    m.record_pools(&[("fe-pool".into(), true)]);
+    let e = parse(&m.render_text());
+    assert!(e
+        .samples
+        .iter()
+        .all(|s| s.labels.get("endpoint").map(String::as_str) != Some("edge")));
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "web")]),
+        1
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("address", "127.0.0.2:443")]),
+        0
+    );
+    assert_eq!(e.count("certprobe_pool_consistent", &[]), 1);
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
+        1.0
+    );
+    m.remove_endpoint("fe2");
+    let e = parse(&m.render_text());
+    assert_eq!(e.count("certprobe_probe_success", &[]), 2);
+    assert!(e
+        .samples
+        .iter()
+        .all(|s| s.labels.get("endpoint").map(String::as_str) != Some("fe2")));
+    // Removed entirely: leaf history is gone too, so a re-added endpoint starts fresh.
+    let mut again = legacy_outcome("fe2", "127.0.0.5:5061");
+    again.finished_at = NOW + 999.0;
+    m.record(&again);
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.value(
+            "certprobe_leaf_changed_timestamp_seconds",
+            &[("endpoint", "fe2")]
+        ),
+        NOW + 999.0
+    );
+    let (ok, out) = promtool_check(&m.render_text());
+    assert!(ok && out.trim().is_empty(), "{out}");
+}
+
+#[test]
+fn configured_labels_are_rendered_and_reserved_ones_dropped() {
+    let m = Metrics::new(build());
+    let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
+    o.target
+        .labels
+        .insert("site".into(), "oslo \"dc1\"\nrow".into());
+    o.target.labels.insert("reason".into(), "clash".into());
+    o.target.labels.insert("__meta".into(), "x".into());
+    o.target.labels.insert("bad-name".into(), "x".into());
+    m.record(&o);
+    let text = m.render_text();
+    let e = parse(&text);
+    let s = e.find("certprobe_probe_success", &[("endpoint", "web")]);
+    assert_eq!(s.len(), 1);
+    let keys: Vec<&str> = s[0].labels.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["address", "endpoint", "pool", "role", "site", "team"]
+    );
+    assert_eq!(s[0].labels["site"], "oslo \"dc1\"\nrow");
+    let (ok, out) = promtool_check(&text);
+    assert!(ok && out.trim().is_empty(), "{out}");
+}
+
+#[test]
+fn openmetrics_rendering_parses_and_ends_with_eof() {
+    let m = realistic();
+    let text = m.render_openmetrics();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let e = parse(&text);
+    assert_eq!(
+        e.value("certprobe_probe_success", &[("endpoint", "fe1")]),
+        0.0
+    );
+    assert_eq!(
+        e.value("certprobe_probes_total", &[("result", "success")]),
+        3.0
+    );
+    assert_eq!(e.types["certprobe_probes"], "counter");
+}
+
+#[test]
+fn render_outcomes_contains_only_the_given_outcomes_and_does_not_record() {
+    let m = realistic();
+    let fresh = {
+        let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
+        o.finished_at = NOW + 10.0;
+        o
+    };
+    let text = m.render_outcomes(std::slice::from_ref(&fresh), false);
+    let e = parse(&text);
+    assert!(e
+        .samples
+        .iter()
+        .all(|s| s.labels.get("endpoint").map(String::as_str) == Some("web")));
+    assert_eq!(e.count("certprobe_probe_success", &[]), 1);
+    assert_eq!(
+        e.value("certprobe_last_probe_timestamp_seconds", &[]),
+        NOW + 10.0
+    );
+    // Same leaf as recorded: first-seen time comes from the daemon's history.
+    assert_eq!(
+        e.value("certprobe_leaf_changed_timestamp_seconds", &[]),
+        NOW
+    );
+    assert_eq!(e.count("certprobe_probes_total", &[]), 0);
+    let (ok, out) = promtool_check(&text);
+    assert!(ok && out.trim().is_empty(), "{out}");
+    // The daemon's state is unchanged.
+    let main = parse(&m.render_text());
+    assert_eq!(
+        main.value(
+            "certprobe_last_probe_timestamp_seconds",
+            &[("address", "127.0.0.1:443")]
+        ),
+        NOW
+    );
+    assert_eq!(
+        main.value("certprobe_probes_total", &[("result", "success")]),
+        3.0
+    );
+    let om = m.render_outcomes(std::slice::from_ref(&fresh), true);
+    assert!(om.ends_with("# EOF\n"));
+}
+
+#[test]
+fn empty_registry_is_valid() {
+    let m = Metrics::new(build());
+    let text = m.render_text();
+    let (ok, out) = promtool_check(&text);
+    assert!(ok && out.trim().is_empty(), "{out}\n{text}");
+    let e = parse(&text);
+    assert_eq!(
+        e.value("certprobe_probes_total", &[("result", "failure")]),
+        0.0
+    );
+    assert_eq!(e.count("certprobe_probe_success", &[]), 0);
+}
+
+#[test]
+fn pool_consistency_from_recorded_leaves() {
+    let m = Metrics::new(build());
+    let member = |addr: &str, fp: &str| {
+        let mut o = ok_outcome("fe", addr, fp);
+        o.target.pool = Some("fe-pool".into());
+        o
+    };
+    m.record(&member("127.0.0.1:443", "aaaaaaaa"));
+    m.record(&member("127.0.0.2:443", "aaaaaaaa"));
+    let mut other = ok_outcome("single", "127.0.0.9:443", "99999999");
+    other.target.pool = Some("solo".into());
+    m.record(&other);
+    // A member without any captured chain does not make the pool inconsistent.
+    let mut down = refused_outcome("fe-down", "127.0.0.3:443");
+    down.target.pool = Some("fe-pool".into());
+    m.record(&down);
+    assert_eq!(
+        m.pool_consistency(),
+        vec![("fe-pool".to_string(), true), ("solo".to_string(), true)]
+    );
+    m.update_pools();
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
+        1.0
+    );
+    // One member is renewed with the same key: still consistent.
+    m.record(&member("127.0.0.2:443", "bbbbbbbb"));
+    assert_eq!(m.pool_consistency()[0], ("fe-pool".to_string(), true));
+    // One member rolls out a certificate with a new key before the others.
+    let mut rekeyed = member("127.0.0.2:443", "cccccccc");
+    rekeyed.report.as_mut().unwrap().certs[0].spki_sha256 = "11".into();
+    m.record(&rekeyed);
+    m.update_pools();
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
+        0.0
+    );
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "solo")]),
+        1.0
+    );
+    // Pools not passed to record_pools disappear.
+    m.record_pools(&[("solo".into(), true)]);
+    let e = parse(&m.render_text());
+    assert_eq!(e.count("certprobe_pool_consistent", &[]), 1);
+}
+
+#[test]
+fn outcome_of_an_endpoint_removed_by_reload_does_not_resurrect_it() {
+    let m = realistic();
+    let configured: HashSet<String> = ["web", "fe1"].iter().map(|s| s.to_string()).collect();
+    m.retain_endpoints(&configured);
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "edge")]),
+        0
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "fe2")]),
+        0
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "web")]),
+        2
+    );
+    // A probe of `edge` that was in flight during the reload finishes now.
+    assert!(!m.record(&mtls_outcome("edge", "127.0.0.4:443")));
+    // Configured endpoints still record, including a new address.
+    assert!(m.record(&ok_outcome("web", "127.0.0.7:443", "aaaaaaaa")));
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "edge")]),
+        0
+    );
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "web")]),
+        3
+    );
+    // The dropped outcome is not counted.
+    assert_eq!(
+        e.value("certprobe_probes_total", &[("result", "success")]),
+        4.0
+    );
+    m.remove_endpoint("web");
+    assert!(!m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa")));
+    assert_eq!(
+        parse(&m.render_text()).count("certprobe_probe_success", &[]),
+        1
+    );
+}
+
+#[test]
+fn carried_over_report_keeps_its_observation_time() {
+    // The scheduler may carry the last good report into a failed probe's outcome
+    // (`report_from` = when that report was captured).
+    let m = Metrics::new(build());
+    m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
+    let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
+    o.capture.failure = Some(Failure::new(FailureReason::ConnectTimeout, "timed out"));
+    o.capture.tls_version = None;
+    o.capture.cipher_suite = None;
+    o.report_from = Some(NOW);
+    o.finished_at = NOW + 120.0;
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let w = [("endpoint", "web")];
+    assert_eq!(e.value("certprobe_cert_facts_timestamp_seconds", &w), NOW);
+    assert_eq!(
+        e.value("certprobe_last_probe_timestamp_seconds", &w),
+        NOW + 120.0
+    );
+    assert_eq!(e.value("certprobe_leaf_changed_timestamp_seconds", &w), NOW);
+    assert_eq!(e.value("certprobe_probe_success", &w), 0.0);
+    assert_eq!(
+        e.value(
+            "certprobe_probe_failure",
+            &[("endpoint", "web"), ("reason", "connect_timeout")]
+        ),
+        1.0
+    );
+    assert_eq!(e.count("certprobe_cert_info", &w), 2);
+    // After a restart (no history) the carried report's leaf counts as first seen at report_from.
+    let fresh = Metrics::new(build());
+    fresh.record(&o);
+    let e = parse(&fresh.render_text());
+    assert_eq!(e.value("certprobe_leaf_changed_timestamp_seconds", &w), NOW);
+}
+
+#[test]
+fn fixture_rule_ids_are_real_rule_ids() {
+    // The fixtures use rule ids the evaluator really emits (the `rule` label values).
+    for o in [
+        ok_outcome("a", "127.0.0.1:1", "aaaaaaaa"),
+        mtls_outcome("b", "127.0.0.1:2"),
+        legacy_outcome("c", "127.0.0.1:3"),
+    ] {
+        for v in &o.evaluation.verdicts {
+            assert!(certprobe::policy::RULE_IDS.contains(&v.rule), "{}", v.rule);
+        }
+    }
+}
