@@ -377,8 +377,25 @@ fn der_wrap(tag: u8, content: &[u8]) -> Vec<u8> {
 // === The operator's path: config -> probe_all ===
 
 fn load_config(lab: &Lab, endpoints: &[(String, SocketAddr, &str)]) -> Config {
+    let (yaml, path) = write_config(lab, endpoints, "60s");
+    match Config::from_yaml(
+        &yaml,
+        &path.display().to_string(),
+        BaseDir(lab.dir.path().to_path_buf()),
+    ) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("config rejected:\n{e}\n{yaml}"),
+    }
+}
+
+/// The test config (YAML text and the file it was written to).
+fn write_config(
+    lab: &Lab,
+    endpoints: &[(String, SocketAddr, &str)],
+    interval: &str,
+) -> (String, std::path::PathBuf) {
     let mut yaml = format!(
-        "global:\n  connect_timeout: {}ms\n  timeout: {}ms\n  verdict_timeout: {}ms\n  concurrency: 4\n  max_chain_certs: {MAX_CHAIN_CERTS}\ntrust_stores:\n  lab:\n    class: internal\n    pem_files: [root.pem]\nendpoints:\n",
+        "global:\n  interval: {interval}\n  connect_timeout: {}ms\n  timeout: {}ms\n  verdict_timeout: {}ms\n  concurrency: 4\n  max_chain_certs: {MAX_CHAIN_CERTS}\ntrust_stores:\n  lab:\n    class: internal\n    pem_files: [root.pem]\nendpoints:\n",
         CONNECT.as_millis(),
         HANDSHAKE.as_millis(),
         VERDICT.as_millis()
@@ -392,14 +409,7 @@ fn load_config(lab: &Lab, endpoints: &[(String, SocketAddr, &str)]) -> Config {
     }
     let path = lab.dir.path().join("certprobe.yaml");
     std::fs::write(&path, &yaml).expect("write config");
-    match Config::from_yaml(
-        &yaml,
-        &path.display().to_string(),
-        BaseDir(lab.dir.path().to_path_buf()),
-    ) {
-        Ok(cfg) => cfg,
-        Err(e) => panic!("config rejected:\n{e}\n{yaml}"),
-    }
+    (yaml, path)
 }
 
 struct Round {
@@ -728,4 +738,189 @@ async fn all_hostile_peers_and_healthy_endpoints_in_one_round() {
     for i in 0..4 {
         assert_healthy(r.get(&format!("healthy-{i}")), &lab);
     }
+}
+
+// === The daemon keeps running through all of it ===
+
+/// The `reason` (None = success) and `alert` labels the daemon must export for `peer`.
+fn expected_labels(peer: Peer) -> (Option<&'static str>, Option<&'static str>) {
+    match peer {
+        Peer::Garbage => (Some("not_tls"), None),
+        Peer::Stall | Peer::Drip => (Some("handshake_timeout"), None),
+        Peer::ResetMidHandshake => (Some("reset"), None),
+        Peer::CloseAtOnce => (Some("closed"), None),
+        Peer::Tls10Only => (Some("protocol_version"), Some("protocol_version")),
+        Peer::HugeChainTls13 | Peer::HugeChainLegacy => (Some("chain_too_large"), None),
+        Peer::GarbageDerTls13
+        | Peer::GarbageDerTls12
+        | Peer::BadLengthsTls12
+        | Peer::BadLengthsLegacy => (Some("bad_certificate"), None),
+        Peer::BadDerLegacy => (Some("protocol_version"), None),
+        Peer::Alert(70) => (Some("protocol_version"), Some("protocol_version")),
+        Peer::Alert(40) => (Some("handshake_failure"), Some("handshake_failure")),
+        Peer::Alert(d) => (Some("tls_alert"), Some(alert_name(d))),
+        Peer::ManyCaNames => (None, None),
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns the body of a 200 answer.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    let _ = tcp.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// `name{labels} value` samples of `family` for `endpoint`: (labels text, value).
+fn samples<'a>(metrics: &'a str, family: &str, endpoint: &str) -> Vec<(&'a str, f64)> {
+    let needle = format!("endpoint=\"{endpoint}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(&needle))
+        .filter_map(|l| {
+            let (labels, value) = l.rsplit_once(' ')?;
+            Some((labels, value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
+    let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = labels[start..].find('"')? + start;
+    Some(&labels[start..end])
+}
+
+/// The real daemon probes every hostile peer and two healthy endpoints for several rounds:
+/// it stays up, exports each peer's typed reason (and alert name), keeps the healthy endpoints
+/// successful, and stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_keeps_running_and_exports_every_reason() {
+    let lab = Lab::new();
+    let peers = all_peers();
+    let mut running = Vec::new();
+    for peer in &peers {
+        running.push(start(*peer, &lab).await);
+    }
+    let healthy = [
+        TlsServer::start("127.0.0.1", lab.healthy_config()).await,
+        TlsServer::start("127.0.0.1", lab.healthy_config()).await,
+    ];
+    let mut endpoints: Vec<(String, SocketAddr, &str)> = healthy
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("healthy-{i}"), s.addr, "healthy.test"))
+        .collect();
+    for r in &running {
+        endpoints.push((endpoint_name(r.peer), r.addr, r.sni));
+    }
+    let (_, config) = write_config(&lab, &endpoints, "4s");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port("127.0.0.1")).into();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_certprobe"));
+    cmd.args(["probe", "-c"])
+        .arg(&config)
+        .args(["--web.listen-address", &addr.to_string()])
+        .env_remove("CERTPROBE_LOG");
+    let daemon = ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(30));
+    let names: Vec<String> = endpoints.iter().map(|e| e.0.clone()).collect();
+
+    // Wait for two probes of every endpoint (two distinct last-probe timestamps), scraping as
+    // Prometheus would.
+    let metrics = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut first: std::collections::HashMap<String, f64> = Default::default();
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let Some(m) = http_get(addr, "/metrics") else {
+                assert!(Instant::now() < deadline, "no /metrics");
+                continue;
+            };
+            let mut twice = 0;
+            for n in &names {
+                if let Some((_, ts)) = samples(&m, "certprobe_last_probe_timestamp_seconds", n)
+                    .first()
+                    .copied()
+                {
+                    let seen = *first.entry(n.clone()).or_insert(ts);
+                    if ts > seen {
+                        twice += 1;
+                    }
+                }
+            }
+            if twice == names.len() || Instant::now() > deadline {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("scrape task");
+    let output = daemon.output();
+    assert!(!output.contains("panicked"), "{output}");
+    for peer in &peers {
+        let name = endpoint_name(*peer);
+        let (reason, alert) = expected_labels(*peer);
+        let success = samples(&metrics, "certprobe_probe_success", &name);
+        let failures = samples(&metrics, "certprobe_probe_failure", &name);
+        match reason {
+            None => {
+                assert_eq!(
+                    success.first().map(|s| s.1),
+                    Some(1.0),
+                    "{name}: {success:?}"
+                );
+                assert!(failures.is_empty(), "{name}: {failures:?}");
+            }
+            Some(reason) => {
+                assert_eq!(
+                    success.first().map(|s| s.1),
+                    Some(0.0),
+                    "{name}: {success:?}"
+                );
+                assert_eq!(failures.len(), 1, "{name}: {failures:?}");
+                let (labels, value) = failures[0];
+                assert_eq!(value, 1.0);
+                assert_eq!(label(labels, "reason"), Some(reason), "{name}: {labels}");
+                if let Some(alert) = alert {
+                    assert_eq!(label(labels, "alert"), Some(alert), "{name}: {labels}");
+                }
+            }
+        }
+    }
+    for i in 0..healthy.len() {
+        let name = format!("healthy-{i}");
+        let success = samples(&metrics, "certprobe_probe_success", &name);
+        assert_eq!(
+            success.first().map(|s| s.1),
+            Some(1.0),
+            "{name}: {success:?}"
+        );
+        let verified = samples(&metrics, "certprobe_chain_verified", &name);
+        assert!(
+            verified
+                .iter()
+                .any(|(l, v)| label(l, "store") == Some("lab") && *v == 1.0),
+            "{name}: {verified:?}"
+        );
+    }
+    // Still up after all of it, and stops on SIGTERM.
+    let status = std::process::Command::new("kill")
+        .args(["-0", &daemon.pid().to_string()])
+        .status()
+        .expect("kill -0");
+    assert!(status.success(), "daemon died:\n{}", daemon.output());
+    let mut daemon = daemon;
+    let exit = tokio::task::block_in_place(|| daemon.terminate(Duration::from_secs(20)));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "{exit:?}:\n{}",
+        daemon.output()
+    );
+    drop(running);
 }
