@@ -30,6 +30,7 @@ export FLAP_EVERY="${FLAP_EVERY:-4}" FLAP_SIZE="${FLAP_SIZE:-50}" RELOAD_EVERY="
 export PORT="${PORT:-8443}" METRICS_PORT="${METRICS_PORT:-19915}"
 export BIN="${BIN:-$PWD/target/debug/certprobe}" KEEP="${KEEP:-0}"
 export WORK="${WORK:-$(mktemp -d /tmp/certprobe-soak.XXXXXX)}"
+mkdir -p "$WORK"
 
 for tool in nginx openssl python3; do
     command -v "$tool" >/dev/null || { echo "soak: $tool is required" >&2; exit 2; }
@@ -54,7 +55,10 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
 
 def addr(i):
     return f"127.88.{i // 250}.{i % 250 + 1}"
@@ -119,7 +123,7 @@ def nginx_reload():
 
 # --- certprobe config ---
 def certprobe_conf(verdict_ms):
-    lines = [f"global:\n  interval: {INTERVAL}s\n  connect_timeout: 2s\n  timeout: 3s\n"
+    lines = [f"global:\n  interval: {int(INTERVAL * 1000)}ms\n  connect_timeout: 1s\n  timeout: 2s\n"
              f"  verdict_timeout: {verdict_ms}ms\n  concurrency: 64\n",
              f"trust_stores:\n  soak:\n    class: internal\n    pem_files: [{WORK}/root.pem]\n",
              "endpoints:\n"]
