@@ -1,14 +1,31 @@
 //! The long-running service: scheduler, metrics, HTTP exporter, reload, shutdown.
+//!
+//! Probing is decoupled from scraping: the [`scheduler`] probes on its own clock and records
+//! into [`metrics::Metrics`]; `/metrics` only renders what is cached.
 
 pub mod http;
 pub mod metrics;
 pub mod scheduler;
 pub mod webconfig;
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
-use crate::config::Config;
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Endpoint, Shard};
+use crate::outcome::{ProbeOutcome, TargetMeta};
+use crate::probe::ProbeSpec;
+use crate::report::PoolSummary;
+use crate::runner::{self, EvalContext};
+use http::{AppState, ProbeQuery, ProbeRefused, Prober, ReloadRequest};
+use metrics::{BuildInfo, Metrics};
+use scheduler::{OutcomeSink, Scheduler};
 
 /// Everything `certprobe probe` (daemon mode) needs.
 pub struct DaemonOptions {
@@ -22,8 +39,309 @@ pub struct DaemonOptions {
     pub shutdown_grace: Duration,
 }
 
-/// Run the daemon until SIGTERM/SIGINT.
-pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
-    let _ = opts;
-    anyhow::bail!("daemon mode is being wired to the exporter (issue 4); use --once for now")
+/// The scheduler's results go to the metrics registry.
+struct MetricsSink {
+    metrics: Arc<Metrics>,
+    /// Latest consistency per pool (the registry wants the whole set each time).
+    pools: Mutex<BTreeMap<String, bool>>,
+}
+
+impl MetricsSink {
+    fn retain_pools(&self, configured: &HashSet<String>) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools.retain(|p, _| configured.contains(p));
+        let all: Vec<(String, bool)> = pools.iter().map(|(p, c)| (p.clone(), *c)).collect();
+        self.metrics.record_pools(&all);
+    }
+}
+
+impl OutcomeSink for MetricsSink {
+    fn record(&self, outcome: &ProbeOutcome) {
+        self.metrics.record(outcome);
+    }
+
+    fn remove(&self, endpoint: &str, addresses: &[String]) {
+        let keep: HashSet<(String, String)> = self
+            .metrics
+            .targets()
+            .into_iter()
+            .filter(|(e, a)| !(e == endpoint && (addresses.is_empty() || addresses.contains(a))))
+            .collect();
+        self.metrics.retain_targets(&keep);
+    }
+
+    fn pools(&self, pools: &[PoolSummary]) {
+        let mut known = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        for p in pools {
+            known.insert(p.pool.clone(), p.consistent);
+        }
+        let all: Vec<(String, bool)> = known.iter().map(|(p, c)| (p.clone(), *c)).collect();
+        self.metrics.record_pools(&all);
+    }
+
+    fn lag(&self, seconds: f64) {
+        self.metrics.set_scheduler_lag(seconds);
+    }
+
+    fn behind(&self) {
+        self.metrics.inc_scheduler_behind();
+    }
+}
+
+fn owner(shard: Option<Shard>) -> impl Fn(&Endpoint) -> bool {
+    move |e: &Endpoint| shard.is_none_or(|s| s.owns(&e.meta.endpoint))
+}
+
+fn owned_names(cfg: &Config) -> HashSet<String> {
+    let owns = owner(cfg.global.shard);
+    cfg.endpoints
+        .iter()
+        .filter(|e| owns(e))
+        .map(|e| e.meta.endpoint.clone())
+        .collect()
+}
+
+fn owned_pools(cfg: &Config) -> HashSet<String> {
+    let owns = owner(cfg.global.shard);
+    cfg.endpoints
+        .iter()
+        .filter(|e| owns(e))
+        .filter_map(|e| e.meta.pool.clone())
+        .collect()
+}
+
+/// The `/probe` implementation: a fresh probe of a configured endpoint, or of an ad-hoc target
+/// (already matched against `allow_adhoc_targets`) judged by the built-in `default` profile.
+fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
+    Arc::new(move |query: ProbeQuery| {
+        let cfg = current
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        Box::pin(async move {
+            let ctx = EvalContext {
+                stores: cfg.stores.clone(),
+                policy: cfg.policy.clone(),
+                at: None,
+            };
+            let ep = match query {
+                ProbeQuery::Endpoint(name) => cfg
+                    .endpoint(&name)
+                    .cloned()
+                    .ok_or(ProbeRefused::UnknownEndpoint(name))?,
+                ProbeQuery::Target { host, port } => {
+                    let mut spec = ProbeSpec::new(host.clone(), port);
+                    spec.connect_timeout = cfg.global.connect_timeout;
+                    spec.handshake_timeout = cfg.global.timeout;
+                    spec.verdict_timeout = cfg.global.verdict_timeout;
+                    spec.max_chain_certs = cfg.global.max_chain_certs;
+                    spec.max_chain_bytes = cfg.global.max_chain_bytes;
+                    Endpoint {
+                        meta: TargetMeta {
+                            endpoint: format!("{host}:{port}"),
+                            host,
+                            port,
+                            profile: "default".into(),
+                            pool: None,
+                            labels: Default::default(),
+                        },
+                        spec,
+                        addresses: cfg.global.addresses,
+                        resolve: Vec::new(),
+                        interval: cfg.global.interval,
+                        retry_interval: cfg.global.interval,
+                        expected_names: Vec::new(),
+                        client_cert: None,
+                        digest: String::new(),
+                    }
+                }
+            };
+            let mut outcomes = runner::probe_endpoint(&ep, &ctx).await;
+            runner::apply_cross_rules(&cfg.policy, &mut outcomes);
+            Ok(outcomes)
+        })
+    })
+}
+
+fn unix_now() -> f64 {
+    runner::unix_now()
+}
+
+struct Daemon {
+    opts_path: Option<PathBuf>,
+    shard_override: Option<Option<Shard>>,
+    metrics: Arc<Metrics>,
+    sink: Arc<MetricsSink>,
+    state: Arc<AppState>,
+    current: Arc<RwLock<Arc<Config>>>,
+    scheduler: Scheduler,
+}
+
+impl Daemon {
+    /// Reload the config file. On any problem the running config stays, the errors are logged
+    /// (the same text `check-config` prints) and `config_last_reload_successful` drops to 0.
+    fn reload(&mut self, trigger: &str) -> Result<(), String> {
+        let Some(path) = &self.opts_path else {
+            return Err("started with ad-hoc targets: there is no config file to reload".into());
+        };
+        let mut cfg = match Config::load(path) {
+            Ok(c) => c,
+            Err(errs) => {
+                for e in &errs.0 {
+                    tracing::error!(trigger, problem = %e, "config reload rejected; the previous config keeps running");
+                }
+                self.metrics.set_config_reload(false, unix_now());
+                return Err(errs.to_string());
+            }
+        };
+        if let Some(shard) = self.shard_override {
+            cfg.global.shard = shard;
+        }
+        if let Err(e) = self
+            .state
+            .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
+        {
+            tracing::error!(trigger, problem = %e, "config reload rejected; the previous config keeps running");
+            self.metrics.set_config_reload(false, unix_now());
+            return Err(format!(
+                "{}: global.allow_adhoc_targets: {e}",
+                path.display()
+            ));
+        }
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let names = owned_names(&cfg);
+        self.metrics.retain_endpoints(&names);
+        self.scheduler.apply(&cfg, owner(cfg.global.shard));
+        self.sink.retain_pools(&owned_pools(&cfg));
+        self.metrics.set_config_reload(true, unix_now());
+        tracing::info!(trigger, endpoints = names.len(), "config reloaded");
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+        Ok(())
+    }
+}
+
+/// Run the daemon until SIGTERM/SIGINT; drain in-flight probes within the grace period.
+pub async fn run(opts: DaemonOptions) -> Result<()> {
+    let cfg = opts.initial;
+    let metrics = Arc::new(Metrics::new(BuildInfo::from_build_env()));
+    let sink = Arc::new(MetricsSink {
+        metrics: metrics.clone(),
+        pools: Mutex::new(BTreeMap::new()),
+    });
+    let web = match &opts.web_config {
+        Some(p) => {
+            webconfig::WebConfig::load(p).with_context(|| format!("web config {}", p.display()))?
+        }
+        None => webconfig::WebConfig::default(),
+    };
+    let listener = TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("listening on {}", opts.listen))?;
+    let current = Arc::new(RwLock::new(Arc::new(cfg.clone())));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let state = Arc::new(
+        AppState::new(metrics.clone(), make_prober(current.clone()))
+            .with_reload(reload_tx)
+            .with_web_config(web),
+    );
+    state
+        .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
+        .map_err(|e| anyhow::anyhow!("global.allow_adhoc_targets: {e}"))?;
+
+    let root = CancellationToken::new();
+    let http_stop = CancellationToken::new();
+    let names = owned_names(&cfg);
+    metrics.retain_endpoints(&names);
+    metrics.set_config_reload(true, unix_now());
+    let scheduler = Scheduler::start(&cfg, owner(cfg.global.shard), sink.clone(), root.clone());
+    tracing::info!(
+        listen = %opts.listen,
+        endpoints = names.len(),
+        shard = ?cfg.global.shard.map(|s| s.to_string()),
+        config = %cfg.origin,
+        "certprobe daemon started"
+    );
+
+    let http = {
+        let state = state.clone();
+        let stop = http_stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(listener, state, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "exporter stopped");
+            }
+        })
+    };
+    {
+        let mut first = scheduler.first_round_done();
+        let state = state.clone();
+        tokio::spawn(async move {
+            while !*first.borrow_and_update() {
+                if first.changed().await.is_err() {
+                    return;
+                }
+            }
+            state.set_ready(true);
+            tracing::info!("first probing round complete; ready");
+        });
+    }
+
+    let mut daemon = Daemon {
+        opts_path: opts.config_path.clone(),
+        shard_override: opts.shard_override.then_some(cfg.global.shard),
+        metrics: metrics.clone(),
+        sink,
+        state: state.clone(),
+        current,
+        scheduler,
+    };
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    let mut last_stamp = opts.config_path.as_deref().and_then(file_stamp);
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sighup.recv() => { let _ = daemon.reload("SIGHUP"); }
+            Some(req) = reload_rx.recv() => {
+                let r = daemon.reload("/-/reload");
+                let _ = req.reply.send(r);
+            }
+            _ = housekeeping.tick() => {
+                ticks += 1;
+                metrics.set_probes_in_flight(daemon.scheduler.in_flight() as i64);
+                if ticks % 5 == 0 {
+                    let targets = metrics.targets();
+                    let endpoints: HashSet<&str> = targets.iter().map(|(e, _)| e.as_str()).collect();
+                    metrics.set_target_counts(daemon.scheduler.endpoint_count().max(endpoints.len()) as i64, targets.len() as i64);
+                    if opts.watch_config {
+                        let stamp = opts.config_path.as_deref().and_then(file_stamp);
+                        if stamp.is_some() && stamp != last_stamp {
+                            last_stamp = stamp;
+                            let _ = daemon.reload("file change");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    state.set_ready(false);
+    daemon.scheduler.shutdown(opts.shutdown_grace).await;
+    http_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Modification time and length of a file (polling survives editors that replace the file by
+/// rename, which inotify watches on the file would miss).
+fn file_stamp(p: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let md = std::fs::metadata(p).ok()?;
+    Some((md.modified().ok()?, md.len()))
 }

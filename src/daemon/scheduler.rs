@@ -125,6 +125,12 @@ impl Scheduler {
         self.first_round_tx.subscribe()
     }
 
+    /// Probes holding a concurrency permit right now.
+    pub fn in_flight(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.semaphore.borrow().available_permits())
+    }
+
     /// Number of endpoint tasks running.
     pub fn endpoint_count(&self) -> usize {
         self.running.len()
@@ -154,17 +160,29 @@ impl Scheduler {
             .collect();
         let current: Vec<String> = self.running.keys().cloned().collect();
         for name in current {
-            let keep = wanted
-                .get(name.as_str())
-                .is_some_and(|e| self.running.get(&name).is_some_and(|(d, _)| *d == e.digest));
-            if !keep {
-                if let Some((_, token)) = self.running.remove(&name) {
-                    token.cancel();
+            let changed = match wanted.get(name.as_str()) {
+                None => None,
+                Some(e) => Some(self.running.get(&name).is_some_and(|(d, _)| *d != e.digest)),
+            };
+            match changed {
+                Some(false) => {}
+                // Changed: restart its task; keep its latest outcomes and series until the new
+                // task's first probe replaces them (addresses that vanish are removed then).
+                Some(true) => {
+                    if let Some((_, token)) = self.running.remove(&name) {
+                        token.cancel();
+                    }
                 }
-                let addrs = self.forget(&name);
-                self.sink.remove(&name, &addrs);
-                if let Ok(mut p) = self.pending_first.lock() {
-                    p.remove(&name);
+                // Removed: stop it and drop its series.
+                None => {
+                    if let Some((_, token)) = self.running.remove(&name) {
+                        token.cancel();
+                    }
+                    let addrs = self.forget(&name);
+                    self.sink.remove(&name, &addrs);
+                    if let Ok(mut p) = self.pending_first.lock() {
+                        p.remove(&name);
+                    }
                 }
             }
         }
