@@ -136,12 +136,18 @@ def certprobe_conf(verdict_ms):
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
+FAMILIES = ("certprobe_probe_failure", "certprobe_probe_success",
+            "certprobe_leaf_changed_timestamp_seconds", "certprobe_last_probe_timestamp_seconds",
+            "certprobe_endpoints", "certprobe_addresses", "certprobe_config_last_reload_successful",
+            "certprobe_scheduler_lag_seconds", "certprobe_scheduler_behind_total",
+            "certprobe_probes_total")
+
 def scrape():
     with urllib.request.urlopen(f"http://127.0.0.1:{MPORT}/metrics", timeout=30) as r:
         body = r.read().decode()
-    out = {}
+    out = {"_bytes": [({}, float(len(body)))]}
     for line in body.splitlines():
-        if not line or line.startswith("#"):
+        if not line.startswith(FAMILIES):
             continue
         m = SAMPLE.match(line)
         if not m:
@@ -184,6 +190,26 @@ def proc_figures(pid, samples=10):
     return {"rss_kib": max(rss), "threads_min": min(threads), "threads_max": max(threads),
             "sockets_min": min(sockets), "sockets_max": max(sockets),
             "other_fds_min": min(other), "other_fds_max": max(other)}
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def wait_reprobed(indices, since, deadline_s):
+    """Until every endpoint in `indices` finished a probe that started after `since`."""
+    deadline = time.time() + deadline_s
+    while True:
+        mm = scrape()
+        last = by_endpoint(mm, "certprobe_last_probe_timestamp_seconds")
+        pending = [i for i in indices if last.get(name(i), 0) < since + 3]
+        if not pending or time.time() > deadline:
+            return mm, pending
+        time.sleep(2)
 
 def cleanup():
     for p in procs:
@@ -231,7 +257,13 @@ def main():
     if ok != N:
         violations.append(f"round 1: only {ok}/{N} endpoints successful")
     time.sleep(INTERVAL)
+    deadline = time.time() + 30
+    while gauge(m, "certprobe_addresses") != N and time.time() < deadline:
+        time.sleep(1)
+        m = scrape()
     base = proc_figures(daemon.pid)
+    base_cpu = cpu_seconds(daemon.pid)
+    rss_series = [base["rss_kib"]]
     base_gauges = {g: gauge(m, g) for g in ("certprobe_endpoints", "certprobe_addresses")}
     log(f"baseline after round 1: {base} {base_gauges}")
     t0 = time.time()
@@ -241,11 +273,15 @@ def main():
 
     def verify_phase(ph):
         nonlocal m
-        m = scrape()
+        k, st, sw, rs, t = ph
+        # Wait (bounded) until every flapped endpoint was probed again after the flap: with
+        # 2,000 endpoints on a loaded machine the scheduler may run behind its interval.
+        m, pending = wait_reprobed(st + sw + rs, t, 15 * INTERVAL)
+        if pending:
+            violations.append(f"phase {k}: {len(pending)} flapped endpoints not re-probed within {15 * INTERVAL:.0f} s: {[name(i) for i in pending[:5]]}")
         failure = by_endpoint(m, "certprobe_probe_failure", reason="connect_refused")
         success = by_endpoint(m, "certprobe_probe_success")
         changed = by_endpoint(m, "certprobe_leaf_changed_timestamp_seconds")
-        k, st, sw, rs, t = ph
         bad_stop = [name(i) for i in st if failure.get(name(i)) != 1]
         bad_restart = [name(i) for i in rs if success.get(name(i)) != 1]
         bad_switch = [name(i) for i in sw if not (changed.get(name(i), 0) >= t - 1)]
@@ -264,6 +300,7 @@ def main():
         if daemon.poll() is not None:
             violations.append(f"daemon exited during round {r}")
             break
+        rss_series.append(rss_kib(daemon.pid))
         if r % FLAP_EVERY == 0:
             if phase_log:
                 verify_phase(phase_log[-1])
@@ -295,7 +332,15 @@ def main():
     time.sleep(2 * INTERVAL + 3)
     if phase_log:
         verify_phase(phase_log[-1])
+    deadline = time.time() + 30
+    while gauge(m, "certprobe_addresses") != N and time.time() < deadline:
+        time.sleep(1)
+        m = scrape()
     end = proc_figures(daemon.pid)
+    rss_series.append(end["rss_kib"])
+    cpu = cpu_seconds(daemon.pid) - base_cpu
+    wall = time.time() - t0
+    probes = {l.get("result"): v for l, v in m.get("certprobe_probes_total", [])}
     end_gauges = {g: gauge(m, g) for g in ("certprobe_endpoints", "certprobe_addresses")}
     log(f"end: {end} {end_gauges}")
     if end["rss_kib"] > base["rss_kib"] * 1.10:
@@ -317,6 +362,10 @@ def main():
         "flaps": len(phase_log), "flap_size": FLAP_SIZE, "switched_total": len(switched_at),
         "reloads": reloads, "after_round_1": base, "end": end,
         "gauges_after_round_1": base_gauges, "gauges_end": end_gauges,
+        "rss_kib_per_round": rss_series, "wall_s_after_round_1": round(wall, 1),
+        "daemon_cpu_s_after_round_1": round(cpu, 1), "probes_total_end": probes,
+        "scheduler_behind_total_end": gauge(m, "certprobe_scheduler_behind_total"),
+        "metrics_body_bytes_end": gauge(m, "_bytes"),
         "violations": violations,
     }
     with open(f"{WORK}/summary.json", "w") as f:
