@@ -364,9 +364,20 @@ async fn run_tls(
     capture.handshake_duration = Some(started.elapsed());
     record_session(&stream, capture);
 
-    let verdict_started = Instant::now();
-    let verdict = read_verdict(spec, &mut stream).await;
-    capture.verdict_duration = Some(verdict_started.elapsed());
+    // The verdict read exists to see the server refuse our client certificate (or its
+    // absence). A server that sent no CertificateRequest has nothing to refuse: waiting the
+    // full verdict timeout on a silent server would hold a concurrency slot for nothing. With
+    // `app_protocol: http` the HEAD is still sent (its answer arrives at once).
+    let wait_for_verdict =
+        spec.app_protocol != AppProtocol::None || recorder.lock().client_auth_requested;
+    let verdict = if wait_for_verdict {
+        let verdict_started = Instant::now();
+        let verdict = read_verdict(spec, &mut stream).await;
+        capture.verdict_duration = Some(verdict_started.elapsed());
+        verdict
+    } else {
+        Verdict::Silent
+    };
     let rec = recorder.snapshot();
     let result = match verdict {
         Verdict::Silent | Verdict::Data => Ok(()),
