@@ -336,6 +336,7 @@ def main():
     while gauge(m, "certprobe_addresses") != N and time.time() < deadline:
         time.sleep(1)
         m = scrape()
+    time.sleep(INTERVAL)  # as for the baseline: one interval without scrapes before sampling
     end = proc_figures(daemon.pid)
     rss_series.append(end["rss_kib"])
     cpu = cpu_seconds(daemon.pid) - base_cpu
