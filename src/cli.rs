@@ -57,7 +57,7 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe endpoints: as a daemon serving /metrics (default), or once with `--once`.
-    Probe(ProbeArgs),
+    Probe(Box<ProbeArgs>),
     /// Validate a config file; prints every problem and exits 64 if there is any.
     CheckConfig {
         /// Config file.
@@ -102,8 +102,8 @@ pub struct AdhocArgs {
     /// Client private key (PEM) for MTLS.
     #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Policy profile for ad-hoc targets (built-in `default`, or a preset profile such as
-    /// `public-web`).
+    /// Policy profile for ad-hoc targets: the built-in `default`, or a preset profile such as
+    /// `public_web` or `edge_internal`.
     #[arg(long, default_value = "default")]
     pub profile: String,
     /// Handshake timeout for ad-hoc targets.
@@ -185,6 +185,9 @@ pub struct DemoArgs {
     /// Report format for --once.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Third octet of the lab's loopback addresses (127.0.N.x), to run labs side by side.
+    #[arg(long = "lab-net", default_value_t = 10, hide = true)]
+    pub lab_net: u8,
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
@@ -242,7 +245,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{s}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Probe(args) => probe(args),
+        Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Healthcheck { url } => healthcheck(&url),
@@ -336,11 +339,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 .map_err(anyhow::Error::msg)?,
         );
     }
-    let policy = Policy::from_spec(Default::default())
-        .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
-    if !policy.has_profile(&a.profile) {
-        bail!("--profile {:?}: unknown profile", a.profile);
-    }
+    let policy = adhoc_policy(&a.profile)?;
     let identity = match (&a.client_cert, &a.client_key) {
         (Some(c), Some(k)) => Some(load_identity(c, k)?),
         _ => None,
@@ -392,6 +391,31 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         endpoints,
         warnings: Vec::new(),
     })
+}
+
+/// The policy for ad-hoc probes: the built-in `default` profile, or the first preset that
+/// defines `--profile` (e.g. `public_web`, `edge_internal`).
+fn adhoc_policy(profile: &str) -> Result<Policy> {
+    use crate::policy::spec::{PolicySpec, Preset};
+    let mut known = Vec::new();
+    for preset in [None, Some(Preset::PublicWeb), Some(Preset::Lync2013)] {
+        let spec = PolicySpec {
+            preset,
+            ..Default::default()
+        };
+        let policy = Policy::from_spec(spec)
+            .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
+        if policy.has_profile(profile) {
+            return Ok(policy);
+        }
+        known.extend(policy.profile_names());
+    }
+    known.sort();
+    known.dedup();
+    bail!(
+        "--profile {profile:?}: unknown profile (built-in: {})",
+        known.join(", ")
+    )
 }
 
 fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {

@@ -5,6 +5,7 @@ mod metrics_common;
 use std::collections::HashSet;
 
 use certprobe::daemon::metrics::{BuildInfo, Metrics};
+use certprobe::policy::{Severity, Status, Verdict};
 use certprobe::probe::{Failure, FailureReason};
 use metrics_common::*;
 
@@ -807,4 +808,34 @@ fn fixture_rule_ids_are_real_rule_ids() {
             assert!(certprobe::policy::RULE_IDS.contains(&v.rule), "{}", v.rule);
         }
     }
+}
+
+#[test]
+fn rule_severity_label_is_the_verdicts_level_when_the_rule_fails() {
+    let m = Metrics::new(build());
+    let mut o = ok_outcome("legacy", "127.0.0.9:443", "bbbbbbbb");
+    // A fail-severity rule whose finding is advisory (SHA-1 in its warn list), one real failure,
+    // one pass.
+    o.evaluation = eval(
+        "default",
+        Status::Critical,
+        &[
+            ("signature_hash", Severity::Fail, Verdict::Warn),
+            ("hostname", Severity::Fail, Verdict::Fail),
+            ("validity", Severity::Fail, Verdict::Pass),
+        ],
+    );
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let sev = |rule: &str| {
+        let s = e.find(
+            "certprobe_policy_rule_failed",
+            &[("endpoint", "legacy"), ("rule", rule)],
+        );
+        assert_eq!(s.len(), 1, "{rule}: {s:?}");
+        (s[0].labels["severity"].clone(), s[0].value)
+    };
+    assert_eq!(sev("signature_hash"), ("warn".to_string(), 1.0));
+    assert_eq!(sev("hostname"), ("fail".to_string(), 1.0));
+    assert_eq!(sev("validity"), ("fail".to_string(), 0.0));
 }

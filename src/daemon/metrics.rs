@@ -158,7 +158,7 @@ const FAMILIES: [(&str, &str); NFAM] = [
     ("chain_weak_signature_hash", "1 if a SHA-1 or MD5 signature is on the best path (or presented chain when unverified), else 0."),
     ("hostname_match", "1 if the leaf certificate is valid for the expected name, else 0."),
     ("policy_status", "Policy verdict of the last probe: 0 ok, 1 warning, 2 critical, 3 unknown."),
-    ("policy_rule_failed", "1 if the policy rule failed (verdict fail or warn), 0 if it passed; rules that did not apply are absent."),
+    ("policy_rule_failed", "1 if the policy rule failed (verdict fail or warn), 0 if it passed; severity is the verdict's level (fail or warn) when 1; rules that did not apply are absent."),
     ("client_auth_requested", "1 if the server sent a CertificateRequest, else 0."),
     ("client_cert_accepted", "1 if the server accepted certprobe's client certificate, 0 if it rejected it; absent when unknown."),
     ("client_cert_not_after_timestamp_seconds", "notAfter of the client certificate certprobe presents to this endpoint, Unix time."),
@@ -934,9 +934,13 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
         Value::Int(status_value(o.evaluation.status)),
     );
     for v in &o.evaluation.verdicts {
-        let failed = match v.verdict {
-            Verdict::Fail | Verdict::Warn => 1,
-            Verdict::Pass => 0,
+        // `severity` is what this result means: a fail-severity rule whose finding is only
+        // advisory (e.g. SHA-1 in a rule's `warn` list) reports `warn`, so alerts can route on
+        // the label alone. Passing rules carry their configured severity.
+        let (failed, severity) = match v.verdict {
+            Verdict::Fail => (1, "fail"),
+            Verdict::Warn => (1, "warn"),
+            Verdict::Pass => (0, severity_str(v.severity)),
             Verdict::NotApplicable => continue,
         };
         push(
@@ -944,7 +948,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
             vec![
                 ("profile", truncate(&o.evaluation.profile)),
                 ("rule", v.rule.into()),
-                ("severity", severity_str(v.severity).into()),
+                ("severity", severity.into()),
             ],
             Value::Int(failed),
         );

@@ -316,7 +316,7 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
             _ = housekeeping.tick() => {
                 ticks += 1;
                 metrics.set_probes_in_flight(daemon.scheduler.in_flight() as i64);
-                if ticks % 5 == 0 {
+                if ticks.is_multiple_of(5) {
                     let targets = metrics.targets();
                     let endpoints: HashSet<&str> = targets.iter().map(|(e, _)| e.as_str()).collect();
                     metrics.set_target_counts(daemon.scheduler.endpoint_count().max(endpoints.len()) as i64, targets.len() as i64);

@@ -437,3 +437,98 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
         tracing::info!(endpoint = %ep, address = %addr, old = ?old_status, new = ?new_status, rules = ?failing, "policy status changed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BaseDir;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(String, Instant)>>);
+
+    impl OutcomeSink for Collect {
+        fn record(&self, o: &ProbeOutcome) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((o.target.endpoint.clone(), Instant::now()));
+        }
+        fn remove(&self, _: &str, _: &[String]) {}
+        fn pools(&self, _: &[PoolSummary]) {}
+        fn lag(&self, _: f64) {}
+        fn behind(&self) {}
+    }
+
+    fn config(n: usize, interval: &str) -> Config {
+        // Port 1 on loopback refuses at once: each probe is a quick, real connect_refused.
+        let mut y = format!("global: {{interval: {interval}, concurrency: 8}}\nendpoints:\n");
+        for i in 0..n {
+            y.push_str(&format!(
+                "  - {{name: ep{i}, host: ep{i}.test, port: 1, resolve: [127.0.0.1]}}\n"
+            ));
+        }
+        Config::from_yaml(&y, "<test>", BaseDir(".".into())).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_probes_spread_over_the_interval_then_repeat_every_interval() {
+        let cfg = config(100, "60s");
+        let sink = Arc::new(Collect::default());
+        let start = Instant::now();
+        let sched = Scheduler::start(&cfg, |_| true, sink.clone(), CancellationToken::new());
+        tokio::time::sleep(Duration::from_secs(125)).await;
+        let records = sink.0.lock().unwrap().clone();
+        let mut first: HashMap<String, Duration> = HashMap::new();
+        let mut per: HashMap<String, Vec<Duration>> = HashMap::new();
+        for (e, t) in &records {
+            first.entry(e.clone()).or_insert(*t - start);
+            per.entry(e.clone()).or_default().push(*t - start);
+        }
+        assert_eq!(first.len(), 100, "every endpoint probed");
+        // Spread: every 10 s slice of the first interval saw first probes (no thundering herd).
+        let mut buckets = [0usize; 6];
+        for d in first.values() {
+            assert!(*d < Duration::from_secs(61), "first probe at {d:?}");
+            buckets[(d.as_secs() / 10).min(5) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|b| *b > 0), "{buckets:?}");
+        assert!(buckets.iter().all(|b| *b < 50), "{buckets:?}");
+        // Then each endpoint keeps its own 60 s cadence.
+        for (e, times) in &per {
+            assert!(times.len() >= 2, "{e}: {times:?}");
+            let gap = times[1] - times[0];
+            assert!(
+                gap >= Duration::from_secs(59) && gap <= Duration::from_secs(61),
+                "{e}: gap {gap:?}"
+            );
+        }
+        sched.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_unchanged_endpoints_schedule_and_drops_removed_ones() {
+        let cfg = config(3, "10s");
+        let sink = Arc::new(Collect::default());
+        let mut sched = Scheduler::start(&cfg, |_| true, sink.clone(), CancellationToken::new());
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        let before = sink.0.lock().unwrap().len();
+        assert!(before >= 6, "{before}");
+        // Drop ep2; ep0/ep1 are unchanged (same digest) and keep running.
+        let mut smaller = cfg.clone();
+        smaller.endpoints.retain(|e| e.meta.endpoint != "ep2");
+        sched.apply(&smaller, |_| true);
+        assert_eq!(sched.endpoint_count(), 2);
+        sink.0.lock().unwrap().clear();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let after = sink.0.lock().unwrap().clone();
+        assert!(after.iter().all(|(e, _)| e != "ep2"), "{after:?}");
+        for e in ["ep0", "ep1"] {
+            let n = after.iter().filter(|(x, _)| x == e).count();
+            assert!(
+                (2..=4).contains(&n),
+                "{e}: {n} probes in 30 s at a 10 s interval"
+            );
+        }
+        sched.shutdown(Duration::from_secs(1)).await;
+    }
+}
