@@ -20,15 +20,31 @@ fn inspect_prints_every_certificate_of_a_pem_chain_with_its_facts() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("[0] subject: CN=lyncweb.contoso.com"), "{text}");
-    assert!(text.contains("[1] subject: CN=Contoso Legacy WS2003 Root CA,DC=contoso,DC=com"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("[0] subject: CN=lyncweb.contoso.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[1] subject: CN=Contoso Legacy WS2003 Root CA,DC=contoso,DC=com"),
+        "{text}"
+    );
     assert!(text.contains("sha1WithRSAEncryption"), "{text}");
     assert!(text.contains("\"template_name\":\"WebServer\""), "{text}");
-    assert!(text.contains("ldap:///CN=Contoso%20Legacy%20WS2003%20Root%20CA"), "{text}");
+    assert!(
+        text.contains("ldap:///CN=Contoso%20Legacy%20WS2003%20Root%20CA"),
+        "{text}"
+    );
     assert!(text.contains("store internal: verified"), "{text}");
     assert!(text.contains("store public: unknown_issuer ("), "{text}");
-    assert!(text.contains("hostname lyncweb.contoso.com: match"), "{text}");
+    assert!(
+        text.contains("hostname lyncweb.contoso.com: match"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -40,11 +56,24 @@ fn inspect_json_of_a_live_endpoint_carries_the_parsed_chain() {
         .block_on(certprobe::demo::lab::Lab::start_on(dir.path(), 41))
         .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_certprobe"))
-        .args(["inspect", "--target", "127.0.41.1:15061", "--sni", "fepool.contoso.com", "--output", "json", "--ca"])
+        .args([
+            "inspect",
+            "--target",
+            "127.0.41.1:15061",
+            "--sni",
+            "fepool.contoso.com",
+            "--output",
+            "json",
+            "--ca",
+        ])
         .arg(dir.path().join("internal-root.pem"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = &v[0];
     assert_eq!(report["certs"][0]["subject_cn"], "fepool.contoso.com");

@@ -140,6 +140,9 @@ impl Scheduler {
     /// schedule; removed ones stop and their series disappear; new or changed ones start with a
     /// jittered first probe.
     pub fn apply(&mut self, cfg: &Config, owns: impl Fn(&Endpoint) -> bool) {
+        // Reap the tasks of endpoints cancelled by earlier reloads (a JoinSet keeps finished
+        // tasks' results until joined: without this every reload leaked them).
+        while self.tasks.try_join_next().is_some() {}
         self.eval_tx.send_replace(EvalContext {
             stores: cfg.stores.clone(),
             policy: cfg.policy.clone(),
@@ -306,8 +309,8 @@ impl EndpointTask {
             {
                 Ok(o) => o,
                 Err(_) => {
-                    tracing::warn!(endpoint = %self.ep.meta.endpoint, "probe exceeded its overall bound");
-                    Vec::new()
+                    tracing::warn!(endpoint = %self.ep.meta.endpoint, bound_seconds = bound.as_secs_f64(), "probe exceeded its overall bound");
+                    self.timed_out(bound, &ctx)
                 }
             };
             drop(permit);
@@ -326,6 +329,44 @@ impl EndpointTask {
                 due = now;
             }
         }
+    }
+
+    /// Outcomes for a probe that exceeded its overall bound: a `handshake_timeout` for every
+    /// address seen before (so they do not look vanished), or `dns` when none was ever seen.
+    fn timed_out(&self, bound: Duration, ctx: &EvalContext) -> Vec<ProbeOutcome> {
+        let known: Vec<String> = self
+            .state
+            .latest
+            .lock()
+            .map(|m| {
+                m.keys()
+                    .filter(|(e, _)| *e == self.ep.meta.endpoint)
+                    .map(|(_, a)| a.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let now = runner::unix_now();
+        let detail = format!("the probe did not finish within its overall bound of {bound:?}");
+        let mk = |label: String, addr: std::net::SocketAddr, reason| {
+            let mut c = crate::probe::Capture::new(addr, self.ep.spec.sni.clone());
+            c.failure = Some(crate::probe::Failure::new(reason, detail.clone()));
+            runner::evaluate_capture(&self.ep, label, c, ctx, now)
+        };
+        let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], self.ep.meta.port));
+        if known.is_empty() {
+            return vec![mk(
+                "unresolved".into(),
+                unspecified,
+                crate::probe::FailureReason::Dns,
+            )];
+        }
+        known
+            .into_iter()
+            .map(|a| {
+                let addr = a.parse().unwrap_or(unspecified);
+                mk(a, addr, crate::probe::FailureReason::HandshakeTimeout)
+            })
+            .collect()
     }
 
     fn mark_first_done(&self) {
@@ -529,6 +570,25 @@ mod tests {
                 "{e}: {n} probes in 30 s at a 10 s interval"
             );
         }
+        sched.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reloads_that_restart_endpoints_do_not_accumulate_finished_tasks() {
+        let sink = Arc::new(Collect::default());
+        let mut sched =
+            Scheduler::start(&config(3, "10s"), |_| true, sink, CancellationToken::new());
+        for i in 0..50 {
+            let mut c = config(3, "10s");
+            for e in c.endpoints.iter_mut() {
+                e.digest = format!("{}-{i}", e.digest);
+            }
+            sched.apply(&c, |_| true);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(sched.endpoint_count(), 3);
+        // Only the 3 live tasks and at most the last round of cancelled ones remain.
+        assert!(sched.tasks.len() <= 6, "{} tasks held", sched.tasks.len());
         sched.shutdown(Duration::from_secs(1)).await;
     }
 }

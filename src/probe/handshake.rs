@@ -193,7 +193,23 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
 /// Resolve the spec's host (all addresses or the first) and probe every address concurrently.
 /// A resolution failure yields one capture for `0.0.0.0:port` with reason `dns`.
 pub async fn probe_endpoint(spec: &ProbeSpec, mode: AddressMode) -> Vec<Capture> {
-    let addresses = match resolve(&spec.host, spec.port, mode).await {
+    // A hanging resolver must not hold the probe: resolution shares the connect timeout.
+    let resolved = match tokio::time::timeout(
+        spec.connect_timeout,
+        resolve(&spec.host, spec.port, mode),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Failure::new(
+            FailureReason::Dns,
+            format!(
+                "resolving {}: no answer within {:?}",
+                spec.host, spec.connect_timeout
+            ),
+        )),
+    };
+    let addresses = match resolved {
         Ok(addresses) => addresses,
         Err(failure) => {
             let unresolved = SocketAddr::from(([0, 0, 0, 0], spec.port));
