@@ -1,7 +1,7 @@
 //! Orchestration shared by `probe --once`, the daemon and `/probe`: resolve an endpoint, probe
 //! every address, analyze the chain and evaluate the policy.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls_pki_types::UnixTime;
@@ -11,7 +11,7 @@ use crate::chain::{self, NameCheck, TrustStores};
 use crate::config::Endpoint;
 use crate::outcome::ProbeOutcome;
 use crate::policy::{self, EndpointContext, Policy};
-use crate::probe::{self, AddressMode, Capture, Failure, FailureReason};
+use crate::probe::{self, Capture, FailureReason};
 
 /// What evaluation needs besides the capture: stores, policy, and the moment to judge at.
 #[derive(Clone)]
@@ -29,32 +29,6 @@ pub fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-/// Resolve `host:port` into the addresses to probe.
-pub async fn resolve(host: &str, port: u16, mode: AddressMode) -> Result<Vec<SocketAddr>, Failure> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let iter = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Failure::new(FailureReason::Dns, format!("resolving {host}: {e}")))?;
-    let mut addrs: Vec<SocketAddr> = Vec::new();
-    for a in iter {
-        if !addrs.contains(&a) {
-            addrs.push(a);
-        }
-    }
-    if addrs.is_empty() {
-        return Err(Failure::new(
-            FailureReason::Dns,
-            format!("resolving {host}: no addresses"),
-        ));
-    }
-    if mode == AddressMode::First {
-        addrs.truncate(1);
-    }
-    Ok(addrs)
 }
 
 /// Turn a capture into an evaluated outcome. Pure apart from its inputs.
@@ -114,33 +88,32 @@ fn empty_report() -> chain::ChainReport {
 
 /// Probe one endpoint: resolve, probe each address concurrently, evaluate.
 pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcome> {
-    let resolved = if ep.resolve.is_empty() {
-        resolve(&ep.meta.host, ep.meta.port, ep.addresses).await
+    let captures = if ep.resolve.is_empty() {
+        probe::probe_endpoint(&ep.spec, ep.addresses).await
     } else {
-        Ok(ep.resolve.iter().map(|ip| SocketAddr::new(*ip, ep.meta.port)).collect())
+        let addrs: Vec<SocketAddr> = ep
+            .resolve
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, ep.meta.port))
+            .collect();
+        probe::probe_addresses(&ep.spec, &addrs).await
     };
-    let addrs = match resolved {
-        Ok(a) => a,
-        Err(failure) => {
-            let mut c = Capture::new(
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ep.meta.port),
-                ep.spec.sni.clone(),
-            );
-            c.failure = Some(failure);
-            return vec![evaluate_capture(
-                ep,
-                "unresolved".into(),
-                c,
-                ctx,
-                unix_now(),
-            )];
-        }
-    };
-    let futs = addrs.into_iter().map(|addr| async move {
-        let capture = probe::probe_address(&ep.spec, addr).await;
-        evaluate_capture(ep, addr.to_string(), capture, ctx, unix_now())
-    });
-    futures_util::future::join_all(futs).await
+    let finished = unix_now();
+    captures
+        .into_iter()
+        .map(|c| {
+            let label = if c.address.ip().is_unspecified()
+                && c.failure
+                    .as_ref()
+                    .is_some_and(|f| f.reason == FailureReason::Dns)
+            {
+                "unresolved".to_string()
+            } else {
+                c.address.to_string()
+            };
+            evaluate_capture(ep, label, c, ctx, finished)
+        })
+        .collect()
 }
 
 /// Probe every endpoint once with at most `concurrency` endpoints in flight; results keep the

@@ -563,7 +563,11 @@ fn validate_endpoint(
     for (j, a) in e.resolve.iter().enumerate() {
         match a.parse::<std::net::IpAddr>() {
             Ok(ip) => resolve.push(ip),
-            Err(_) => c.err(line_of(&e.name), format!("{}[{j}]", p("resolve")), format!("{a:?} is not an IP address")),
+            Err(_) => c.err(
+                line_of(&e.name),
+                format!("{}[{j}]", p("resolve")),
+                format!("{a:?} is not an IP address"),
+            ),
         }
     }
 

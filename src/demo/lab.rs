@@ -50,7 +50,8 @@ impl Drop for Lab {
 }
 
 fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    s.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
 impl Lab {
@@ -66,7 +67,8 @@ impl Lab {
         let int_ca = int_root.intermediate("Contoso Issuing CA 01", "Contoso", now, true)?;
         // Stand-in "public" CA (trusted as `public` in the demo only).
         let pub_root = Ca::root("Demo Public Root CA", "Demo Public Trust", now, false)?;
-        let pub_ca = pub_root.intermediate("Demo Public TLS CA", "Demo Public Trust", now, false)?;
+        let pub_ca =
+            pub_root.intermediate("Demo Public TLS CA", "Demo Public Trust", now, false)?;
         // A federation partner's private root nobody here trusts.
         let partner_root = Ca::root("Partner Private Root", "Partner Inc", now, false)?;
 
@@ -80,59 +82,154 @@ impl Lab {
             s.crl_dp = crl;
             s
         };
-        let fe_sans: &'static [&'static str] = &["fepool.contoso.com", "fe01.contoso.com", "sip.contoso.com", "sip.fabrikam.com"];
-        let fe2_sans: &'static [&'static str] = &["fepool.contoso.com", "fe02.contoso.com", "sip.contoso.com", "sip.fabrikam.com"];
-        let fe01 = int_ca.issue(&adcs(LeafSpec::server(now, "fepool.contoso.com", fe_sans, 365)), &int_tail)?;
+        let fe_sans: &'static [&'static str] = &[
+            "fepool.contoso.com",
+            "fe01.contoso.com",
+            "sip.contoso.com",
+            "sip.fabrikam.com",
+        ];
+        let fe2_sans: &'static [&'static str] = &[
+            "fepool.contoso.com",
+            "fe02.contoso.com",
+            "sip.contoso.com",
+            "sip.fabrikam.com",
+        ];
+        let fe01 = int_ca.issue(
+            &adcs(LeafSpec::server(now, "fepool.contoso.com", fe_sans, 365)),
+            &int_tail,
+        )?;
         // fe02 was renewed separately: another key, and it expires in 10 days.
-        let fe02 = int_ca.issue(&adcs(LeafSpec::server(now, "fepool.contoso.com", fe2_sans, 10)), &int_tail)?;
+        let fe02 = int_ca.issue(
+            &adcs(LeafSpec::server(now, "fepool.contoso.com", fe2_sans, 10)),
+            &int_tail,
+        )?;
         let director = int_ca.issue(
-            &adcs(LeafSpec::server(now, "dirpool.contoso.com", &["dirpool.contoso.com", "dir01.contoso.com", "sip.contoso.com", "sip.fabrikam.com"], 365)),
+            &adcs(LeafSpec::server(
+                now,
+                "dirpool.contoso.com",
+                &[
+                    "dirpool.contoso.com",
+                    "dir01.contoso.com",
+                    "sip.contoso.com",
+                    "sip.fabrikam.com",
+                ],
+                365,
+            )),
             &int_tail,
         )?;
         let mut edge_int_spec = adcs(LeafSpec::server(now, "lsedge.contoso.net", &[], 365));
         edge_int_spec.client_auth = true;
         edge_int_spec.template_v2 = true;
         let edge_int = int_ca.issue(&edge_int_spec, &int_tail)?;
-        let mut edge_ext_spec = LeafSpec::server(now, "sip.contoso.com", &["sip.contoso.com", "webconf.contoso.com", "*.contoso.com"], 300);
+        let mut edge_ext_spec = LeafSpec::server(
+            now,
+            "sip.contoso.com",
+            &["sip.contoso.com", "webconf.contoso.com", "*.contoso.com"],
+            300,
+        );
         edge_ext_spec.crl_dp = public_crl;
         let edge_ext = pub_ca.issue(&edge_ext_spec, &pub_tail)?;
         let mut rp_spec = LeafSpec::server(
             now,
             "webext.contoso.com",
-            &["webext.contoso.com", "meet.contoso.com", "meet.fabrikam.com", "dialin.contoso.com", "lyncdiscover.contoso.com"],
+            &[
+                "webext.contoso.com",
+                "meet.contoso.com",
+                "meet.fabrikam.com",
+                "dialin.contoso.com",
+                "lyncdiscover.contoso.com",
+            ],
             300,
         );
         rp_spec.crl_dp = public_crl;
         let rp = pub_ca.issue(&rp_spec, &pub_tail)?;
-        let mut partner_spec = LeafSpec::server(now, "sip.partner.example", &["sip.partner.example", "access.partner.example"], 200);
+        let mut partner_spec = LeafSpec::server(
+            now,
+            "sip.partner.example",
+            &["sip.partner.example", "access.partner.example"],
+            200,
+        );
         partner_spec.crl_dp = Some("http://pki.partner.example/root.crl");
         let partner = partner_root.issue(&partner_spec, "")?;
         // Our MTLS client identity (from the internal CA).
-        let mut client_spec = adcs(LeafSpec::server(now, "certprobe.contoso.com", &["certprobe.contoso.com"], 365));
+        let mut client_spec = adcs(LeafSpec::server(
+            now,
+            "certprobe.contoso.com",
+            &["certprobe.contoso.com"],
+            365,
+        ));
         client_spec.client_auth = true;
         let client = int_ca.issue(&client_spec, &int_tail)?;
 
-        pki::write(dir, "internal-root.pem", &format!("{}{LEGACY_ROOT}", int_root.cert_pem), false)?;
+        pki::write(
+            dir,
+            "internal-root.pem",
+            &format!("{}{LEGACY_ROOT}", int_root.cert_pem),
+            false,
+        )?;
         pki::write(dir, "public-root.pem", &pub_root.cert_pem, false)?;
         pki::write(dir, "client.pem", &client.chain_pem, false)?;
         pki::write(dir, "client.key", &client.key_pem, true)?;
 
         let sites = vec![
-            Site { addr: addr("127.0.10.1:15061"), chain_pem: fe01.chain_pem, key_pem: fe01.key_pem, client_ca_pem: None },
-            Site { addr: addr("127.0.10.2:15061"), chain_pem: fe02.chain_pem, key_pem: fe02.key_pem, client_ca_pem: None },
-            Site { addr: addr("127.0.10.3:15061"), chain_pem: director.chain_pem, key_pem: director.key_pem, client_ca_pem: None },
-            Site { addr: addr("127.0.10.4:14443"), chain_pem: LEGACY_LEAF.to_string(), key_pem: LEGACY_KEY.to_string(), client_ca_pem: None },
-            Site { addr: addr("127.0.10.5:15061"), chain_pem: edge_int.chain_pem, key_pem: edge_int.key_pem, client_ca_pem: Some(int_root.cert_pem.clone()) },
-            Site { addr: addr("127.0.10.6:10443"), chain_pem: edge_ext.chain_pem, key_pem: edge_ext.key_pem, client_ca_pem: None },
-            Site { addr: addr("127.0.10.7:10443"), chain_pem: rp.chain_pem, key_pem: rp.key_pem, client_ca_pem: None },
-            Site { addr: addr("127.0.10.8:15061"), chain_pem: partner.chain_pem, key_pem: partner.key_pem, client_ca_pem: Some(int_root.cert_pem.clone()) },
+            Site {
+                addr: addr("127.0.10.1:15061"),
+                chain_pem: fe01.chain_pem,
+                key_pem: fe01.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.2:15061"),
+                chain_pem: fe02.chain_pem,
+                key_pem: fe02.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.3:15061"),
+                chain_pem: director.chain_pem,
+                key_pem: director.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.4:14443"),
+                chain_pem: LEGACY_LEAF.to_string(),
+                key_pem: LEGACY_KEY.to_string(),
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.5:15061"),
+                chain_pem: edge_int.chain_pem,
+                key_pem: edge_int.key_pem,
+                client_ca_pem: Some(int_root.cert_pem.clone()),
+            },
+            Site {
+                addr: addr("127.0.10.6:10443"),
+                chain_pem: edge_ext.chain_pem,
+                key_pem: edge_ext.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.7:10443"),
+                chain_pem: rp.chain_pem,
+                key_pem: rp.key_pem,
+                client_ca_pem: None,
+            },
+            Site {
+                addr: addr("127.0.10.8:15061"),
+                chain_pem: partner.chain_pem,
+                key_pem: partner.key_pem,
+                client_ca_pem: Some(int_root.cert_pem.clone()),
+            },
         ];
         let cancel = CancellationToken::new();
         let mut addresses = Vec::new();
         for site in sites {
-            let listener = TcpListener::bind(site.addr)
-                .await
-                .with_context(|| format!("binding the lab server {} (is another demo running?)", site.addr))?;
+            let listener = TcpListener::bind(site.addr).await.with_context(|| {
+                format!(
+                    "binding the lab server {} (is another demo running?)",
+                    site.addr
+                )
+            })?;
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(&site)?));
             addresses.push(site.addr);
             tokio::spawn(serve(listener, acceptor, cancel.clone()));
@@ -148,9 +245,10 @@ impl Lab {
 }
 
 fn server_config(site: &Site) -> Result<rustls::ServerConfig> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(site.chain_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .context("lab chain PEM")?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(site.chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .context("lab chain PEM")?;
     let key = PrivateKeyDer::from_pem_slice(site.key_pem.as_bytes()).context("lab key PEM")?;
     let provider = crate::crypto_provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -160,7 +258,9 @@ fn server_config(site: &Site) -> Result<rustls::ServerConfig> {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                roots.add(c.context("lab client CA PEM")?).context("lab client CA")?;
+                roots
+                    .add(c.context("lab client CA PEM")?)
+                    .context("lab client CA")?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
@@ -169,12 +269,18 @@ fn server_config(site: &Site) -> Result<rustls::ServerConfig> {
         }
         None => builder.with_no_client_auth(),
     };
-    builder.with_single_cert(chain, key).context("lab server certificate")
+    builder
+        .with_single_cert(chain, key)
+        .context("lab server certificate")
 }
 
 /// Accept TLS connections until cancelled; answer an HTTP request with 200, otherwise wait
 /// briefly for the client and close.
-async fn serve(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, cancel: CancellationToken) {
+async fn serve(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    cancel: CancellationToken,
+) {
     loop {
         let (sock, _) = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -182,14 +288,20 @@ async fn serve(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, cance
         };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let Ok(Ok(mut tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await else {
+            let Ok(Ok(mut tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await
+            else {
                 return;
             };
             let mut buf = [0u8; 1024];
-            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await
+            {
                 if n > 0 && (buf.starts_with(b"HEAD ") || buf.starts_with(b"GET ")) {
                     let _ = tls
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
                         .await;
                 }
             }

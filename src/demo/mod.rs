@@ -43,13 +43,25 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
     );
     let code = crate::cli::run_once(&cfg, None, OutputFormat::Table, false).await;
     eprintln!();
-    eprintln!("That was `certprobe probe --once -c {}` (exit code {code}).", lab.config_path.display());
+    eprintln!(
+        "That was `certprobe probe --once -c {}` (exit code {code}).",
+        lab.config_path.display()
+    );
     eprintln!("Now running the daemon on the same config. Try, in another terminal:");
     eprintln!("  curl -s http://{}/metrics | grep -E 'certprobe_(policy_status|policy_rule_failed|pool_consistent|mtls_enforced)' | grep -v ' 0$'", args.listen);
-    eprintln!("  curl -s 'http://{}/probe?endpoint=edge-external'", args.listen);
-    eprintln!("What to look at: fe02 expires in 10 days and presents another key than fe01 (pool fepool");
-    eprintln!("inconsistent); fe-web-internal is signed with SHA-1 by the legacy Windows Server 2003 CA;");
-    eprintln!("edge-external carries a wildcard SAN and lacks sip.fabrikam.com; reverse-proxy lacks");
+    eprintln!(
+        "  curl -s 'http://{}/probe?endpoint=edge-external'",
+        args.listen
+    );
+    eprintln!(
+        "What to look at: fe02 expires in 10 days and presents another key than fe01 (pool fepool"
+    );
+    eprintln!(
+        "inconsistent); fe-web-internal is signed with SHA-1 by the legacy Windows Server 2003 CA;"
+    );
+    eprintln!(
+        "edge-external carries a wildcard SAN and lacks sip.fabrikam.com; reverse-proxy lacks"
+    );
     eprintln!("lyncdiscover.fabrikam.com; partner-fabrikam chains to a root nobody here trusts.");
     eprintln!("Press Ctrl-C to stop.");
     crate::daemon::run(crate::daemon::DaemonOptions {

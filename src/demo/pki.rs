@@ -93,7 +93,10 @@ pub fn ms_template_name(name: &str) -> CustomExtension {
 
 /// 1.3.6.1.4.1.311.21.7: a v2 template OID, major 100, minor 3.
 pub fn ms_template_info() -> CustomExtension {
-    let oid = tlv(0x06, &oid_body(&[1, 3, 6, 1, 4, 1, 311, 21, 8, 5138, 1, 14, 3]));
+    let oid = tlv(
+        0x06,
+        &oid_body(&[1, 3, 6, 1, 4, 1, 311, 21, 8, 5138, 1, 14, 3]),
+    );
     let body = [oid, tlv(0x02, &[100]), tlv(0x02, &[3])].concat();
     CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 311, 21, 7], tlv(0x30, &body))
 }
@@ -102,7 +105,10 @@ pub fn ms_template_info() -> CustomExtension {
 pub fn ms_application_policies(client_auth: bool) -> CustomExtension {
     let mut body = tlv(0x30, &tlv(0x06, &oid_body(&[1, 3, 6, 1, 5, 5, 7, 3, 1])));
     if client_auth {
-        body.extend(tlv(0x30, &tlv(0x06, &oid_body(&[1, 3, 6, 1, 5, 5, 7, 3, 2]))));
+        body.extend(tlv(
+            0x30,
+            &tlv(0x06, &oid_body(&[1, 3, 6, 1, 5, 5, 7, 3, 2])),
+        ));
     }
     CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 311, 21, 10], tlv(0x30, &body))
 }
@@ -125,7 +131,11 @@ impl Ca {
         let mut p = CertificateParams::default();
         p.distinguished_name = dn(cn, org);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         p.not_before = now - Duration::days(365);
         p.not_after = now + Duration::days(3650);
         if adcs {
@@ -142,11 +152,21 @@ impl Ca {
     }
 
     /// An intermediate issued by `self`.
-    pub fn intermediate(&self, cn: &str, org: &str, now: OffsetDateTime, adcs: bool) -> Result<Self> {
+    pub fn intermediate(
+        &self,
+        cn: &str,
+        org: &str,
+        now: OffsetDateTime,
+        adcs: bool,
+    ) -> Result<Self> {
         let mut p = CertificateParams::default();
         p.distinguished_name = dn(cn, org);
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         p.not_before = now - Duration::days(300);
         p.not_after = now + Duration::days(1825);
         p.use_authority_key_identifier_extension = true;
@@ -158,7 +178,9 @@ impl Ca {
         }
         let key = KeyPair::generate().context("generating an intermediate key")?;
         let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).context("issuing an intermediate")?;
+        let cert = p
+            .signed_by(&key, &issuer)
+            .context("issuing an intermediate")?;
         Ok(Self {
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
@@ -182,22 +204,30 @@ impl Ca {
         p.not_before = spec.not_before;
         p.not_after = spec.not_after;
         p.use_authority_key_identifier_extension = true;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         if spec.server_auth {
-            p.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+            p.extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
         }
         if spec.client_auth {
-            p.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+            p.extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
         }
         if let Some(url) = spec.crl_dp {
-            p.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![url.to_string()] }];
+            p.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![url.to_string()],
+            }];
         }
         if let Some(t) = spec.template_name {
             p.custom_extensions.push(ms_template_name(t));
         }
         if spec.template_v2 {
             p.custom_extensions.push(ms_template_info());
-            p.custom_extensions.push(ms_application_policies(spec.client_auth));
+            p.custom_extensions
+                .push(ms_application_policies(spec.client_auth));
         }
         let key = KeyPair::generate().context("generating a leaf key")?;
         let issuer = Issuer::from_params(&self.params, &self.key);

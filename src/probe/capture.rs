@@ -19,9 +19,13 @@ pub struct Capture {
     /// Time from starting the TCP connect until it completed.
     #[serde(serialize_with = "ser_opt_secs")]
     pub connect_duration: Option<Duration>,
-    /// Time from the ClientHello until the handshake (and post-handshake verdict read) completed.
+    /// Time from the ClientHello until the TLS handshake completed (or failed).
     #[serde(serialize_with = "ser_opt_secs")]
     pub handshake_duration: Option<Duration>,
+    /// Time spent after the handshake waiting for the server's verdict (an alert, a close, the
+    /// HTTP answer, or the verdict timeout when the server stays silent).
+    #[serde(serialize_with = "ser_opt_secs")]
+    pub verdict_duration: Option<Duration>,
     /// Negotiated protocol version, e.g. `TLSv1.3` (or the legacy version, e.g. `TLSv1.0`).
     pub tls_version: Option<String>,
     /// Negotiated cipher suite IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
@@ -62,6 +66,7 @@ impl Capture {
             sni,
             connect_duration: None,
             handshake_duration: None,
+            verdict_duration: None,
             tls_version: None,
             cipher_suite: None,
             alpn: None,

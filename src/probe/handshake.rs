@@ -1,13 +1,23 @@
 //! Connect + handshake + capture for one address.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use rustls::{AlertDescription, ClientConfig};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
-use super::capture::Capture;
+use super::capture::{Capture, ClientAuthFacts, HandshakeSignature};
+use super::reason::{alert_name, Failure, FailureReason};
+use super::resolve::{resolve, AddressMode};
+use super::verifier::{Recorded, Recorder, RecordingClientCertResolver, RecordingVerifier};
 
 /// A client certificate chain and its private key, for MTLS.
 #[derive(Debug)]
@@ -126,24 +136,688 @@ impl ProbeSpec {
 /// server's verdict, run the MTLS enforcement check when required, and fall back to the legacy
 /// capture for TLS < 1.2 servers. Never panics, never returns an error: failures are data in
 /// [`Capture::failure`].
+///
+/// Worst-case duration: connect + handshake + verdict timeouts, plus connect + handshake
+/// timeouts again for the legacy capture, plus one more full probe for the MTLS enforcement
+/// check (`expect_client_auth: required` with a client identity). Callers that need a hard
+/// bound wrap this in their own timeout.
 pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
-    let mut c = Capture::new(address, spec.sni.clone());
-    c.failure = Some(super::Failure::new(
-        super::FailureReason::TlsError,
-        "probe not implemented yet",
-    ));
-    c
+    let identity = match spec
+        .client_identity
+        .as_deref()
+        .map(certified_key)
+        .transpose()
+    {
+        Ok(identity) => identity,
+        Err(failure) => {
+            let mut capture = Capture::new(address, spec.sni.clone());
+            capture.failure = Some(failure);
+            return capture;
+        }
+    };
+    let mut capture = tls_probe(spec, address, identity.clone()).await;
+
+    let reason = capture.failure.as_ref().map(|f| f.reason);
+    if spec.legacy_fallback
+        && capture.chain.is_empty()
+        && matches!(
+            reason,
+            Some(FailureReason::ProtocolVersion | FailureReason::HandshakeFailure)
+        )
+    {
+        super::legacy::fallback(spec, address, &mut capture).await;
+    }
+
+    if spec.expect_client_auth == ClientAuthExpectation::Required && capture.legacy.is_none() {
+        capture.mtls_enforced = if identity.is_none() {
+            // The main probe already was a probe without a client certificate.
+            enforcement_verdict(&capture)
+        } else if reached_certificate_exchange(&capture) {
+            let bare = tls_probe(spec, address, None).await;
+            enforcement_verdict(&bare)
+        } else {
+            None
+        };
+    }
+    capture
 }
 
-/// Which resolved addresses of a host to probe.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum AddressMode {
-    /// Every A/AAAA address, each with the same SNI.
-    #[default]
-    All,
-    /// Only the first address returned by the resolver.
-    First,
+/// Resolve the spec's host (all addresses or the first) and probe every address concurrently.
+/// A resolution failure yields one capture for `0.0.0.0:port` with reason `dns`.
+pub async fn probe_endpoint(spec: &ProbeSpec, mode: AddressMode) -> Vec<Capture> {
+    let addresses = match resolve(&spec.host, spec.port, mode).await {
+        Ok(addresses) => addresses,
+        Err(failure) => {
+            let unresolved = SocketAddr::from(([0, 0, 0, 0], spec.port));
+            let mut capture = Capture::new(unresolved, spec.sni.clone());
+            capture.failure = Some(failure);
+            return vec![capture];
+        }
+    };
+    probe_addresses(spec, &addresses).await
+}
+
+/// Probe each of `addresses` concurrently (one task each); captures come back in the same order.
+pub async fn probe_addresses(spec: &ProbeSpec, addresses: &[SocketAddr]) -> Vec<Capture> {
+    let mut set = tokio::task::JoinSet::new();
+    for (index, address) in addresses.iter().copied().enumerate() {
+        let spec = spec.clone();
+        set.spawn(async move { (index, probe_address(&spec, address).await) });
+    }
+    let mut out: Vec<Option<Capture>> = vec![None; addresses.len()];
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((index, capture)) => out[index] = Some(capture),
+            // A panicking probe is a bug; it must not take the other addresses down.
+            Err(e) => tracing::error!(error = %e, "probe task failed"),
+        }
+    }
+    out.into_iter()
+        .zip(addresses.iter().copied())
+        .map(|(capture, address)| {
+            capture.unwrap_or_else(|| {
+                let mut c = Capture::new(address, spec.sni.clone());
+                c.failure = Some(Failure::new(FailureReason::TlsError, "probe task failed"));
+                c
+            })
+        })
+        .collect()
+}
+
+fn certified_key(identity: &ClientIdentity) -> Result<Arc<CertifiedKey>, Failure> {
+    let provider = crate::crypto_provider();
+    CertifiedKey::from_der(identity.chain.clone(), identity.key.clone_key(), &provider)
+        .map(Arc::new)
+        .map_err(|e| {
+            Failure::new(
+                FailureReason::TlsError,
+                format!("client certificate/key unusable: {e}"),
+            )
+        })
+}
+
+/// Did the probe get far enough for the server to have decided about client authentication?
+fn reached_certificate_exchange(capture: &Capture) -> bool {
+    !capture.chain.is_empty() || capture.tls_version.is_some()
+}
+
+/// MTLS enforcement from a probe made WITHOUT a client certificate: `Some(true)` when the server
+/// refused it (alert or close during or right after the handshake, HTTP 400), `Some(false)` when
+/// it let us in, `None` when the probe failed before the server could decide.
+fn enforcement_verdict(bare: &Capture) -> Option<bool> {
+    match bare.failure.as_ref().map(|f| f.reason) {
+        None => Some(false),
+        Some(FailureReason::ClientCertRejected) => Some(true),
+        Some(
+            FailureReason::TlsAlert
+            | FailureReason::Closed
+            | FailureReason::Reset
+            | FailureReason::HandshakeFailure,
+        ) if reached_certificate_exchange(bare) => Some(true),
+        Some(_) => None,
+    }
+}
+
+/// One rustls probe with the given client identity (or none).
+async fn tls_probe(
+    spec: &ProbeSpec,
+    address: SocketAddr,
+    identity: Option<Arc<CertifiedKey>>,
+) -> Capture {
+    let mut capture = Capture::new(address, spec.sni.clone());
+    let recorder = Recorder::new();
+    let outcome = run_tls(spec, address, identity, &recorder, &mut capture).await;
+    let rec = recorder.snapshot();
+    capture.chain = rec.chain.clone();
+    capture.handshake_signature = rec
+        .handshake_signature
+        .clone()
+        .unwrap_or(HandshakeSignature::NotChecked);
+    capture.client_auth = ClientAuthFacts {
+        requested: rec.client_auth_requested,
+        acceptable_ca_names: rec.acceptable_ca_names.clone(),
+        acceptable_ca_names_truncated: rec.acceptable_ca_names_truncated,
+        client_cert_sent: rec.client_cert_sent,
+        accepted: None,
+    };
+    let failure = match outcome {
+        Ok(()) => None,
+        Err(Step::Failed(failure)) => Some(failure),
+        Err(Step::Handshake(err)) => Some(classify_io_error(&err, &rec, Stage::Handshake)),
+        Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict)),
+    };
+    if rec.client_cert_sent {
+        capture.client_auth.accepted = match failure.as_ref().map(|f| f.reason) {
+            None => Some(true),
+            Some(FailureReason::ClientCertRejected) => Some(false),
+            Some(_) => None,
+        };
+    }
+    capture.failure = failure;
+    capture
+}
+
+/// Where a probe stopped.
+enum Step {
+    /// Already classified.
+    Failed(Failure),
+    /// The TLS handshake failed with this error.
+    Handshake(io::Error),
+    /// The post-handshake verdict read failed with this error.
+    Verdict(io::Error),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Handshake,
+    Verdict,
+}
+
+async fn run_tls(
+    spec: &ProbeSpec,
+    address: SocketAddr,
+    identity: Option<Arc<CertifiedKey>>,
+    recorder: &Recorder,
+    capture: &mut Capture,
+) -> Result<(), Step> {
+    let config = client_config(spec, identity, recorder).map_err(Step::Failed)?;
+    let server_name = server_name(spec, address).map_err(Step::Failed)?;
+
+    let tcp = connect(address, spec.connect_timeout, capture)
+        .await
+        .map_err(Step::Failed)?;
+
+    let started = Instant::now();
+    let connector = TlsConnector::from(Arc::new(config));
+    let handshake =
+        tokio::time::timeout(spec.handshake_timeout, connector.connect(server_name, tcp));
+    let mut stream = match handshake.await {
+        Err(_) => {
+            capture.handshake_duration = Some(started.elapsed());
+            return Err(Step::Failed(Failure::new(
+                FailureReason::HandshakeTimeout,
+                format!(
+                    "TLS handshake did not complete within {} ms",
+                    spec.handshake_timeout.as_millis()
+                ),
+            )));
+        }
+        Ok(Err(e)) => {
+            capture.handshake_duration = Some(started.elapsed());
+            return Err(Step::Handshake(e));
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    capture.handshake_duration = Some(started.elapsed());
+    record_session(&stream, capture);
+
+    let verdict_started = Instant::now();
+    let verdict = read_verdict(spec, &mut stream).await;
+    capture.verdict_duration = Some(verdict_started.elapsed());
+    let rec = recorder.snapshot();
+    let result = match verdict {
+        Verdict::Silent | Verdict::Data => Ok(()),
+        Verdict::Closed(how) => {
+            if rec.client_auth_requested {
+                Err(Step::Failed(Failure::new(
+                    FailureReason::ClientCertRejected,
+                    format!(
+                        "server {how} right after the handshake ({})",
+                        client_cert_phrase(&rec)
+                    ),
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        Verdict::Error(e) => Err(Step::Verdict(e)),
+        Verdict::Http(http) => {
+            if http.is_client_cert_rejection(rec.client_auth_requested) {
+                Err(Step::Failed(Failure::new(
+                    FailureReason::ClientCertRejected,
+                    format!(
+                        "server answered `{}` to HEAD ({})",
+                        http.status_line,
+                        client_cert_phrase(&rec)
+                    ),
+                )))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // Best effort: tell the server we are done. Errors are irrelevant at this point.
+    let _ = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
+    result
+}
+
+fn client_cert_phrase(rec: &Recorded) -> &'static str {
+    if rec.client_cert_sent {
+        "client certificate sent"
+    } else {
+        "client certificate requested, none sent"
+    }
+}
+
+fn client_config(
+    spec: &ProbeSpec,
+    identity: Option<Arc<CertifiedKey>>,
+    recorder: &Recorder,
+) -> Result<ClientConfig, Failure> {
+    let provider = crate::crypto_provider();
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+    ]
+    .into_iter()
+    .filter(|(v, _)| *v >= spec.min_version && *v <= spec.max_version)
+    .map(|(_, p)| p)
+    .collect();
+    if versions.is_empty() {
+        return Err(Failure::new(
+            FailureReason::TlsError,
+            "min_version is above max_version: no TLS version to offer",
+        ));
+    }
+    let verifier = RecordingVerifier::new(
+        provider.signature_verification_algorithms,
+        spec.max_chain_certs,
+        spec.max_chain_bytes,
+        recorder.clone(),
+    );
+    let resolver = RecordingClientCertResolver::new(identity, recorder.clone());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| Failure::new(FailureReason::TlsError, format!("client config: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    // Every probe is a full handshake: a resumed session presents no certificate.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
+}
+
+/// SNI: the configured name (sent even though we connect to an IP); without one, the IP
+/// (rustls sends no SNI for an IP server name).
+fn server_name(spec: &ProbeSpec, address: SocketAddr) -> Result<ServerName<'static>, Failure> {
+    match &spec.sni {
+        Some(sni) => ServerName::try_from(sni.clone()).map_err(|e| {
+            Failure::new(FailureReason::TlsError, format!("invalid SNI {sni:?}: {e}"))
+        }),
+        None => Ok(ServerName::IpAddress(address.ip().into())),
+    }
+}
+
+async fn connect(
+    address: SocketAddr,
+    limit: Duration,
+    capture: &mut Capture,
+) -> Result<TcpStream, Failure> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(limit, TcpStream::connect(address)).await;
+    capture.connect_duration = Some(started.elapsed());
+    match result {
+        Err(_) => Err(Failure::new(
+            FailureReason::ConnectTimeout,
+            format!(
+                "TCP connect to {address} did not complete within {} ms",
+                limit.as_millis()
+            ),
+        )),
+        Ok(Err(e)) => {
+            let reason = match e.kind() {
+                io::ErrorKind::ConnectionRefused => FailureReason::ConnectRefused,
+                io::ErrorKind::TimedOut => FailureReason::ConnectTimeout,
+                _ => FailureReason::ConnectError,
+            };
+            Err(Failure::new(
+                reason,
+                format!("TCP connect to {address}: {e}"),
+            ))
+        }
+        Ok(Ok(tcp)) => {
+            // Small handshake writes should not wait for Nagle.
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        }
+    }
+}
+
+fn record_session(stream: &TlsStream<TcpStream>, capture: &mut Capture) {
+    let conn = stream.get_ref().1;
+    capture.tls_version = conn.protocol_version().map(version_name);
+    capture.cipher_suite = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str().map(str::to_owned));
+    capture.alpn = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    capture.kx_group = conn
+        .negotiated_key_exchange_group()
+        .and_then(|g| g.name().as_str().map(str::to_owned));
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        rustls::ProtocolVersion::TLSv1_1 => "TLSv1.1".into(),
+        rustls::ProtocolVersion::TLSv1_0 => "TLSv1.0".into(),
+        other => format!("0x{:04x}", u16::from(other)),
+    }
+}
+
+/// What the server did right after the handshake.
+enum Verdict {
+    /// Nothing within the verdict timeout: servers that wait for the client (SIP, HTTP).
+    Silent,
+    /// The server sent application data (no rejection).
+    Data,
+    /// The server closed (`"closed the connection"`) without an alert.
+    Closed(&'static str),
+    /// A read/write error (alert, reset).
+    Error(io::Error),
+    /// The HTTP response to our `HEAD /`.
+    Http(HttpResponse),
+}
+
+/// Most bytes of an HTTP response we read.
+const MAX_HTTP_RESPONSE: usize = 16 * 1024;
+
+async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<TcpStream>) -> Verdict {
+    match spec.app_protocol {
+        AppProtocol::None => {
+            let mut buf = [0u8; 512];
+            match tokio::time::timeout(spec.verdict_timeout, stream.read(&mut buf)).await {
+                Err(_) => Verdict::Silent,
+                Ok(Ok(0)) => Verdict::Closed("closed the connection"),
+                Ok(Ok(_)) => Verdict::Data,
+                Ok(Err(e)) => eof_as_closed(e),
+            }
+        }
+        AppProtocol::Http => {
+            let deadline = tokio::time::Instant::now() + spec.verdict_timeout;
+            let host = spec.sni.clone().unwrap_or_else(|| spec.host.clone());
+            // The only application data a probe ever sends: no credentials, no cookies.
+            let request = format!("HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            let write = async {
+                stream.write_all(request.as_bytes()).await?;
+                stream.flush().await
+            };
+            match tokio::time::timeout_at(deadline, write).await {
+                Err(_) => return Verdict::Silent,
+                Ok(Err(e)) => return eof_as_closed(e),
+                Ok(Ok(())) => {}
+            }
+            let mut response = Vec::new();
+            let mut buf = [0u8; 4096];
+            let mut eof = false;
+            loop {
+                match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                    Err(_) => break,
+                    Ok(Ok(0)) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(Ok(n)) => {
+                        response.extend_from_slice(&buf[..n]);
+                        if response.len() >= MAX_HTTP_RESPONSE {
+                            break;
+                        }
+                    }
+                    Ok(Err(e)) if response.is_empty() => return eof_as_closed(e),
+                    Ok(Err(_)) => break,
+                }
+            }
+            if response.is_empty() {
+                return if eof {
+                    Verdict::Closed("closed the connection without answering the HTTP request")
+                } else {
+                    Verdict::Silent
+                };
+            }
+            match HttpResponse::parse(&response) {
+                Some(http) => Verdict::Http(http),
+                None => Verdict::Data,
+            }
+        }
+    }
+}
+
+/// A close without close_notify surfaces as `UnexpectedEof`; it is a close, not an error.
+fn eof_as_closed(e: io::Error) -> Verdict {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => Verdict::Closed("closed the connection (no close_notify)"),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            Verdict::Closed("reset the connection")
+        }
+        _ => Verdict::Error(e),
+    }
+}
+
+/// The parts of an HTTP response the MTLS classification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub status_line: String,
+    /// Up to 16 KiB of the response after the header, lossily decoded.
+    pub body: String,
+}
+
+/// nginx's texts for the 400 it sends instead of a TLS alert (`ssl_verify_client on`).
+const NGINX_CLIENT_CERT_MARKERS: &[&str] = &[
+    "No required SSL certificate was sent",
+    "The SSL certificate error",
+];
+
+impl HttpResponse {
+    /// Parse the status line (and keep the body); None when it is not HTTP/1.x.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let text = String::from_utf8_lossy(bytes);
+        let (head, body) = match text.find("\r\n\r\n") {
+            Some(i) => (&text[..i], &text[i + 4..]),
+            None => (&text[..], ""),
+        };
+        let status_line = head.lines().next()?.trim_end().to_string();
+        let mut parts = status_line.split_whitespace();
+        if !parts.next()?.starts_with("HTTP/1.") {
+            return None;
+        }
+        let status = parts.next()?.parse().ok()?;
+        Some(Self {
+            status,
+            status_line,
+            body: body.to_string(),
+        })
+    }
+
+    /// nginx with `ssl_verify_client on` completes the TLS handshake and answers 400 with
+    /// "No required SSL certificate was sent" / "The SSL certificate error" in the body (a
+    /// `HEAD` answer has no body, so a 400 to our well-formed `HEAD` after the server asked for
+    /// a client certificate counts too).
+    pub fn is_client_cert_rejection(&self, client_auth_requested: bool) -> bool {
+        self.status == 400
+            && (client_auth_requested
+                || NGINX_CLIENT_CERT_MARKERS
+                    .iter()
+                    .any(|m| self.body.contains(m)))
+    }
+}
+
+/// Alerts a server sends when it refuses the client certificate (or its absence). OpenSSL in
+/// TLS 1.2 answers a missing certificate with handshake_failure.
+fn is_client_auth_alert(alert: AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::DecryptError
+            | AlertDescription::NoCertificate
+    )
+}
+
+/// Map a handshake or verdict-read error to a bounded reason. Never looks at error text; the
+/// text goes to the detail only.
+fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
+    if let Some(detail) = &rec.chain_too_large {
+        return Failure::new(FailureReason::ChainTooLarge, detail.clone());
+    }
+    if let Some(detail) = &rec.signature_error {
+        let reason = if rec.leaf_unparseable {
+            FailureReason::BadCertificate
+        } else {
+            FailureReason::TlsError
+        };
+        return Failure::new(reason, detail.clone());
+    }
+    let when = match stage {
+        Stage::Handshake => "during the handshake",
+        Stage::Verdict => "after the handshake",
+    };
+    if let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return classify_rustls_error(tls, rec, when);
+    }
+    let reason = match err.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => FailureReason::Reset,
+        io::ErrorKind::UnexpectedEof => FailureReason::Closed,
+        io::ErrorKind::TimedOut => FailureReason::HandshakeTimeout,
+        _ => FailureReason::TlsError,
+    };
+    let detail = match reason {
+        FailureReason::Closed => {
+            format!("peer closed the connection {when} without an alert ({err})")
+        }
+        FailureReason::Reset => format!("connection reset {when} ({err})"),
+        _ => format!("{err} ({when})"),
+    };
+    if rec.client_auth_requested
+        && stage == Stage::Verdict
+        && matches!(reason, FailureReason::Reset | FailureReason::Closed)
+    {
+        return Failure::new(
+            FailureReason::ClientCertRejected,
+            format!("{detail}; {}", client_cert_phrase(rec)),
+        );
+    }
+    Failure::new(reason, detail)
+}
+
+fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Failure {
+    use rustls::{Error, InvalidMessage, PeerIncompatible};
+    match err {
+        Error::AlertReceived(alert) => {
+            let name = alert_name(u8::from(*alert));
+            let reason = match alert {
+                AlertDescription::ProtocolVersion => FailureReason::ProtocolVersion,
+                _ if rec.client_auth_requested && is_client_auth_alert(*alert) => {
+                    FailureReason::ClientCertRejected
+                }
+                AlertDescription::HandshakeFailure if rec.chain.is_empty() => {
+                    FailureReason::HandshakeFailure
+                }
+                _ => FailureReason::TlsAlert,
+            };
+            let detail = match reason {
+                FailureReason::ProtocolVersion => format!(
+                    "server refused TLS 1.2/1.3 (protocol_version alert {when}): it only speaks an older version"
+                ),
+                FailureReason::ClientCertRejected => format!(
+                    "server sent {name} alert {when} ({})",
+                    client_cert_phrase(rec)
+                ),
+                FailureReason::HandshakeFailure => format!(
+                    "server sent handshake_failure {when}, before any certificate: no cipher suite or parameters in common"
+                ),
+                _ => format!("server sent fatal alert {name} {when}"),
+            };
+            Failure::new(reason, detail).with_alert(name)
+        }
+        Error::InvalidMessage(
+            InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
+        ) => Failure::new(
+            FailureReason::ChainTooLarge,
+            format!("server sent a handshake message over the size limit {when} ({err})"),
+        ),
+        Error::InvalidMessage(_) if rec.chain.is_empty() => Failure::new(
+            FailureReason::NotTls,
+            format!("peer does not speak TLS: {err} ({when})"),
+        ),
+        Error::PeerIncompatible(
+            PeerIncompatible::ServerDoesNotSupportTls12Or13
+            | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
+        ) => Failure::new(
+            FailureReason::ProtocolVersion,
+            format!("server chose a TLS version we do not offer {when} ({err})"),
+        ),
+        _ => Failure::new(FailureReason::TlsError, format!("{err} ({when})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_no_cert_page_is_a_client_cert_rejection() {
+        let raw = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n\r\n<html><head><title>400 No required SSL certificate was sent</title></head></html>";
+        let http = HttpResponse::parse(raw).unwrap();
+        assert_eq!(http.status, 400);
+        assert!(http.is_client_cert_rejection(false));
+    }
+
+    #[test]
+    fn plain_400_without_certificate_request_is_not_a_rejection() {
+        let http = HttpResponse::parse(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap();
+        assert!(!http.is_client_cert_rejection(false));
+        assert!(http.is_client_cert_rejection(true));
+        let ok = HttpResponse::parse(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+        assert!(!ok.is_client_cert_rejection(true));
+    }
+
+    #[test]
+    fn non_http_bytes_do_not_parse() {
+        assert!(HttpResponse::parse(b"SIP/2.0 200 OK\r\n\r\n").is_none());
+        assert!(HttpResponse::parse(b"").is_none());
+    }
+
+    #[test]
+    fn protocol_version_alert_maps_to_protocol_version() {
+        let rec = Recorded::default();
+        let f = classify_rustls_error(
+            &rustls::Error::AlertReceived(AlertDescription::ProtocolVersion),
+            &rec,
+            "during the handshake",
+        );
+        assert_eq!(f.reason, FailureReason::ProtocolVersion);
+        assert_eq!(f.alert.as_deref(), Some("protocol_version"));
+    }
+
+    #[test]
+    fn handshake_failure_maps_by_whether_a_certificate_was_requested() {
+        let mut rec = Recorded::default();
+        let alert = rustls::Error::AlertReceived(AlertDescription::HandshakeFailure);
+        assert_eq!(
+            classify_rustls_error(&alert, &rec, "x").reason,
+            FailureReason::HandshakeFailure
+        );
+        rec.chain = vec![CertificateDer::from(vec![1u8])];
+        rec.client_auth_requested = true;
+        assert_eq!(
+            classify_rustls_error(&alert, &rec, "x").reason,
+            FailureReason::ClientCertRejected
+        );
+    }
 }
