@@ -1,5 +1,7 @@
 //! Hostname verification with RFC 6125 wildcard semantics.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 
 use super::facts::CertFacts;
@@ -28,13 +30,240 @@ pub struct HostnameMatch {
 }
 
 /// Match `check.name` against the leaf's SANs (and CN where allowed).
+///
+/// RFC 6125: case-insensitive, a trailing dot is ignored, a wildcard is only honoured as the
+/// entire left-most label of a presented DNS name with at least two labels after it
+/// (`*.example.com`), matches exactly one label, and never matches the bare parent. IP literals
+/// match only IP SANs, never wildcards or the CN.
 pub fn match_hostname(leaf: &CertFacts, check: &NameCheck) -> HostnameMatch {
-    let _ = leaf;
-    HostnameMatch {
+    let mut out = HostnameMatch {
         name: check.name.clone(),
         matched: false,
         matched_by: None,
         via_wildcard: false,
         via_cn: false,
+    };
+    let wanted = check.name.trim();
+    // IP literal (optionally bracketed IPv6).
+    let ip_text = wanted
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(wanted);
+    if let Ok(ip) = ip_text.parse::<IpAddr>() {
+        for san in &leaf.san_ip {
+            if san.parse::<IpAddr>().ok() == Some(ip) {
+                out.matched = true;
+                out.matched_by = Some(san.clone());
+                return out;
+            }
+        }
+        return out;
+    }
+    let Some(host) = normalize_reference(wanted) else {
+        return out;
+    };
+    // Exact matches win over wildcards.
+    for san in &leaf.san_dns {
+        if let Some(p) = normalize_presented(san) {
+            if !p.starts_with("*.") && p == host {
+                out.matched = true;
+                out.matched_by = Some(san.clone());
+                return out;
+            }
+        }
+    }
+    for san in &leaf.san_dns {
+        if let Some(p) = normalize_presented(san) {
+            if wildcard_matches(&p, &host) {
+                out.matched = true;
+                out.matched_by = Some(san.clone());
+                out.via_wildcard = true;
+                return out;
+            }
+        }
+    }
+    if check.allow_cn_fallback && leaf.san_dns.is_empty() {
+        if let Some(cn) = &leaf.subject_cn {
+            if let Some(p) = normalize_presented(cn) {
+                let exact = !p.starts_with("*.") && p == host;
+                let wild = wildcard_matches(&p, &host);
+                if exact || wild {
+                    out.matched = true;
+                    out.matched_by = Some(format!("CN={cn}"));
+                    out.via_cn = true;
+                    out.via_wildcard = wild;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lower-case, strip one trailing dot; None for names that can never match (empty labels).
+fn normalize_reference(name: &str) -> Option<String> {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    if n.is_empty() || n.split('.').any(str::is_empty) || n.contains('*') {
+        return None;
+    }
+    Some(n.to_ascii_lowercase())
+}
+
+fn normalize_presented(name: &str) -> Option<String> {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    if n.is_empty() || n.split('.').any(str::is_empty) {
+        return None;
+    }
+    Some(n.to_ascii_lowercase())
+}
+
+/// `pattern` is normalized; only `*.<at least two labels>` is a wildcard.
+fn wildcard_matches(pattern: &str, host: &str) -> bool {
+    let Some(suffix) = pattern.strip_prefix("*.") else {
+        return false;
+    };
+    // No further wildcards, and at least two labels under the wildcard (no `*.com`).
+    if suffix.contains('*') || !suffix.contains('.') {
+        return false;
+    }
+    match host.split_once('.') {
+        Some((first, rest)) => !first.is_empty() && rest == suffix,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::facts::{AdcsExtensions, KeyAlgorithm, SignatureHash};
+    use proptest::prelude::*;
+
+    fn leaf(dns: &[&str], ips: &[&str], cn: Option<&str>) -> CertFacts {
+        CertFacts {
+            subject: String::new(),
+            subject_cn: cn.map(str::to_string),
+            issuer: String::new(),
+            issuer_cn: None,
+            serial: "01".into(),
+            fingerprint_sha256: String::new(),
+            spki_sha256: String::new(),
+            not_before: 0,
+            not_after: 0,
+            san_dns: dns.iter().map(|s| s.to_string()).collect(),
+            san_ip: ips.iter().map(|s| s.to_string()).collect(),
+            has_san_extension: !dns.is_empty() || !ips.is_empty(),
+            key: KeyAlgorithm::Ed25519,
+            signature_oid: String::new(),
+            signature_algorithm: String::new(),
+            signature_hash: SignatureHash::Sha256,
+            is_rsassa_pss: false,
+            is_ca: false,
+            path_len: None,
+            self_signed: false,
+            key_usage: vec![],
+            key_usage_critical: false,
+            has_key_usage: false,
+            eku: vec![],
+            eku_critical: false,
+            has_eku: false,
+            crl_distribution_points: vec![],
+            ocsp_urls: vec![],
+            ca_issuers_urls: vec![],
+            certificate_policies: vec![],
+            subject_key_id: None,
+            authority_key_id: None,
+            adcs: AdcsExtensions::default(),
+            version: 3,
+            unknown_critical_extensions: vec![],
+            spki_der: vec![],
+            subject_der: vec![],
+            issuer_der: vec![],
+        }
+    }
+
+    fn check(name: &str) -> NameCheck {
+        NameCheck {
+            name: name.into(),
+            allow_cn_fallback: false,
+        }
+    }
+
+    fn cn_check(name: &str) -> NameCheck {
+        NameCheck {
+            name: name.into(),
+            allow_cn_fallback: true,
+        }
+    }
+
+    #[test]
+    fn exact_names_match_case_insensitively_and_ignore_a_trailing_dot() {
+        let l = leaf(&["Pool.Contoso.com"], &[], None);
+        let m = match_hostname(&l, &check("pool.contoso.COM."));
+        assert!(m.matched && !m.via_wildcard && !m.via_cn);
+        assert_eq!(m.matched_by.as_deref(), Some("Pool.Contoso.com"));
+    }
+
+    #[test]
+    fn a_wildcard_matches_exactly_one_left_most_label() {
+        let l = leaf(&["*.contoso.com"], &[], None);
+        let m = match_hostname(&l, &check("meet.contoso.com"));
+        assert!(m.matched && m.via_wildcard);
+        assert!(!match_hostname(&l, &check("a.meet.contoso.com")).matched);
+        assert!(!match_hostname(&l, &check("contoso.com")).matched);
+    }
+
+    #[test]
+    fn partial_label_and_non_left_most_wildcards_never_match() {
+        let l = leaf(&["f*.contoso.com", "www.*.com", "*.com"], &[], None);
+        assert!(!match_hostname(&l, &check("foo.contoso.com")).matched);
+        assert!(!match_hostname(&l, &check("www.contoso.com")).matched);
+        assert!(!match_hostname(&l, &check("contoso.com")).matched);
+    }
+
+    #[test]
+    fn ip_names_match_only_ip_sans() {
+        let l = leaf(&["127.0.0.1", "*.0.0.1"], &["::1"], Some("127.0.0.1"));
+        assert!(!match_hostname(&l, &cn_check("127.0.0.1")).matched);
+        let m = match_hostname(&l, &check("::1"));
+        assert!(m.matched);
+        assert!(match_hostname(&l, &check("[0:0::1]")).matched);
+    }
+
+    #[test]
+    fn cn_fallback_only_when_allowed_and_no_dns_san() {
+        let cn_only = leaf(&[], &[], Some("edge.contoso.com"));
+        assert!(!match_hostname(&cn_only, &check("edge.contoso.com")).matched);
+        let m = match_hostname(&cn_only, &cn_check("edge.contoso.com"));
+        assert!(m.matched && m.via_cn);
+        assert_eq!(m.matched_by.as_deref(), Some("CN=edge.contoso.com"));
+        let with_san = leaf(&["other.contoso.com"], &[], Some("edge.contoso.com"));
+        assert!(!match_hostname(&with_san, &cn_check("edge.contoso.com")).matched);
+    }
+
+    fn label() -> impl Strategy<Value = String> {
+        "[a-z]([a-z0-9-]{0,8}[a-z0-9])?"
+    }
+
+    proptest! {
+        #[test]
+        fn a_wildcard_never_matches_a_name_with_a_different_label_count(
+            base in prop::collection::vec(label(), 2..4),
+            host in prop::collection::vec(label(), 1..7),
+        ) {
+            let pattern = format!("*.{}", base.join("."));
+            let l = leaf(&[&pattern], &[], None);
+            let m = match_hostname(&l, &check(&host.join(".")));
+            if host.len() != base.len() + 1 {
+                prop_assert!(!m.matched);
+            }
+        }
+
+        #[test]
+        fn exact_names_always_match_themselves(labels in prop::collection::vec(label(), 1..6)) {
+            let name = labels.join(".");
+            let l = leaf(&[&name], &[], None);
+            let m = match_hostname(&l, &check(&name));
+            prop_assert!(m.matched);
+            prop_assert!(!m.via_wildcard);
+        }
     }
 }

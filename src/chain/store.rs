@@ -3,6 +3,8 @@
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde::Serialize;
 
+use super::facts::{parse_cert, CertFacts};
+
 /// How a store classifies the issuers it trusts.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema, serde::Deserialize,
@@ -23,6 +25,9 @@ pub struct TrustStore {
     pub anchors: Vec<TrustAnchor<'static>>,
     /// The anchor certificates when known (PEM bundles); empty for webpki-roots.
     pub anchor_certs: Vec<CertificateDer<'static>>,
+    /// Parsed facts of `anchor_certs` (parsed once when the store is built; certificates that
+    /// x509-parser cannot read are absent).
+    pub anchor_facts: Vec<CertFacts>,
 }
 
 impl TrustStore {
@@ -38,11 +43,13 @@ impl TrustStore {
                 .map_err(|e| format!("certificate #{i} is not a usable trust anchor: {e:?}"))?;
             anchors.push(a.to_owned());
         }
+        let anchor_facts = certs.iter().filter_map(|c| parse_cert(c).ok()).collect();
         Ok(Self {
             name: name.into(),
             class,
             anchors,
             anchor_certs: certs,
+            anchor_facts,
         })
     }
 
@@ -53,6 +60,7 @@ impl TrustStore {
             class: StoreClass::Public,
             anchors: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             anchor_certs: Vec::new(),
+            anchor_facts: Vec::new(),
         }
     }
 }

@@ -1,11 +1,18 @@
 //! Path building and verification against every named store; hygiene; classification.
 
-use rustls_pki_types::{CertificateDer, UnixTime};
-use serde::Serialize;
+use std::sync::LazyLock;
 
-use super::facts::CertFacts;
-use super::hostname::{HostnameMatch, NameCheck};
-use super::store::{StoreClass, TrustStores};
+use rustls_pki_types::{
+    alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm,
+    TrustAnchor, UnixTime,
+};
+use serde::Serialize;
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::facts::{facts_from_x509, parse_x509, CertFacts, KeyAlgorithm, SignatureHash};
+use super::hostname::{match_hostname, HostnameMatch, NameCheck};
+use super::store::{StoreClass, TrustStore, TrustStores};
 
 /// Bounded reason why a store rejected a chain (a metric label value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -45,6 +52,9 @@ pub struct StoreVerdict {
     pub path: Vec<String>,
     /// Earliest notAfter over the verified path (anchor included where known).
     pub path_not_after: Option<i64>,
+    /// The chain verifies to this store when the leaf's EKU is ignored (set when the only
+    /// problem is a leaf without serverAuth: then `verified` is false and `error` is `BadEku`).
+    pub trusted_ignoring_eku: bool,
 }
 
 /// Chain hygiene facts.
@@ -65,7 +75,9 @@ pub struct Hygiene {
     pub earliest_not_after: Option<i64>,
 }
 
-/// Issuer classification.
+/// Issuer classification: `Internal` when a store of class internal trusts the chain (verified,
+/// or trusted apart from the leaf's EKU), else `Public` likewise, else `Unknown` (the AD CS
+/// fallback heuristic is reported as an inference, not as a class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IssuerClass {
@@ -115,6 +127,675 @@ impl ChainReport {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Legacy signature algorithms (SHA-1 and RSA keys of 1024..2047 bits), verified with ring.
+// ---------------------------------------------------------------------------------------------
+
+/// An RSA PKCS#1 v1.5 algorithm accepting 1024-bit keys (and SHA-1), for legacy internal CAs.
+#[derive(Debug)]
+struct LegacyRsa {
+    signature_alg_id: AlgorithmIdentifier,
+    verification_alg: &'static dyn ring::signature::VerificationAlgorithm,
+}
+
+impl SignatureVerificationAlgorithm for LegacyRsa {
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::RSA_ENCRYPTION
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        self.signature_alg_id
+    }
+
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        ring::signature::UnparsedPublicKey::new(self.verification_alg, public_key)
+            .verify(message, signature)
+            .map_err(|_| InvalidSignature)
+    }
+}
+
+// AlgorithmIdentifier contents (OID TLV, then NULL parameters or none).
+const SHA1_RSA_NULL: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05, 0x05, 0x00,
+];
+const SHA1_RSA_ABSENT: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05,
+];
+/// 1.3.14.3.2.29 sha1WithRSASignature (OIW), seen on old Windows CAs.
+const SHA1_RSA_OIW_NULL: &[u8] = &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1d, 0x05, 0x00];
+const SHA1_RSA_OIW_ABSENT: &[u8] = &[0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1d];
+const SHA256_RSA_ABSENT: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+];
+const SHA512_RSA_ABSENT: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d,
+];
+
+static LEGACY_ALGS: &[LegacyRsa] = &[
+    LegacyRsa {
+        signature_alg_id: AlgorithmIdentifier::from_slice(SHA1_RSA_NULL),
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    },
+    LegacyRsa {
+        signature_alg_id: AlgorithmIdentifier::from_slice(SHA1_RSA_ABSENT),
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    },
+    LegacyRsa {
+        signature_alg_id: AlgorithmIdentifier::from_slice(SHA1_RSA_OIW_NULL),
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    },
+    LegacyRsa {
+        signature_alg_id: AlgorithmIdentifier::from_slice(SHA1_RSA_OIW_ABSENT),
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+    },
+    LegacyRsa {
+        signature_alg_id: alg_id::RSA_PKCS1_SHA256,
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+    },
+    LegacyRsa {
+        signature_alg_id: AlgorithmIdentifier::from_slice(SHA256_RSA_ABSENT),
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+    },
+    // ring has no 1024-bit SHA-384 PKCS#1 algorithm; SHA-384 needs >= 2048 bits (default list).
+    LegacyRsa {
+        signature_alg_id: alg_id::RSA_PKCS1_SHA512,
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+    },
+    LegacyRsa {
+        signature_alg_id: AlgorithmIdentifier::from_slice(SHA512_RSA_ABSENT),
+        verification_alg: &ring::signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+    },
+];
+
+/// The strict list: webpki's ring algorithms.
+fn strict_algs() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+    webpki::ALL_VERIFICATION_ALGS
+}
+
+/// Legacy algorithms FIRST (webpki uses the first algorithm whose identifiers match, so a
+/// 1024-bit SHA-256 signature would otherwise hit the 2048-bit default and fail), then defaults.
+static LEGACY_LIST: LazyLock<Vec<&'static dyn SignatureVerificationAlgorithm>> =
+    LazyLock::new(|| {
+        let mut v: Vec<&'static dyn SignatureVerificationAlgorithm> = Vec::new();
+        for a in LEGACY_ALGS {
+            v.push(a);
+        }
+        v.extend_from_slice(webpki::ALL_VERIFICATION_ALGS);
+        v
+    });
+
+/// EKU validator that accepts anything (used only to decide trust apart from the leaf's EKU).
+struct AnyEku;
+
+impl ExtendedKeyUsageValidator for AnyEku {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        for id in iter {
+            id?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+// ---------------------------------------------------------------------------------------------
+
+/// Map a webpki error to the bounded reason set (webpki's enum is non-exhaustive).
+fn map_error(e: &webpki::Error) -> VerifyErrorKind {
+    use webpki::Error as E;
+    #[allow(deprecated)]
+    match e {
+        E::UnknownIssuer | E::CertDistrusted => VerifyErrorKind::UnknownIssuer,
+        E::CertExpired { .. } => VerifyErrorKind::Expired,
+        E::CertNotValidYet { .. } => VerifyErrorKind::NotYetValid,
+        E::InvalidSignatureForPublicKey | E::SignatureAlgorithmMismatch => {
+            VerifyErrorKind::BadSignature
+        }
+        E::UnsupportedSignatureAlgorithm
+        | E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            VerifyErrorKind::UnsupportedSignatureAlgorithm
+        }
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => {
+            VerifyErrorKind::BadEku
+        }
+        E::PathLenConstraintViolated
+        | E::MaximumPathDepthExceeded
+        | E::MaximumPathBuildCallsExceeded
+        | E::MaximumSignatureChecksExceeded => VerifyErrorKind::PathTooLong,
+        E::NameConstraintViolation
+        | E::MaximumNameConstraintComparisonsExceeded
+        | E::InvalidNetworkMaskConstraint
+        | E::MalformedNameConstraint => VerifyErrorKind::NameConstraints,
+        E::CaUsedAsEndEntity => VerifyErrorKind::CaUsedAsLeaf,
+        E::EndEntityUsedAsCa => VerifyErrorKind::NotCa,
+        E::BadDer
+        | E::BadDerTime
+        | E::TrailingData(_)
+        | E::MalformedExtensions
+        | E::ExtensionValueInvalid
+        | E::InvalidCertValidity
+        | E::InvalidSerialNumber
+        | E::MalformedDnsIdentifier
+        | E::UnsupportedCertVersion
+        | E::UnsupportedCriticalExtension => VerifyErrorKind::Malformed,
+        _ => VerifyErrorKind::Other,
+    }
+}
+
+fn is_eku_error(e: &webpki::Error) -> bool {
+    map_error(e) == VerifyErrorKind::BadEku
+}
+
+fn unix(t: UnixTime) -> i64 {
+    t.as_secs() as i64
+}
+
+fn valid_at(f: &CertFacts, now: i64) -> bool {
+    f.not_before <= now && now <= f.not_after
+}
+
+/// Strip a DER TLV header (tag + length), returning the contents.
+fn der_contents(der: &[u8]) -> &[u8] {
+    if der.len() < 2 {
+        return der;
+    }
+    let l0 = der[1];
+    let hdr = if l0 < 0x80 {
+        2
+    } else {
+        2 + (l0 & 0x7f) as usize
+    };
+    der.get(hdr..).unwrap_or(der)
+}
+
+fn facts_match_anchor(f: &CertFacts, a: &TrustAnchor<'_>) -> bool {
+    f.subject_der == a.subject.as_ref()
+        && der_contents(&f.spki_der) == a.subject_public_key_info.as_ref()
+}
+
+fn anchor_subject_string(a: &TrustAnchor<'_>) -> String {
+    let contents = a.subject.as_ref();
+    let mut der = Vec::with_capacity(contents.len() + 6);
+    der.push(0x30);
+    let n = contents.len();
+    if n < 0x80 {
+        der.push(n as u8);
+    } else if n < 0x100 {
+        der.extend_from_slice(&[0x81, n as u8]);
+    } else if n < 0x10000 {
+        der.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
+    } else {
+        return format!("anchor:{}", hex::encode(contents));
+    }
+    der.extend_from_slice(contents);
+    match x509_parser::x509::X509Name::from_der(&der) {
+        Ok((_, name)) => super::facts::rfc4514(&name),
+        Err(_) => format!("anchor:{}", hex::encode(contents)),
+    }
+}
+
+/// Per-analysis context shared by all stores.
+struct Ctx<'c, 'd> {
+    chain: &'c [CertificateDer<'d>],
+    /// Parsed facts by presented position (None when unparseable).
+    facts: &'c [Option<CertFacts>],
+    x509: &'c [Option<X509Certificate<'c>>],
+    now: UnixTime,
+    now_s: i64,
+}
+
+impl Ctx<'_, '_> {
+    fn fact(&self, i: usize) -> Option<&CertFacts> {
+        self.facts.get(i).and_then(|f| f.as_ref())
+    }
+
+    /// Presented positions following issuer -> subject from the leaf (cycle-free).
+    fn dn_walk(&self) -> Vec<usize> {
+        let mut walk = vec![0usize];
+        let Some(mut cur) = self.fact(0) else {
+            return walk;
+        };
+        while walk.len() < self.chain.len() {
+            if cur.self_signed {
+                break;
+            }
+            let mut next = None;
+            for (j, f) in self.facts.iter().enumerate() {
+                let Some(f) = f else { continue };
+                if walk.contains(&j) || f.subject_der != cur.issuer_der {
+                    continue;
+                }
+                let kid_ok = match (&cur.authority_key_id, &f.subject_key_id) {
+                    (Some(a), Some(s)) => a == s,
+                    _ => true,
+                };
+                if kid_ok {
+                    next = Some(j);
+                    break;
+                }
+                if next.is_none() {
+                    next = Some(j);
+                }
+            }
+            match next {
+                Some(j) => {
+                    walk.push(j);
+                    cur = self.facts[j].as_ref().expect("checked above");
+                }
+                None => break,
+            }
+        }
+        walk
+    }
+
+    /// Any issuer key (presented non-leaf cert or a known anchor of the store) is RSA < 2048.
+    fn weak_rsa_issuer(&self, store: &TrustStore) -> bool {
+        let weak = |f: &CertFacts| matches!(f.key, KeyAlgorithm::Rsa { bits } if bits < 2048);
+        self.facts.iter().skip(1).flatten().any(weak) || store.anchor_facts.iter().any(weak)
+    }
+
+    fn anchor_facts<'s>(
+        &'s self,
+        store: &'s TrustStore,
+        a: &TrustAnchor<'_>,
+    ) -> Option<&'s CertFacts> {
+        // The store's own copy first (a presented cross-certificate shares subject and key
+        // with the anchor but has its own validity); else a presented self-signed copy.
+        store
+            .anchor_facts
+            .iter()
+            .find(|f| facts_match_anchor(f, a))
+            .or_else(|| {
+                self.facts
+                    .iter()
+                    .flatten()
+                    .find(|f| f.self_signed && facts_match_anchor(f, a))
+            })
+    }
+
+    fn position_of_der(&self, der: &[u8]) -> Option<usize> {
+        self.chain.iter().position(|c| c.as_ref() == der)
+    }
+
+    /// Best guess at which presented certificate an error is about.
+    fn error_position(&self, kind: VerifyErrorKind, store: &TrustStore) -> Option<usize> {
+        let walk = self.dn_walk();
+        match kind {
+            VerifyErrorKind::Expired | VerifyErrorKind::NotYetValid => {
+                let bad = |i: &usize| {
+                    self.fact(*i).is_some_and(|f| {
+                        if kind == VerifyErrorKind::Expired {
+                            self.now_s > f.not_after
+                        } else {
+                            self.now_s < f.not_before
+                        }
+                    })
+                };
+                walk.iter()
+                    .copied()
+                    .find(|i| bad(i))
+                    .or_else(|| (0..self.chain.len()).find(|i| bad(i)))
+            }
+            VerifyErrorKind::BadEku | VerifyErrorKind::CaUsedAsLeaf => Some(0),
+            VerifyErrorKind::NotCa => walk
+                .iter()
+                .copied()
+                .skip(1)
+                .find(|i| self.fact(*i).is_some_and(|f| !f.is_ca)),
+            VerifyErrorKind::UnknownIssuer => walk.last().copied(),
+            VerifyErrorKind::UnsupportedSignatureAlgorithm => walk.iter().copied().find(|i| {
+                self.fact(*i)
+                    .is_some_and(|f| !f.self_signed && !strictly_supported(f))
+            }),
+            VerifyErrorKind::BadSignature => {
+                // Walk the DN chain; the first certificate whose signature does not verify
+                // under its (presented or anchor) issuer key.
+                for (k, &i) in walk.iter().enumerate() {
+                    let Some(Some(cert)) = self.x509.get(i) else {
+                        return Some(i);
+                    };
+                    let res = match walk.get(k + 1) {
+                        Some(&j) => match self.x509.get(j) {
+                            Some(Some(issuer)) => cert.verify_signature(Some(issuer.public_key())),
+                            _ => continue,
+                        },
+                        None => {
+                            let issuer_dn = self.fact(i).map(|f| f.issuer_der.as_slice());
+                            let a = store
+                                .anchors
+                                .iter()
+                                .find(|a| Some(a.subject.as_ref()) == issuer_dn)?;
+                            let spki = with_seq_header(a.subject_public_key_info.as_ref());
+                            match x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki) {
+                                Ok((_, spki)) => cert.verify_signature(Some(&spki)),
+                                Err(_) => return None,
+                            }
+                        }
+                    };
+                    if matches!(
+                        res,
+                        Err(x509_parser::error::X509Error::SignatureVerificationError)
+                    ) {
+                        return Some(i);
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+fn with_seq_header(contents: &[u8]) -> Vec<u8> {
+    let n = contents.len();
+    let mut der = Vec::with_capacity(n + 4);
+    der.push(0x30);
+    if n < 0x80 {
+        der.push(n as u8);
+    } else if n < 0x100 {
+        der.extend_from_slice(&[0x81, n as u8]);
+    } else {
+        der.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
+    }
+    der.extend_from_slice(contents);
+    der
+}
+
+/// The signature algorithm is one webpki's default (ring) list can verify.
+fn strictly_supported(f: &CertFacts) -> bool {
+    matches!(
+        f.signature_oid.as_str(),
+        "1.2.840.113549.1.1.11"
+            | "1.2.840.113549.1.1.12"
+            | "1.2.840.113549.1.1.13"
+            | "1.2.840.10045.4.3.2"
+            | "1.2.840.10045.4.3.3"
+            | "1.3.101.112"
+    ) || (f.is_rsassa_pss
+        && matches!(
+            f.signature_hash,
+            SignatureHash::Sha256 | SignatureHash::Sha384 | SignatureHash::Sha512
+        ))
+}
+
+/// What one successful webpki run tells us.
+struct PathInfo {
+    /// Presented positions of the path (leaf first, intermediates), excluding the anchor.
+    positions: Vec<usize>,
+    path: Vec<String>,
+    not_after: Option<i64>,
+    anchor: Option<CertFacts>,
+}
+
+/// A failed run: webpki's error and, when certprobe's own path checks rejected a candidate
+/// path, why.
+type RunError = (webpki::Error, Option<&'static str>);
+type RunResult = Result<PathInfo, RunError>;
+
+fn secs(t: i64) -> UnixTime {
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.max(0) as u64))
+}
+
+/// Checks webpki leaves out, run on each candidate path so that path building can try another
+/// one: the anchor's own validity (deps.md pitfall 8), critical extensions and CA-ness of a
+/// known anchor certificate, and keyCertSign on intermediates that carry a keyUsage.
+fn path_checks(
+    ctx: &Ctx<'_, '_>,
+    store: &TrustStore,
+    p: &webpki::VerifiedPath<'_>,
+    now: UnixTime,
+) -> Result<(), (webpki::Error, &'static str)> {
+    let now_s = ctx.now_s;
+    for c in p.intermediate_certificates() {
+        let Some(f) = ctx
+            .position_of_der(c.der().as_ref())
+            .and_then(|i| ctx.fact(i))
+        else {
+            continue;
+        };
+        if f.has_key_usage && !f.key_usage.iter().any(|k| k == "key_cert_sign") {
+            return Err((
+                webpki::Error::EndEntityUsedAsCa,
+                "an issuing CA certificate has a keyUsage without keyCertSign",
+            ));
+        }
+    }
+    if let Some(f) = ctx.anchor_facts(store, p.anchor()) {
+        if now_s > f.not_after {
+            return Err((
+                webpki::Error::CertExpired {
+                    time: now,
+                    not_after: secs(f.not_after),
+                },
+                "the trust anchor certificate has expired",
+            ));
+        }
+        if now_s < f.not_before {
+            return Err((
+                webpki::Error::CertNotValidYet {
+                    time: now,
+                    not_before: secs(f.not_before),
+                },
+                "the trust anchor certificate is not yet valid",
+            ));
+        }
+        if !f.unknown_critical_extensions.is_empty() {
+            return Err((
+                webpki::Error::UnsupportedCriticalExtension,
+                "the trust anchor certificate has an unknown critical extension",
+            ));
+        }
+        // A v3 anchor must be a CA, unless the anchor is the leaf itself (a pinned
+        // self-signed server certificate).
+        let is_leaf = ctx
+            .fact(0)
+            .is_some_and(|l| l.fingerprint_sha256 == f.fingerprint_sha256);
+        if f.version >= 3 && !f.is_ca && !is_leaf {
+            return Err((
+                webpki::Error::EndEntityUsedAsCa,
+                "the trust anchor certificate is not a CA (no basicConstraints cA)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run_webpki(
+    ctx: &Ctx<'_, '_>,
+    ee: &EndEntityCert<'_>,
+    store: &TrustStore,
+    algs: &[&dyn SignatureVerificationAlgorithm],
+    eku: impl ExtendedKeyUsageValidator,
+) -> RunResult {
+    let intermediates = ctx.chain.get(1..).unwrap_or(&[]);
+    // certprobe's own checks run on each candidate path (see `path_checks`).
+    let now = ctx.now;
+    let rejected: std::cell::Cell<Option<&'static str>> = std::cell::Cell::new(None);
+    let check_path = |p: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
+        let r = path_checks(ctx, store, p, now);
+        if let Err((_, why)) = &r {
+            rejected.set(Some(why));
+        }
+        r.map_err(|(e, _)| e)
+    };
+    let vp = ee
+        .verify_for_usage(
+            algs,
+            &store.anchors,
+            intermediates,
+            now,
+            eku,
+            None,
+            Some(&check_path),
+        )
+        .map_err(|e| (e, rejected.get()))?;
+    let mut positions = vec![0usize];
+    let mut path = Vec::new();
+    let mut not_after = ctx.fact(0).map(|f| f.not_after);
+    if let Some(f) = ctx.fact(0) {
+        path.push(f.fingerprint_sha256.clone());
+    }
+    for c in vp.intermediate_certificates() {
+        let der = c.der();
+        match ctx.position_of_der(der.as_ref()) {
+            Some(p) => {
+                positions.push(p);
+                if let Some(f) = ctx.fact(p) {
+                    path.push(f.fingerprint_sha256.clone());
+                    not_after = Some(not_after.map_or(f.not_after, |n| n.min(f.not_after)));
+                } else {
+                    path.push(super::facts::sha256_hex(der.as_ref()));
+                }
+            }
+            None => path.push(super::facts::sha256_hex(der.as_ref())),
+        }
+    }
+    let anchor = ctx.anchor_facts(store, vp.anchor()).cloned();
+    let presented_anchor = ctx
+        .facts
+        .iter()
+        .flatten()
+        .any(|f| f.self_signed && facts_match_anchor(f, vp.anchor()));
+    match &anchor {
+        Some(a) => {
+            if presented_anchor {
+                path.push(a.fingerprint_sha256.clone());
+            } else {
+                path.push(a.subject.clone());
+            }
+            not_after = Some(not_after.map_or(a.not_after, |n| n.min(a.not_after)));
+        }
+        None => path.push(anchor_subject_string(vp.anchor())),
+    }
+    Ok(PathInfo {
+        positions,
+        path,
+        not_after,
+        anchor,
+    })
+}
+
+/// Strict, then legacy when the failure is about algorithms / weak RSA issuer keys.
+/// Returns (result, legacy used).
+fn verify_with_fallback(
+    ctx: &Ctx<'_, '_>,
+    ee: &EndEntityCert<'_>,
+    store: &TrustStore,
+    eku: &dyn Fn() -> Box<dyn ExtendedKeyUsageValidator>,
+) -> (RunResult, bool) {
+    let strict = run_webpki(ctx, ee, store, strict_algs(), BoxedEku(eku()));
+    let retry = match &strict {
+        Ok(_) => false,
+        Err((e, _)) => match map_error(e) {
+            VerifyErrorKind::UnsupportedSignatureAlgorithm => true,
+            VerifyErrorKind::BadSignature => ctx.weak_rsa_issuer(store),
+            _ => false,
+        },
+    };
+    if !retry {
+        return (strict, false);
+    }
+    let legacy = run_webpki(ctx, ee, store, &LEGACY_LIST, BoxedEku(eku()));
+    (legacy, true)
+}
+
+fn describe(e: &webpki::Error, why: Option<&'static str>) -> String {
+    match why {
+        Some(w) => format!("{e:?} (a candidate path was rejected: {w})"),
+        None => format!("{e:?}"),
+    }
+}
+
+struct BoxedEku(Box<dyn ExtendedKeyUsageValidator>);
+
+impl ExtendedKeyUsageValidator for BoxedEku {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        self.0.validate(iter)
+    }
+}
+
+fn verify_store(
+    ctx: &Ctx<'_, '_>,
+    ee: Option<&EndEntityCert<'_>>,
+    store: &TrustStore,
+) -> (StoreVerdict, Option<PathInfo>) {
+    let mut v = StoreVerdict {
+        store: store.name.clone(),
+        class: store.class,
+        verified: false,
+        legacy_algorithms: false,
+        error: None,
+        error_position: None,
+        detail: None,
+        path: Vec::new(),
+        path_not_after: None,
+        trusted_ignoring_eku: false,
+    };
+    let Some(ee) = ee else {
+        v.error = Some(VerifyErrorKind::Malformed);
+        v.error_position = Some(0);
+        v.detail = Some("leaf certificate is missing or not parseable by webpki".into());
+        return (v, None);
+    };
+    let server = || -> Box<dyn ExtendedKeyUsageValidator> { Box::new(KeyUsage::server_auth()) };
+    let (res, legacy) = verify_with_fallback(ctx, ee, store, &server);
+    match res {
+        Ok(p) => {
+            v.verified = true;
+            v.legacy_algorithms = legacy;
+            v.path = p.path.clone();
+            v.path_not_after = p.not_after;
+            (v, Some(p))
+        }
+        Err((e, _)) if is_eku_error(&e) => {
+            // Decide trust apart from the leaf's EKU (the policy reports EKU as its own rule).
+            let any = || -> Box<dyn ExtendedKeyUsageValidator> { Box::new(AnyEku) };
+            let (res2, legacy2) = verify_with_fallback(ctx, ee, store, &any);
+            match res2 {
+                Ok(p) => {
+                    v.trusted_ignoring_eku = true;
+                    v.legacy_algorithms = legacy2;
+                    v.error = Some(VerifyErrorKind::BadEku);
+                    v.error_position = Some(0);
+                    v.detail = Some(format!("{e:?}"));
+                    v.path = p.path;
+                    v.path_not_after = p.not_after;
+                    (v, None)
+                }
+                Err((e2, why)) => {
+                    let kind = map_error(&e2);
+                    v.error = Some(kind);
+                    v.error_position = ctx.error_position(kind, store);
+                    v.detail = Some(format!(
+                        "{}; leaf EKU also lacks serverAuth",
+                        describe(&e2, why)
+                    ));
+                    (v, None)
+                }
+            }
+        }
+        Err((e, why)) => {
+            let kind = map_error(&e);
+            v.error = Some(kind);
+            v.error_position = ctx.error_position(kind, store);
+            v.detail = Some(match kind {
+                VerifyErrorKind::UnsupportedSignatureAlgorithm => {
+                    format!("unverifiable legacy algorithm: {}", describe(&e, why))
+                }
+                _ => describe(&e, why),
+            });
+            (v, None)
+        }
+    }
+}
+
 /// Analyze a presented chain. Pure.
 pub fn analyze(
     chain: &[CertificateDer<'_>],
@@ -122,18 +803,250 @@ pub fn analyze(
     stores: &TrustStores,
     now: UnixTime,
 ) -> ChainReport {
-    let _ = (chain, name, stores, now);
+    let now_s = unix(now);
+    // Parse every certificate once.
+    let mut x509: Vec<Option<X509Certificate<'_>>> = Vec::with_capacity(chain.len());
+    let mut facts: Vec<Option<CertFacts>> = Vec::with_capacity(chain.len());
+    let mut parse_errors = Vec::new();
+    for (i, c) in chain.iter().enumerate() {
+        match parse_x509(c.as_ref()) {
+            Ok(x) => {
+                facts.push(Some(facts_from_x509(&x, c.as_ref())));
+                x509.push(Some(x));
+            }
+            Err(e) => {
+                parse_errors.push((i, e));
+                facts.push(None);
+                x509.push(None);
+            }
+        }
+    }
+    let ctx = Ctx {
+        chain,
+        facts: &facts,
+        x509: &x509,
+        now,
+        now_s,
+    };
+
+    let ee = chain.first().and_then(|c| EndEntityCert::try_from(c).ok());
+    let mut verdicts = Vec::with_capacity(stores.stores.len());
+    let mut paths: Vec<Option<PathInfo>> = Vec::with_capacity(stores.stores.len());
+    for store in &stores.stores {
+        let (v, p) = verify_store(&ctx, ee.as_ref(), store);
+        verdicts.push(v);
+        paths.push(p);
+    }
+
+    // Best path: first strictly verified store, else first verified store.
+    let best = verdicts
+        .iter()
+        .position(|v| v.verified && !v.legacy_algorithms)
+        .or_else(|| verdicts.iter().position(|v| v.verified));
+    let best_path = best.and_then(|i| paths[i].as_ref());
+
+    let hostname = match (name, ctx.fact(0)) {
+        (Some(n), Some(leaf)) => Some(match_hostname(leaf, n)),
+        (Some(n), None) => Some(HostnameMatch {
+            name: n.name.clone(),
+            matched: false,
+            matched_by: None,
+            via_wildcard: false,
+            via_cn: false,
+        }),
+        (None, _) => None,
+    };
+
+    // Hygiene.
+    let n = chain.len();
+    let order_valid = (0..n.saturating_sub(1)).all(|i| match (ctx.fact(i), ctx.fact(i + 1)) {
+        (Some(a), Some(b)) => {
+            a.issuer_der == b.subject_der
+                && match (&a.authority_key_id, &b.subject_key_id) {
+                    (Some(x), Some(y)) => x == y,
+                    _ => true,
+                }
+        }
+        _ => false,
+    });
+    let root_sent = (1..n).any(|i| ctx.fact(i).is_some_and(|f| f.self_signed));
+    let any_verified = verdicts
+        .iter()
+        .any(|v| v.verified || v.trusted_ignoring_eku);
+    let walk = ctx.dn_walk();
+    let complete = any_verified
+        || walk.last().and_then(|&i| ctx.fact(i)).is_some_and(|last| {
+            last.self_signed
+                || stores.stores.iter().any(|s| {
+                    s.anchors
+                        .iter()
+                        .any(|a| a.subject.as_ref() == last.issuer_der)
+                })
+        });
+    let related: Vec<usize> = match best_path {
+        Some(p) => {
+            let mut r = p.positions.clone();
+            if let Some(a) = &p.anchor {
+                for (i, f) in facts.iter().enumerate() {
+                    if f.as_ref()
+                        .is_some_and(|f| f.fingerprint_sha256 == a.fingerprint_sha256)
+                    {
+                        r.push(i);
+                    }
+                }
+            }
+            r
+        }
+        None => walk.clone(),
+    };
+    let superfluous = (1..n).filter(|i| !related.contains(i)).collect();
+    let expired_intermediates = (1..n)
+        .filter(|&i| ctx.fact(i).is_some_and(|f| !valid_at(f, now_s)))
+        .collect();
+    let earliest_not_after = facts.iter().flatten().map(|f| f.not_after).min();
+
+    let hygiene = Hygiene {
+        order_valid,
+        root_sent,
+        complete,
+        superfluous,
+        expired_intermediates,
+        earliest_not_after,
+    };
+
+    // Issuer class.
+    let trusted_by = |class: StoreClass| {
+        verdicts
+            .iter()
+            .any(|v| v.class == class && (v.verified || v.trusted_ignoring_eku))
+    };
+    let issuer_class = if trusted_by(StoreClass::Internal) {
+        IssuerClass::Internal
+    } else if trusted_by(StoreClass::Public) {
+        IssuerClass::Public
+    } else {
+        IssuerClass::Unknown
+    };
+
+    let anchor = best_path.and_then(|p| p.anchor.clone());
+    let adcs_detected = facts.iter().flatten().any(|f| f.adcs.any())
+        || anchor.as_ref().is_some_and(|a| a.adcs.any());
+    let mut inferences = Vec::new();
+    if issuer_class == IssuerClass::Unknown && adcs_detected {
+        inferences.push("AD CS markers suggest an internal enterprise CA".to_string());
+    }
+    if let Some(leaf) = ctx.fact(0) {
+        let template = leaf.adcs.template_name.is_some() || leaf.adcs.template_oid.is_some();
+        let issuing_ca_version = walk
+            .get(1)
+            .and_then(|&i| ctx.fact(i))
+            .or(anchor.as_ref())
+            .is_some_and(|ca| ca.adcs.ca_version.is_some());
+        let sha2 = matches!(
+            leaf.signature_hash,
+            SignatureHash::Sha224
+                | SignatureHash::Sha256
+                | SignatureHash::Sha384
+                | SignatureHash::Sha512
+        ) || leaf.signature_oid.starts_with("1.2.840.10045.4.3");
+        if (template || issuing_ca_version) && sha2 {
+            inferences.push(
+                "SHA-2 signature from an AD CS CA => Windows Server 2008+ CA with a CNG KSP"
+                    .to_string(),
+            );
+        }
+    }
+
+    let weak = |f: &CertFacts| {
+        !f.self_signed && matches!(f.signature_hash, SignatureHash::Sha1 | SignatureHash::Md5)
+    };
+    let weak_hash_on_path = match best_path {
+        Some(p) => p.positions.iter().any(|&i| ctx.fact(i).is_some_and(weak)),
+        None => facts.iter().flatten().any(weak),
+    };
+    let best_path_not_after = best_path.and_then(|p| p.not_after);
+
+    drop(x509);
     ChainReport {
-        certs: Vec::new(),
-        parse_errors: Vec::new(),
-        stores: Vec::new(),
-        hostname: None,
-        hygiene: Hygiene::default(),
-        issuer_class: IssuerClass::Unknown,
-        adcs_detected: false,
-        inferences: Vec::new(),
-        weak_hash_on_path: false,
-        best_path_not_after: None,
-        anchor: None,
+        certs: facts.into_iter().flatten().collect(),
+        parse_errors,
+        stores: verdicts,
+        hostname,
+        hygiene,
+        issuer_class,
+        adcs_detected,
+        inferences,
+        weak_hash_on_path,
+        best_path_not_after,
+        anchor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_algorithms_come_before_the_defaults_that_share_their_identifiers() {
+        let list = &*LEGACY_LIST;
+        let first_default = list
+            .iter()
+            .position(|a| {
+                a.signature_alg_id() == alg_id::RSA_PKCS1_SHA256
+                    && a.public_key_alg_id() == alg_id::RSA_ENCRYPTION
+            })
+            .unwrap();
+        // The first RSA-PKCS1-SHA256 entry is the 1024-bit legacy one, not webpki's 2048-bit.
+        assert!(first_default < LEGACY_ALGS.len());
+        assert_eq!(
+            list.len(),
+            LEGACY_ALGS.len() + webpki::ALL_VERIFICATION_ALGS.len()
+        );
+        // Both SHA-1 OIDs are covered.
+        for id in [SHA1_RSA_NULL, SHA1_RSA_OIW_NULL] {
+            assert!(list
+                .iter()
+                .any(|a| a.signature_alg_id() == AlgorithmIdentifier::from_slice(id)));
+        }
+    }
+
+    #[test]
+    fn webpki_errors_map_to_the_bounded_reason_set() {
+        use webpki::Error as E;
+        assert_eq!(map_error(&E::UnknownIssuer), VerifyErrorKind::UnknownIssuer);
+        assert_eq!(
+            map_error(&E::InvalidSignatureForPublicKey),
+            VerifyErrorKind::BadSignature
+        );
+        assert_eq!(
+            map_error(&E::PathLenConstraintViolated),
+            VerifyErrorKind::PathTooLong
+        );
+        assert_eq!(
+            map_error(&E::MaximumPathBuildCallsExceeded),
+            VerifyErrorKind::PathTooLong
+        );
+        assert_eq!(
+            map_error(&E::CaUsedAsEndEntity),
+            VerifyErrorKind::CaUsedAsLeaf
+        );
+        assert_eq!(map_error(&E::EndEntityUsedAsCa), VerifyErrorKind::NotCa);
+        assert_eq!(map_error(&E::EmptyEkuExtension), VerifyErrorKind::BadEku);
+        assert_eq!(map_error(&E::CertRevoked), VerifyErrorKind::Other);
+        assert_eq!(
+            map_error(&E::CertExpired {
+                time: secs(10),
+                not_after: secs(5)
+            }),
+            VerifyErrorKind::Expired
+        );
+    }
+
+    #[test]
+    fn der_contents_strips_short_and_long_headers_and_never_panics() {
+        assert_eq!(der_contents(&[0x30, 0x01, 0xaa]), &[0xaa]);
+        assert_eq!(der_contents(&[0x30, 0x81, 0x01, 0xaa]), &[0xaa]);
+        assert_eq!(der_contents(&[0x30]), &[0x30]);
+        assert_eq!(der_contents(&[0x30, 0x84, 0x01]), &[0x30, 0x84, 0x01]);
     }
 }
