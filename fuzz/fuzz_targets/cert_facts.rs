@@ -32,12 +32,9 @@ fn stores() -> &'static TrustStores {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let root = params.self_signed(&key).expect("self-signed fuzz root");
-        let internal = TrustStore::from_certs(
-            "internal",
-            StoreClass::Internal,
-            vec![root.der().clone()],
-        )
-        .expect("fuzz root is a usable anchor");
+        let internal =
+            TrustStore::from_certs("internal", StoreClass::Internal, vec![root.der().clone()])
+                .expect("fuzz root is a usable anchor");
         TrustStores {
             stores: vec![internal, TrustStore::webpki_roots("public")],
         }
