@@ -163,6 +163,17 @@ check "shell syntax" bash -n scripts/build-release.sh scripts/check-deploy.sh
 if [ -n "$binary" ]; then
     check "certprobe check-config (kubernetes example)" \
         "$binary" check-config -c deploy/kubernetes/base/certprobe.yaml
+    # The commented-out MTLS endpoint must be valid once uncommented: enable it, with stand-in
+    # client certificate files at the Secret's paths.
+    example_mtls() {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+            -subj /CN=certprobe-check -keyout "$tmp/tls.key" -out "$tmp/tls.crt" 2>/dev/null || return 1
+        sed -e '/An MTLS endpoint/d' -e 's/^  # \(.*\)$/  \1/' -e "s#/etc/certprobe/client#$tmp#" \
+            deploy/kubernetes/base/certprobe.yaml > "$tmp/certprobe-mtls.yaml"
+        grep -q 'expect_client_auth: required' "$tmp/certprobe-mtls.yaml" || { echo "MTLS example not found" >&2; return 1; }
+        "$binary" check-config -c "$tmp/certprobe-mtls.yaml"
+    }
+    check "certprobe check-config (kubernetes example, MTLS endpoint enabled)" example_mtls
 fi
 
 echo "$passed passed, $failed failed"

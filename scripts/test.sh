@@ -18,10 +18,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
-# Debian starts services on install; the tests start their own on loopback.
+# Debian starts the packaged services on install; the tests start their own on loopback ports
+# of their choosing, so stop the packaged ones (by service, never by process name).
 systemctl stop nginx prometheus 2>/dev/null || true
 service nginx stop 2>/dev/null || true
-pkill -x prometheus 2>/dev/null || true
+service prometheus stop 2>/dev/null || true
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -44,11 +45,15 @@ cargo test --locked --doc
 
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deploy artefacts (promtool rules/tests, dashboard, manifests)"
-  scripts/check-deploy.sh
+  scripts/check-deploy.sh --binary target/debug/certprobe
 fi
 if [ -x scripts/build-release.sh ]; then
-  echo "== the container's build steps"
+  # No docker engine here: run the exact steps the Dockerfile's build stage runs.
+  echo "== the container's build steps (release build, strip, smoke run)"
   scripts/build-release.sh --check
+  release_out=$(mktemp -d)
+  scripts/build-release.sh --out "$release_out"
+  rm -rf "$release_out"
 fi
 if [ -x scripts/e2e.sh ]; then
   echo "== end to end with a real Prometheus"

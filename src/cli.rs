@@ -57,7 +57,7 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe endpoints: as a daemon serving /metrics (default), or once with `--once`.
-    Probe(ProbeArgs),
+    Probe(Box<ProbeArgs>),
     /// Validate a config file; prints every problem and exits 64 if there is any.
     CheckConfig {
         /// Config file.
@@ -79,7 +79,7 @@ pub enum Command {
 }
 
 /// Arguments shared by the ad-hoc target forms.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct AdhocArgs {
     /// Ad-hoc target HOST:PORT (repeatable); no config file needed.
     #[arg(long = "target", value_name = "HOST:PORT")]
@@ -102,13 +102,30 @@ pub struct AdhocArgs {
     /// Client private key (PEM) for MTLS.
     #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// Policy profile for ad-hoc targets (built-in `default`, or a preset profile such as
-    /// `public-web`).
+    /// Policy profile for ad-hoc targets: the built-in `default`, or a preset profile such as
+    /// `public_web` or `edge_internal`.
     #[arg(long, default_value = "default")]
     pub profile: String,
     /// Handshake timeout for ad-hoc targets.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: HumanDuration,
+}
+
+impl Default for AdhocArgs {
+    /// What the flags default to (used by `inspect`, which shares the ad-hoc machinery).
+    fn default() -> Self {
+        Self {
+            targets: Vec::new(),
+            targets_file: None,
+            sni: None,
+            ca: Vec::new(),
+            public_ca: Vec::new(),
+            client_cert: None,
+            client_key: None,
+            profile: "default".to_string(),
+            timeout: HumanDuration::default(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +202,9 @@ pub struct DemoArgs {
     /// Report format for --once.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Third octet of the lab's loopback addresses (127.0.N.x), to run labs side by side.
+    #[arg(long = "lab-net", default_value_t = 10, hide = true)]
+    pub lab_net: u8,
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
@@ -242,7 +262,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{s}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Probe(args) => probe(args),
+        Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Healthcheck { url } => healthcheck(&url),
@@ -336,11 +356,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 .map_err(anyhow::Error::msg)?,
         );
     }
-    let policy = Policy::from_spec(Default::default())
-        .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
-    if !policy.has_profile(&a.profile) {
-        bail!("--profile {:?}: unknown profile", a.profile);
-    }
+    let policy = adhoc_policy(&a.profile)?;
     let identity = match (&a.client_cert, &a.client_key) {
         (Some(c), Some(k)) => Some(load_identity(c, k)?),
         _ => None,
@@ -392,6 +408,31 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         endpoints,
         warnings: Vec::new(),
     })
+}
+
+/// The policy for ad-hoc probes: the built-in `default` profile, or the first preset that
+/// defines `--profile` (e.g. `public_web`, `edge_internal`).
+fn adhoc_policy(profile: &str) -> Result<Policy> {
+    use crate::policy::spec::{PolicySpec, Preset};
+    let mut known = Vec::new();
+    for preset in [None, Some(Preset::PublicWeb), Some(Preset::Lync2013)] {
+        let spec = PolicySpec {
+            preset,
+            ..Default::default()
+        };
+        let policy = Policy::from_spec(spec)
+            .map_err(|e| anyhow::anyhow!("built-in policy: {}", e.join("; ")))?;
+        if policy.has_profile(profile) {
+            return Ok(policy);
+        }
+        known.extend(policy.profile_names());
+    }
+    known.sort();
+    known.dedup();
+    bail!(
+        "--profile {profile:?}: unknown profile (built-in: {})",
+        known.join(", ")
+    )
 }
 
 fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
@@ -541,17 +582,14 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let outcomes = if let Some(file) = &args.file {
         let chain = config_read_certs(file)?;
+        // A file has no address: judge it as if it had been presented for --sni.
         let mut cfg = adhoc_config(&AdhocArgs {
-            targets: vec!["file:0".into()],
+            targets: vec!["0.0.0.0:0".into()],
             ..adhoc
-        })
-        .or_else(|_| {
-            adhoc_config(&AdhocArgs {
-                targets: vec!["localhost:0".into()],
-                ..Default::default()
-            })
         })?;
-        let ep = cfg.endpoints.remove(0);
+        let mut ep = cfg.endpoints.remove(0);
+        ep.meta.endpoint = file.display().to_string();
+        ep.spec.sni = args.sni.clone();
         let mut cap = crate::probe::Capture::new(
             std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
             args.sni.clone(),
@@ -564,7 +602,7 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         };
         vec![runner::evaluate_capture(
             &ep,
-            file.display().to_string(),
+            "file".into(),
             cap,
             &ctx,
             runner::unix_now(),

@@ -270,16 +270,7 @@ fn details(out: &mut String, o: &ProbeOutcome) {
                         }
                     )
                 } else {
-                    format!(
-                        "{}={}",
-                        s.store,
-                        s.error
-                            .map(|e| serde_json::to_value(e)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default())
-                            .unwrap_or_else(|| "unverified".into())
-                    )
+                    format!("{}={}", s.store, error_name(s.error))
                 }
             })
             .collect();
@@ -422,7 +413,11 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
             if s.verified {
                 "verified".to_string()
             } else {
-                format!("{:?} {}", s.error, s.detail.clone().unwrap_or_default())
+                format!(
+                    "{} ({})",
+                    error_name(s.error),
+                    s.detail.as_deref().unwrap_or("no detail")
+                )
             }
         );
     }
@@ -438,4 +433,11 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         let _ = writeln!(out, "  info: {i}");
     }
     out
+}
+
+/// The snake_case name of a store's verification error (the label value), or `unverified`.
+fn error_name(e: Option<crate::chain::VerifyErrorKind>) -> String {
+    e.and_then(|e| serde_json::to_value(e).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unverified".into())
 }

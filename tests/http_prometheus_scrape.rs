@@ -70,7 +70,10 @@ async fn prometheus_ingests_the_exposition() {
     metrics.record(&refused_outcome("fe1", "127.0.0.3:443"));
     metrics.record(&mtls_outcome("edge", "127.0.0.4:443"));
     metrics.record(&legacy_outcome("fe2", "127.0.0.5:5061"));
-    metrics.update_pools();
+    metrics.record_pools(&[
+        ("fe-pool".to_string(), true),
+        ("edge-pool".to_string(), false),
+    ]);
     metrics.set_config_reload(true, NOW);
     let prober = Arc::new(|q: ProbeQuery| -> ProbeFuture {
         Box::pin(async move {

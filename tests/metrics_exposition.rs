@@ -5,6 +5,7 @@ mod metrics_common;
 use std::collections::HashSet;
 
 use certprobe::daemon::metrics::{BuildInfo, Metrics};
+use certprobe::policy::{Severity, Status, Verdict};
 use certprobe::probe::{Failure, FailureReason};
 use metrics_common::*;
 
@@ -665,53 +666,33 @@ fn empty_registry_is_valid() {
 }
 
 #[test]
-fn pool_consistency_from_recorded_leaves() {
+fn pool_series_follow_the_latest_set_of_pools() {
+    // Consistency itself is judged by policy::cross::pool_consistency (tests/policy_cases.rs);
+    // the registry only mirrors the set it is given.
     let m = Metrics::new(build());
-    let member = |addr: &str, fp: &str| {
-        let mut o = ok_outcome("fe", addr, fp);
-        o.target.pool = Some("fe-pool".into());
-        o
-    };
-    m.record(&member("127.0.0.1:443", "aaaaaaaa"));
-    m.record(&member("127.0.0.2:443", "aaaaaaaa"));
-    let mut other = ok_outcome("single", "127.0.0.9:443", "99999999");
-    other.target.pool = Some("solo".into());
-    m.record(&other);
-    // A member without any captured chain does not make the pool inconsistent.
-    let mut down = refused_outcome("fe-down", "127.0.0.3:443");
-    down.target.pool = Some("fe-pool".into());
-    m.record(&down);
-    assert_eq!(
-        m.pool_consistency(),
-        vec![("fe-pool".to_string(), true), ("solo".to_string(), true)]
-    );
-    m.update_pools();
+    m.record_pools(&[
+        ("fe-pool".to_string(), true),
+        ("edge-pool".to_string(), false),
+    ]);
     let e = parse(&m.render_text());
     assert_eq!(
         e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
         1.0
     );
-    // One member is renewed with the same key: still consistent.
-    m.record(&member("127.0.0.2:443", "bbbbbbbb"));
-    assert_eq!(m.pool_consistency()[0], ("fe-pool".to_string(), true));
-    // One member rolls out a certificate with a new key before the others.
-    let mut rekeyed = member("127.0.0.2:443", "cccccccc");
-    rekeyed.report.as_mut().unwrap().certs[0].spki_sha256 = "11".into();
-    m.record(&rekeyed);
-    m.update_pools();
+    assert_eq!(
+        e.value("certprobe_pool_consistent", &[("pool", "edge-pool")]),
+        0.0
+    );
+    m.record_pools(&[("fe-pool".to_string(), false)]);
     let e = parse(&m.render_text());
     assert_eq!(
         e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
         0.0
     );
     assert_eq!(
-        e.value("certprobe_pool_consistent", &[("pool", "solo")]),
-        1.0
+        e.count("certprobe_pool_consistent", &[("pool", "edge-pool")]),
+        0
     );
-    // Pools not passed to record_pools disappear.
-    m.record_pools(&[("solo".into(), true)]);
-    let e = parse(&m.render_text());
-    assert_eq!(e.count("certprobe_pool_consistent", &[]), 1);
 }
 
 #[test]
@@ -807,4 +788,34 @@ fn fixture_rule_ids_are_real_rule_ids() {
             assert!(certprobe::policy::RULE_IDS.contains(&v.rule), "{}", v.rule);
         }
     }
+}
+
+#[test]
+fn rule_severity_label_is_the_verdicts_level_when_the_rule_fails() {
+    let m = Metrics::new(build());
+    let mut o = ok_outcome("legacy", "127.0.0.9:443", "bbbbbbbb");
+    // A fail-severity rule whose finding is advisory (SHA-1 in its warn list), one real failure,
+    // one pass.
+    o.evaluation = eval(
+        "default",
+        Status::Critical,
+        &[
+            ("signature_hash", Severity::Fail, Verdict::Warn),
+            ("hostname", Severity::Fail, Verdict::Fail),
+            ("validity", Severity::Fail, Verdict::Pass),
+        ],
+    );
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let sev = |rule: &str| {
+        let s = e.find(
+            "certprobe_policy_rule_failed",
+            &[("endpoint", "legacy"), ("rule", rule)],
+        );
+        assert_eq!(s.len(), 1, "{rule}: {s:?}");
+        (s[0].labels["severity"].clone(), s[0].value)
+    };
+    assert_eq!(sev("signature_hash"), ("warn".to_string(), 1.0));
+    assert_eq!(sev("hostname"), ("fail".to_string(), 1.0));
+    assert_eq!(sev("validity"), ("fail".to_string(), 0.0));
 }

@@ -447,3 +447,45 @@ async fn probe_endpoint_resolves_localhost_and_probes_each_address_with_the_same
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].address, caps[0].address);
 }
+
+/// A server that sends no CertificateRequest has no client-certificate verdict to give: the
+/// probe does not wait the verdict timeout on it (it would hold a concurrency slot for nothing;
+/// the soak showed 2,000 silent endpoints throttled to concurrency / verdict_timeout probes/s).
+/// With a CertificateRequest the verdict is still read.
+#[tokio::test]
+async fn verdict_is_read_only_after_a_certificate_request() {
+    let pki = Pki::new("verdict", &["verdict.test"]);
+    let plain = TlsServer::start(
+        "127.0.0.1",
+        server_config(pki.chain(), pki.leaf.key_der(), &[], ClientAuth::None),
+    )
+    .await;
+    let mut spec = spec_for(plain.addr, Some("verdict.test"));
+    spec.verdict_timeout = Duration::from_secs(60);
+    let c = tokio::time::timeout(Duration::from_secs(30), probe_address(&spec, plain.addr))
+        .await
+        .expect("the probe must not wait for the 60 s verdict timeout");
+    assert!(c.failure.is_none(), "{:?}", c.failure);
+    assert_eq!(c.verdict_duration, None);
+    assert_eq!(c.chain, pki.chain());
+
+    // Optional client auth: the server asks, we have no certificate, it stays silent; the
+    // verdict read runs for the whole (short) verdict timeout.
+    let asking = TlsServer::start(
+        "127.0.0.1",
+        server_config(
+            pki.chain(),
+            pki.leaf.key_der(),
+            &[],
+            ClientAuth::Optional(vec![pki.root.cert.clone()]),
+        ),
+    )
+    .await;
+    let mut spec = spec_for(asking.addr, Some("verdict.test"));
+    spec.verdict_timeout = Duration::from_millis(400);
+    let c = probe_address(&spec, asking.addr).await;
+    assert!(c.failure.is_none(), "{:?}", c.failure);
+    assert!(c.client_auth.requested);
+    let waited = c.verdict_duration.expect("verdict read");
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+}

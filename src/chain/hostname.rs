@@ -265,5 +265,88 @@ mod tests {
             prop_assert!(m.matched);
             prop_assert!(!m.via_wildcard);
         }
+
+        /// `*.<base>` matches exactly the names made of one extra label in front of `<base>`:
+        /// the star never spans a dot, never matches the bare parent and never stands for a
+        /// label further right. Hosts are either random or built as `<label>.<base>` (the
+        /// positive case), and the CN fallback (the widest path) is allowed.
+        #[test]
+        fn a_wildcard_matches_iff_it_replaces_exactly_the_left_most_label(
+            base in prop::collection::vec(label(), 2..4),
+            first in prop::collection::vec(label(), 0..3),
+            random in prop::collection::vec(label(), 1..7),
+            use_random in any::<bool>(),
+            in_cn in any::<bool>(),
+        ) {
+            let pattern = format!("*.{}", base.join("."));
+            let host: Vec<String> = if use_random {
+                random
+            } else {
+                first.iter().chain(base.iter()).cloned().collect()
+            };
+            let l = if in_cn {
+                leaf(&[], &[], Some(&pattern))
+            } else {
+                leaf(&[&pattern], &[], None)
+            };
+            let m = match_hostname(&l, &cn_check(&host.join(".")));
+            let expected = host.len() == base.len() + 1 && host[1..] == base[..];
+            prop_assert_eq!(m.matched, expected, "{} vs {}", pattern, host.join("."));
+            prop_assert_eq!(m.via_wildcard, expected);
+            prop_assert_eq!(m.via_cn, expected && in_cn);
+        }
+
+        /// A star anywhere but as the whole left-most label (`f*.a.b`, `*f.a.b`, `a.*.b`,
+        /// `a.b.*`, `a.f*.b`) never matches anything, not even the name it would "obviously"
+        /// stand for.
+        #[test]
+        fn stars_other_than_the_whole_left_most_label_never_match(
+            labels in prop::collection::vec(label(), 3..6),
+            at in any::<prop::sample::Index>(),
+            form in 0usize..3,
+            random in prop::collection::vec(label(), 1..7),
+        ) {
+            let i = at.index(labels.len());
+            let mut presented = labels.clone();
+            presented[i] = match form {
+                0 if i > 0 => "*".to_string(),
+                0 | 1 => format!("{}*", labels[i]),
+                _ => format!("*{}", labels[i]),
+            };
+            let pattern = presented.join(".");
+            let l = leaf(&[&pattern], &[], None);
+            for host in [labels.join("."), random.join(".")] {
+                let m = match_hostname(&l, &check(&host));
+                prop_assert!(!m.matched, "{} matched {}", pattern, host);
+            }
+        }
+
+        /// Matching ignores ASCII case on either side and one trailing dot on the reference.
+        #[test]
+        fn matching_ignores_case_and_a_trailing_dot(
+            labels in prop::collection::vec(label(), 2..5),
+            flips in prop::collection::vec(any::<bool>(), 64),
+            dot in any::<bool>(),
+            wildcard in any::<bool>(),
+        ) {
+            let name = labels.join(".");
+            let mut mixed: String = name
+                .chars()
+                .zip(flips.iter().cycle())
+                .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c })
+                .collect();
+            if dot {
+                mixed.push('.');
+            }
+            let presented = if wildcard {
+                format!("*.{}", labels[1..].join(".").to_ascii_uppercase())
+            } else {
+                name.to_ascii_uppercase()
+            };
+            let l = leaf(&[&presented], &[], None);
+            let m = match_hostname(&l, &check(&mixed));
+            let wildcard_applies = wildcard && labels.len() >= 3;
+            prop_assert_eq!(m.matched, !wildcard || wildcard_applies, "{} vs {}", presented, mixed);
+        }
     }
 }

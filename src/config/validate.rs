@@ -32,35 +32,6 @@ impl BaseDir {
     }
 }
 
-/// Label names certprobe itself uses; configured `labels` may not shadow them.
-const RESERVED_LABELS: &[&str] = &[
-    "endpoint",
-    "address",
-    "role",
-    "pool",
-    "reason",
-    "phase",
-    "position",
-    "store",
-    "version",
-    "cipher",
-    "profile",
-    "rule",
-    "severity",
-    "result",
-    "subject_cn",
-    "issuer_cn",
-    "serial",
-    "fingerprint_sha256",
-    "signature_algorithm",
-    "key_algorithm",
-    "key_bits",
-    "job",
-    "instance",
-    "le",
-    "quantile",
-];
-
 struct Collector<'a> {
     file: &'a str,
     errors: Vec<ConfigError>,
@@ -237,12 +208,8 @@ fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
         None => d.max_chain_bytes,
     };
     for (i, p) in g.allow_adhoc_targets.iter().enumerate() {
-        if p.trim().is_empty() || p.contains(char::is_whitespace) {
-            c.err(
-                None,
-                format!("global.allow_adhoc_targets[{i}]"),
-                format!("invalid host pattern {p:?}"),
-            );
+        if let Err(e) = crate::daemon::http::HostPattern::parse(p) {
+            c.err(None, format!("global.allow_adhoc_targets[{i}]"), e);
         }
     }
     let shard = match &g.shard {
@@ -338,15 +305,6 @@ fn valid_label_value_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
-}
-
-fn valid_prom_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(ch) if ch.is_ascii_alphabetic() || ch == '_' => {}
-        _ => return false,
-    }
-    !s.starts_with("__") && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
 /// Syntactic DNS name check (labels 1-63 of letters, digits, '-', '_'; '*' allowed as a whole
@@ -481,17 +439,17 @@ fn validate_endpoint(
         );
     }
     for k in e.labels.keys() {
-        if !valid_prom_label_name(k) {
-            c.err(
-                line_of(&e.name),
-                format!("{}.{k}", p("labels")),
-                "not a valid Prometheus label name",
-            );
-        } else if RESERVED_LABELS.contains(&k.as_str()) {
+        if crate::daemon::metrics::RESERVED_LABELS.contains(&k.as_str()) {
             c.err(
                 line_of(&e.name),
                 format!("{}.{k}", p("labels")),
                 "reserved label name (certprobe sets it)",
+            );
+        } else if !crate::daemon::metrics::is_allowed_endpoint_label(k) {
+            c.err(
+                line_of(&e.name),
+                format!("{}.{k}", p("labels")),
+                "not a valid Prometheus label name",
             );
         }
     }

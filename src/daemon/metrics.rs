@@ -158,7 +158,7 @@ const FAMILIES: [(&str, &str); NFAM] = [
     ("chain_weak_signature_hash", "1 if a SHA-1 or MD5 signature is on the best path (or presented chain when unverified), else 0."),
     ("hostname_match", "1 if the leaf certificate is valid for the expected name, else 0."),
     ("policy_status", "Policy verdict of the last probe: 0 ok, 1 warning, 2 critical, 3 unknown."),
-    ("policy_rule_failed", "1 if the policy rule failed (verdict fail or warn), 0 if it passed; rules that did not apply are absent."),
+    ("policy_rule_failed", "1 if the policy rule failed (verdict fail or warn), 0 if it passed; severity is the verdict's level (fail or warn) when 1; rules that did not apply are absent."),
     ("client_auth_requested", "1 if the server sent a CertificateRequest, else 0."),
     ("client_cert_accepted", "1 if the server accepted certprobe's client certificate, 0 if it rejected it; absent when unknown."),
     ("client_cert_not_after_timestamp_seconds", "notAfter of the client certificate certprobe presents to this endpoint, Unix time."),
@@ -188,9 +188,6 @@ struct TargetSeries {
     text: String,
     /// `text[offsets[f]..offsets[f + 1]]` are the sample lines of family `f`.
     offsets: [u32; NFAM + 1],
-    /// Pool name and leaf SPKI SHA-256 (for [`Metrics::pool_consistency`]).
-    pool: Option<String>,
-    leaf_spki: Option<String>,
     /// Leaf fingerprint and the time it was first seen (leaf_changed state).
     leaf: Option<(String, f64)>,
     /// Certificate-derived samples of the last outcome that had a chain, with its time, kept
@@ -354,6 +351,7 @@ pub struct Metrics {
     registry: Registry,
     state: RwLock<State>,
     reload_ok: Gauge,
+    config_warnings: Gauge,
     reload_ts: Gauge<f64, AtomicU64>,
     probes: Family<ResultLabels, Counter>,
     pools: Family<PoolLabels, Gauge>,
@@ -386,6 +384,12 @@ impl Metrics {
             "config_last_reload_successful",
             "1 if the last configuration load or reload succeeded, else 0",
             reload_ok.clone(),
+        );
+        let config_warnings = Gauge::default();
+        registry.register(
+            "config_warnings",
+            "Non-fatal findings in the running config (e.g. an endpoint whose timeouts reach its interval, a key file readable by others); details in the log",
+            config_warnings.clone(),
         );
         let reload_ts = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -441,6 +445,7 @@ impl Metrics {
             registry,
             state: RwLock::new(State::default()),
             reload_ok,
+            config_warnings,
             reload_ts,
             probes,
             pools,
@@ -513,37 +518,6 @@ impl Metrics {
         *known = now;
     }
 
-    /// Pool consistency from the recorded targets: a pool is consistent when every member
-    /// address with a known leaf presents the same leaf certificate, or at least the same key
-    /// (the same rule as `runner::pool_summaries`). Feed the result to
-    /// [`Metrics::record_pools`] (or use [`Metrics::update_pools`]).
-    pub fn pool_consistency(&self) -> Vec<(String, bool)> {
-        let state = self.read();
-        type Seen<'a> = (HashSet<&'a str>, HashSet<&'a str>);
-        let mut pools: BTreeMap<&str, Seen<'_>> = BTreeMap::new();
-        for t in state.targets.values() {
-            if let Some(pool) = &t.pool {
-                let (fps, keys) = pools.entry(pool.as_str()).or_default();
-                if let Some((fp, _)) = &t.leaf {
-                    fps.insert(fp.as_str());
-                    if let Some(k) = &t.leaf_spki {
-                        keys.insert(k.as_str());
-                    }
-                }
-            }
-        }
-        pools
-            .into_iter()
-            .map(|(p, (fps, keys))| (p.to_string(), fps.len() <= 1 || keys.len() <= 1))
-            .collect()
-    }
-
-    /// `record_pools(&pool_consistency())`.
-    pub fn update_pools(&self) {
-        let pools = self.pool_consistency();
-        self.record_pools(&pools);
-    }
-
     /// Keep only the listed (endpoint, address) targets (after a reload or re-resolution).
     pub fn retain_targets(&self, keep: &HashSet<(String, String)>) {
         self.write().targets.retain(|k, _| keep.contains(k));
@@ -578,6 +552,11 @@ impl Metrics {
         if ok {
             self.reload_ts.set(now);
         }
+    }
+
+    /// Number of non-fatal findings in the running config.
+    pub fn set_config_warnings(&self, n: usize) {
+        self.config_warnings.set(n as i64);
     }
 
     pub fn set_scheduler_lag(&self, seconds: f64) {
@@ -934,9 +913,13 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
         Value::Int(status_value(o.evaluation.status)),
     );
     for v in &o.evaluation.verdicts {
-        let failed = match v.verdict {
-            Verdict::Fail | Verdict::Warn => 1,
-            Verdict::Pass => 0,
+        // `severity` is what this result means: a fail-severity rule whose finding is only
+        // advisory (e.g. SHA-1 in a rule's `warn` list) reports `warn`, so alerts can route on
+        // the label alone. Passing rules carry their configured severity.
+        let (failed, severity) = match v.verdict {
+            Verdict::Fail => (1, "fail"),
+            Verdict::Warn => (1, "warn"),
+            Verdict::Pass => (0, severity_str(v.severity)),
             Verdict::NotApplicable => continue,
         };
         push(
@@ -944,7 +927,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
             vec![
                 ("profile", truncate(&o.evaluation.profile)),
                 ("rule", v.rule.into()),
-                ("severity", severity_str(v.severity).into()),
+                ("severity", severity.into()),
             ],
             Value::Int(failed),
         );
@@ -998,11 +981,6 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     TargetSeries {
         text,
         offsets,
-        pool: o.target.pool.clone().filter(|p| !p.is_empty()),
-        leaf_spki: match o.report.as_ref().and_then(|r| r.leaf()) {
-            Some(l) => Some(l.spki_sha256.clone()),
-            None => prev.and_then(|p| p.leaf_spki.clone()),
-        },
         leaf,
         cert_samples,
         cert_time,
@@ -1083,8 +1061,6 @@ mod tests {
         let series = TargetSeries {
             text: cached,
             offsets,
-            pool: None,
-            leaf_spki: None,
             leaf: None,
             cert_samples: vec![],
             cert_time: None,

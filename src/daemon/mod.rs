@@ -211,6 +211,7 @@ impl Daemon {
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
+        self.metrics.set_config_warnings(cfg.warnings.len());
         let names = owned_names(&cfg);
         self.metrics.retain_endpoints(&names);
         self.scheduler.apply(&cfg, owner(cfg.global.shard));
@@ -255,6 +256,7 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     let names = owned_names(&cfg);
     metrics.retain_endpoints(&names);
     metrics.set_config_reload(true, unix_now());
+    metrics.set_config_warnings(cfg.warnings.len());
     let scheduler = Scheduler::start(&cfg, owner(cfg.global.shard), sink.clone(), root.clone());
     tracing::info!(
         listen = %opts.listen,
@@ -316,7 +318,7 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
             _ = housekeeping.tick() => {
                 ticks += 1;
                 metrics.set_probes_in_flight(daemon.scheduler.in_flight() as i64);
-                if ticks % 5 == 0 {
+                if ticks.is_multiple_of(5) {
                     let targets = metrics.targets();
                     let endpoints: HashSet<&str> = targets.iter().map(|(e, _)| e.as_str()).collect();
                     metrics.set_target_counts(daemon.scheduler.endpoint_count().max(endpoints.len()) as i64, targets.len() as i64);

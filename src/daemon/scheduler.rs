@@ -140,6 +140,9 @@ impl Scheduler {
     /// schedule; removed ones stop and their series disappear; new or changed ones start with a
     /// jittered first probe.
     pub fn apply(&mut self, cfg: &Config, owns: impl Fn(&Endpoint) -> bool) {
+        // Reap the tasks of endpoints cancelled by earlier reloads (a JoinSet keeps finished
+        // tasks' results until joined: without this every reload leaked them).
+        while self.tasks.try_join_next().is_some() {}
         self.eval_tx.send_replace(EvalContext {
             stores: cfg.stores.clone(),
             policy: cfg.policy.clone(),
@@ -306,8 +309,8 @@ impl EndpointTask {
             {
                 Ok(o) => o,
                 Err(_) => {
-                    tracing::warn!(endpoint = %self.ep.meta.endpoint, "probe exceeded its overall bound");
-                    Vec::new()
+                    tracing::warn!(endpoint = %self.ep.meta.endpoint, bound_seconds = bound.as_secs_f64(), "probe exceeded its overall bound");
+                    self.timed_out(bound, &ctx)
                 }
             };
             drop(permit);
@@ -326,6 +329,44 @@ impl EndpointTask {
                 due = now;
             }
         }
+    }
+
+    /// Outcomes for a probe that exceeded its overall bound: a `handshake_timeout` for every
+    /// address seen before (so they do not look vanished), or `dns` when none was ever seen.
+    fn timed_out(&self, bound: Duration, ctx: &EvalContext) -> Vec<ProbeOutcome> {
+        let known: Vec<String> = self
+            .state
+            .latest
+            .lock()
+            .map(|m| {
+                m.keys()
+                    .filter(|(e, _)| *e == self.ep.meta.endpoint)
+                    .map(|(_, a)| a.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let now = runner::unix_now();
+        let detail = format!("the probe did not finish within its overall bound of {bound:?}");
+        let mk = |label: String, addr: std::net::SocketAddr, reason| {
+            let mut c = crate::probe::Capture::new(addr, self.ep.spec.sni.clone());
+            c.failure = Some(crate::probe::Failure::new(reason, detail.clone()));
+            runner::evaluate_capture(&self.ep, label, c, ctx, now)
+        };
+        let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], self.ep.meta.port));
+        if known.is_empty() {
+            return vec![mk(
+                "unresolved".into(),
+                unspecified,
+                crate::probe::FailureReason::Dns,
+            )];
+        }
+        known
+            .into_iter()
+            .map(|a| {
+                let addr = a.parse().unwrap_or(unspecified);
+                mk(a, addr, crate::probe::FailureReason::HandshakeTimeout)
+            })
+            .collect()
     }
 
     fn mark_first_done(&self) {
@@ -435,5 +476,119 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
             .map(|v| v.rule)
             .collect();
         tracing::info!(endpoint = %ep, address = %addr, old = ?old_status, new = ?new_status, rules = ?failing, "policy status changed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BaseDir;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(String, Instant)>>);
+
+    impl OutcomeSink for Collect {
+        fn record(&self, o: &ProbeOutcome) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((o.target.endpoint.clone(), Instant::now()));
+        }
+        fn remove(&self, _: &str, _: &[String]) {}
+        fn pools(&self, _: &[PoolSummary]) {}
+        fn lag(&self, _: f64) {}
+        fn behind(&self) {}
+    }
+
+    fn config(n: usize, interval: &str) -> Config {
+        // Port 1 on loopback refuses at once: each probe is a quick, real connect_refused.
+        let mut y = format!("global: {{interval: {interval}, concurrency: 8}}\nendpoints:\n");
+        for i in 0..n {
+            y.push_str(&format!(
+                "  - {{name: ep{i}, host: ep{i}.test, port: 1, resolve: [127.0.0.1]}}\n"
+            ));
+        }
+        Config::from_yaml(&y, "<test>", BaseDir(".".into())).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_probes_spread_over_the_interval_then_repeat_every_interval() {
+        let cfg = config(100, "60s");
+        let sink = Arc::new(Collect::default());
+        let start = Instant::now();
+        let sched = Scheduler::start(&cfg, |_| true, sink.clone(), CancellationToken::new());
+        tokio::time::sleep(Duration::from_secs(125)).await;
+        let records = sink.0.lock().unwrap().clone();
+        let mut first: HashMap<String, Duration> = HashMap::new();
+        let mut per: HashMap<String, Vec<Duration>> = HashMap::new();
+        for (e, t) in &records {
+            first.entry(e.clone()).or_insert(*t - start);
+            per.entry(e.clone()).or_default().push(*t - start);
+        }
+        assert_eq!(first.len(), 100, "every endpoint probed");
+        // Spread: every 10 s slice of the first interval saw first probes (no thundering herd).
+        let mut buckets = [0usize; 6];
+        for d in first.values() {
+            assert!(*d < Duration::from_secs(61), "first probe at {d:?}");
+            buckets[(d.as_secs() / 10).min(5) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|b| *b > 0), "{buckets:?}");
+        assert!(buckets.iter().all(|b| *b < 50), "{buckets:?}");
+        // Then each endpoint keeps its own 60 s cadence.
+        for (e, times) in &per {
+            assert!(times.len() >= 2, "{e}: {times:?}");
+            let gap = times[1] - times[0];
+            assert!(
+                gap >= Duration::from_secs(59) && gap <= Duration::from_secs(61),
+                "{e}: gap {gap:?}"
+            );
+        }
+        sched.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_unchanged_endpoints_schedule_and_drops_removed_ones() {
+        let cfg = config(3, "10s");
+        let sink = Arc::new(Collect::default());
+        let mut sched = Scheduler::start(&cfg, |_| true, sink.clone(), CancellationToken::new());
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        let before = sink.0.lock().unwrap().len();
+        assert!(before >= 6, "{before}");
+        // Drop ep2; ep0/ep1 are unchanged (same digest) and keep running.
+        let mut smaller = cfg.clone();
+        smaller.endpoints.retain(|e| e.meta.endpoint != "ep2");
+        sched.apply(&smaller, |_| true);
+        assert_eq!(sched.endpoint_count(), 2);
+        sink.0.lock().unwrap().clear();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let after = sink.0.lock().unwrap().clone();
+        assert!(after.iter().all(|(e, _)| e != "ep2"), "{after:?}");
+        for e in ["ep0", "ep1"] {
+            let n = after.iter().filter(|(x, _)| x == e).count();
+            assert!(
+                (2..=4).contains(&n),
+                "{e}: {n} probes in 30 s at a 10 s interval"
+            );
+        }
+        sched.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reloads_that_restart_endpoints_do_not_accumulate_finished_tasks() {
+        let sink = Arc::new(Collect::default());
+        let mut sched =
+            Scheduler::start(&config(3, "10s"), |_| true, sink, CancellationToken::new());
+        for i in 0..50 {
+            let mut c = config(3, "10s");
+            for e in c.endpoints.iter_mut() {
+                e.digest = format!("{}-{i}", e.digest);
+            }
+            sched.apply(&c, |_| true);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(sched.endpoint_count(), 3);
+        // Only the 3 live tasks and at most the last round of cancelled ones remain.
+        assert!(sched.tasks.len() <= 6, "{} tasks held", sched.tasks.len());
+        sched.shutdown(Duration::from_secs(1)).await;
     }
 }

@@ -55,9 +55,15 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 impl Lab {
-    /// Generate the PKI into `dir`, start every server, and write the config. The servers run
-    /// on the current tokio runtime until the lab is dropped.
+    /// Generate the PKI into `dir`, start every server on 127.0.10.x, and write the config.
+    /// The servers run on the current tokio runtime until the lab is dropped.
     pub async fn start(dir: &Path) -> Result<Lab> {
+        Self::start_on(dir, 10).await
+    }
+
+    /// Like [`Lab::start`], on 127.0.`net`.x (parallel labs need different nets).
+    pub async fn start_on(dir: &Path, net: u8) -> Result<Lab> {
+        let addr = |s: &str| addr(&s.replace("127.0.10.", &format!("127.0.{net}.")));
         let now = OffsetDateTime::now_utc();
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
@@ -234,7 +240,8 @@ impl Lab {
             addresses.push(site.addr);
             tokio::spawn(serve(listener, acceptor, cancel.clone()));
         }
-        let config_path = pki::write(dir, "certprobe-demo.yaml", DEMO_CONFIG, false)?;
+        let config = DEMO_CONFIG.replace("127.0.10.", &format!("127.0.{net}."));
+        let config_path = pki::write(dir, "certprobe-demo.yaml", &config, false)?;
         Ok(Lab {
             dir: dir.to_path_buf(),
             config_path,

@@ -22,7 +22,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 
 async fn run_async(args: DemoArgs) -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("certprobe-demo-{}", std::process::id()));
-    let lab = lab::Lab::start(&dir).await?;
+    let lab = lab::Lab::start_on(&dir, args.lab_net).await?;
     let result = drive(&lab, &args).await;
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
@@ -37,8 +37,9 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
     eprintln!(
-        "certprobe demo: lab of {} endpoints on 127.0.10.x, PKI and config in {}",
+        "certprobe demo: lab of {} endpoints on 127.0.{}.x, PKI and config in {}",
         cfg.endpoints.len(),
+        args.lab_net,
         lab.dir.display()
     );
     let code = crate::cli::run_once(&cfg, None, OutputFormat::Table, false).await;

@@ -23,7 +23,8 @@ pub struct Capture {
     #[serde(serialize_with = "ser_opt_secs")]
     pub handshake_duration: Option<Duration>,
     /// Time spent after the handshake waiting for the server's verdict (an alert, a close, the
-    /// HTTP answer, or the verdict timeout when the server stays silent).
+    /// HTTP answer, or the verdict timeout when the server stays silent). None when no verdict
+    /// was read: the server sent no CertificateRequest and `app_protocol` is `none`.
     #[serde(serialize_with = "ser_opt_secs")]
     pub verdict_duration: Option<Duration>,
     /// Negotiated protocol version, e.g. `TLSv1.3` (or the legacy version, e.g. `TLSv1.0`).

@@ -17,6 +17,7 @@ use tokio_rustls::TlsConnector;
 use super::capture::{Capture, ClientAuthFacts, HandshakeSignature};
 use super::reason::{alert_name, Failure, FailureReason};
 use super::resolve::{resolve, AddressMode};
+use super::tap::Tap;
 use super::verifier::{Recorded, Recorder, RecordingClientCertResolver, RecordingVerifier};
 
 /// A client certificate chain and its private key, for MTLS.
@@ -158,11 +159,18 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     let mut capture = tls_probe(spec, address, identity.clone()).await;
 
     let reason = capture.failure.as_ref().map(|f| f.reason);
+    // protocol_version / handshake_failure: a server rustls cannot speak to. chain_too_large
+    // with no certificate kept: rustls refused a Certificate message over 64 KiB before our
+    // verifier saw it; the legacy capture keeps the first certificates within the caps.
     if spec.legacy_fallback
         && capture.chain.is_empty()
         && matches!(
             reason,
-            Some(FailureReason::ProtocolVersion | FailureReason::HandshakeFailure)
+            Some(
+                FailureReason::ProtocolVersion
+                    | FailureReason::HandshakeFailure
+                    | FailureReason::ChainTooLarge
+            )
         )
     {
         super::legacy::fallback(spec, address, &mut capture).await;
@@ -185,7 +193,23 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
 /// Resolve the spec's host (all addresses or the first) and probe every address concurrently.
 /// A resolution failure yields one capture for `0.0.0.0:port` with reason `dns`.
 pub async fn probe_endpoint(spec: &ProbeSpec, mode: AddressMode) -> Vec<Capture> {
-    let addresses = match resolve(&spec.host, spec.port, mode).await {
+    // A hanging resolver must not hold the probe: resolution shares the connect timeout.
+    let resolved = match tokio::time::timeout(
+        spec.connect_timeout,
+        resolve(&spec.host, spec.port, mode),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Failure::new(
+            FailureReason::Dns,
+            format!(
+                "resolving {}: no answer within {:?}",
+                spec.host, spec.connect_timeout
+            ),
+        )),
+    };
+    let addresses = match resolved {
         Ok(addresses) => addresses,
         Err(failure) => {
             let unresolved = SocketAddr::from(([0, 0, 0, 0], spec.port));
@@ -283,8 +307,10 @@ async fn tls_probe(
     let failure = match outcome {
         Ok(()) => None,
         Err(Step::Failed(failure)) => Some(failure),
-        Err(Step::Handshake(err)) => Some(classify_io_error(&err, &rec, Stage::Handshake)),
-        Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict)),
+        Err(Step::Handshake(err, flight)) => {
+            Some(classify_io_error(&err, &rec, Stage::Handshake, &flight))
+        }
+        Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict, &[])),
     };
     if rec.client_cert_sent {
         capture.client_auth.accepted = match failure.as_ref().map(|f| f.reason) {
@@ -301,8 +327,9 @@ async fn tls_probe(
 enum Step {
     /// Already classified.
     Failed(Failure),
-    /// The TLS handshake failed with this error.
-    Handshake(io::Error),
+    /// The TLS handshake failed with this error; the bytes are the (bounded) start of what the
+    /// server sent, for classifying malformed messages.
+    Handshake(io::Error, Vec<u8>),
     /// The post-handshake verdict read failed with this error.
     Verdict(io::Error),
 }
@@ -329,6 +356,7 @@ async fn run_tls(
 
     let started = Instant::now();
     let connector = TlsConnector::from(Arc::new(config));
+    let (tcp, tap) = Tap::new(tcp);
     let handshake =
         tokio::time::timeout(spec.handshake_timeout, connector.connect(server_name, tcp));
     let mut stream = match handshake.await {
@@ -344,25 +372,28 @@ async fn run_tls(
         }
         Ok(Err(e)) => {
             capture.handshake_duration = Some(started.elapsed());
-            return Err(Step::Handshake(e));
+            return Err(Step::Handshake(e, tap.bytes()));
         }
         Ok(Ok(stream)) => stream,
     };
+    tap.stop();
     capture.handshake_duration = Some(started.elapsed());
     record_session(&stream, capture);
 
-    let rec = recorder.snapshot();
-    let verdict_started = Instant::now();
-    // The verdict read exists to see the server's judgement of our client certificate. A server
-    // that sent no CertificateRequest has nothing left to judge once the handshake is complete:
-    // waiting `verdict_timeout` for it would only hold the connection (and a concurrency slot)
-    // open, so the silent-server wait is skipped. HTTP endpoints still get their `HEAD`.
-    let verdict = if spec.app_protocol == AppProtocol::None && !rec.client_auth_requested {
-        Verdict::Silent
+    // The verdict read exists to see the server refuse our client certificate (or its
+    // absence). A server that sent no CertificateRequest has nothing to refuse: waiting the
+    // full verdict timeout on a silent server would hold a concurrency slot for nothing. With
+    // `app_protocol: http` the HEAD is still sent (its answer arrives at once).
+    let wait_for_verdict =
+        spec.app_protocol != AppProtocol::None || recorder.lock().client_auth_requested;
+    let verdict = if wait_for_verdict {
+        let verdict_started = Instant::now();
+        let verdict = read_verdict(spec, &mut stream).await;
+        capture.verdict_duration = Some(verdict_started.elapsed());
+        verdict
     } else {
-        read_verdict(spec, &mut stream).await
+        Verdict::Silent
     };
-    capture.verdict_duration = Some(verdict_started.elapsed());
     let rec = recorder.snapshot();
     let result = match verdict {
         Verdict::Silent | Verdict::Data => Ok(()),
@@ -493,7 +524,7 @@ async fn connect(
     }
 }
 
-fn record_session(stream: &TlsStream<TcpStream>, capture: &mut Capture) {
+fn record_session(stream: &TlsStream<Tap<TcpStream>>, capture: &mut Capture) {
     let conn = stream.get_ref().1;
     capture.tls_version = conn.protocol_version().map(version_name);
     capture.cipher_suite = conn
@@ -534,7 +565,7 @@ enum Verdict {
 /// Most bytes of an HTTP response we read.
 const MAX_HTTP_RESPONSE: usize = 16 * 1024;
 
-async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<TcpStream>) -> Verdict {
+async fn read_verdict(spec: &ProbeSpec, stream: &mut TlsStream<Tap<TcpStream>>) -> Verdict {
     match spec.app_protocol {
         AppProtocol::None => {
             let mut buf = [0u8; 512];
@@ -675,7 +706,10 @@ fn is_client_auth_alert(alert: AlertDescription) -> bool {
 
 /// Map a handshake or verdict-read error to a bounded reason. Never looks at error text; the
 /// text goes to the detail only.
-fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
+///
+/// `flight` is the start of what the server sent (empty after the handshake): it tells a peer
+/// that does not speak TLS from a TLS peer with a malformed Certificate message.
+fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage, flight: &[u8]) -> Failure {
     if let Some(detail) = &rec.chain_too_large {
         return Failure::new(FailureReason::ChainTooLarge, detail.clone());
     }
@@ -695,7 +729,7 @@ fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        return classify_rustls_error(tls, rec, when);
+        return classify_rustls_error(tls, rec, when, flight);
     }
     let reason = match err.kind() {
         io::ErrorKind::ConnectionReset
@@ -724,7 +758,12 @@ fn classify_io_error(err: &io::Error, rec: &Recorded, stage: Stage) -> Failure {
     Failure::new(reason, detail)
 }
 
-fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Failure {
+fn classify_rustls_error(
+    err: &rustls::Error,
+    rec: &Recorded,
+    when: &str,
+    flight: &[u8],
+) -> Failure {
     use rustls::{Error, InvalidMessage, PeerIncompatible};
     match err {
         Error::AlertReceived(alert) => {
@@ -760,10 +799,7 @@ fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Fai
             FailureReason::ChainTooLarge,
             format!("server sent a handshake message over the size limit {when} ({err})"),
         ),
-        Error::InvalidMessage(_) if rec.chain.is_empty() => Failure::new(
-            FailureReason::NotTls,
-            format!("peer does not speak TLS: {err} ({when})"),
-        ),
+        Error::InvalidMessage(_) if rec.chain.is_empty() => classify_malformed(err, when, flight),
         Error::PeerIncompatible(
             PeerIncompatible::ServerDoesNotSupportTls12Or13
             | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
@@ -772,6 +808,32 @@ fn classify_rustls_error(err: &rustls::Error, rec: &Recorded, when: &str) -> Fai
             format!("server chose a TLS version we do not offer {when} ({err})"),
         ),
         _ => Failure::new(FailureReason::TlsError, format!("{err} ({when})")),
+    }
+}
+
+/// rustls could not decode something the server sent before any certificate was recorded:
+/// look at the cleartext flight to say whether it was TLS at all, and whether the Certificate
+/// message was the broken part.
+fn classify_malformed(err: &rustls::Error, when: &str, flight: &[u8]) -> Failure {
+    use super::legacy::{parse_server_flight, LegacyError};
+    match parse_server_flight(flight) {
+        Err(LegacyError::BadCertificateMessage(what)) => Failure::new(
+            FailureReason::BadCertificate,
+            format!("server sent a malformed Certificate message: {what} ({err}, {when})"),
+        ),
+        Err(LegacyError::NotTls(what)) => Failure::new(
+            FailureReason::NotTls,
+            format!("peer does not speak TLS: {what} ({err}, {when})"),
+        ),
+        // Nothing recorded (should not happen): rustls' record-layer errors mean "not TLS".
+        _ if flight.is_empty() => Failure::new(
+            FailureReason::NotTls,
+            format!("peer does not speak TLS: {err} ({when})"),
+        ),
+        _ => Failure::new(
+            FailureReason::TlsError,
+            format!("server sent a malformed TLS message: {err} ({when})"),
+        ),
     }
 }
 
@@ -802,6 +864,45 @@ mod tests {
         assert!(HttpResponse::parse(b"").is_none());
     }
 
+    fn flight_with_certificate_list(list: &[u8]) -> Vec<u8> {
+        let mut hello = vec![0x03, 0x03];
+        hello.extend_from_slice(&[0x42; 32]);
+        hello.extend_from_slice(&[0, 0xc0, 0x2b, 0]);
+        let mut msgs = vec![2, 0, 0, hello.len() as u8];
+        msgs.extend_from_slice(&hello);
+        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+        body.extend_from_slice(list);
+        msgs.push(11);
+        msgs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        msgs.extend_from_slice(&body);
+        let mut record = vec![22, 3, 3];
+        record.extend_from_slice(&(msgs.len() as u16).to_be_bytes());
+        record.extend_from_slice(&msgs);
+        record
+    }
+
+    #[test]
+    fn malformed_message_is_classified_from_the_flight() {
+        let err = rustls::Error::InvalidMessage(rustls::InvalidMessage::MessageTooShort);
+        let rec = Recorded::default();
+        // An entry claiming 1024 bytes where 10 follow: a broken Certificate message.
+        let mut list = vec![0, 4, 0];
+        list.extend_from_slice(&[0x30; 10]);
+        let f = classify_rustls_error(&err, &rec, "x", &flight_with_certificate_list(&list));
+        assert_eq!(f.reason, FailureReason::BadCertificate, "{f:?}");
+        // Not TLS records at all.
+        let f = classify_rustls_error(&err, &rec, "x", b"SSH-2.0-OpenSSH_9.2p1\r\n");
+        assert_eq!(f.reason, FailureReason::NotTls, "{f:?}");
+        // TLS records with a well-formed Certificate message: something else was malformed.
+        let mut list = vec![0, 0, 2];
+        list.extend_from_slice(&[0x30, 0x00]);
+        let f = classify_rustls_error(&err, &rec, "x", &flight_with_certificate_list(&list));
+        assert_eq!(f.reason, FailureReason::TlsError, "{f:?}");
+        // A record-layer error with nothing recorded is still "not TLS".
+        let f = classify_rustls_error(&err, &rec, "x", &[]);
+        assert_eq!(f.reason, FailureReason::NotTls, "{f:?}");
+    }
+
     #[test]
     fn protocol_version_alert_maps_to_protocol_version() {
         let rec = Recorded::default();
@@ -809,6 +910,7 @@ mod tests {
             &rustls::Error::AlertReceived(AlertDescription::ProtocolVersion),
             &rec,
             "during the handshake",
+            &[],
         );
         assert_eq!(f.reason, FailureReason::ProtocolVersion);
         assert_eq!(f.alert.as_deref(), Some("protocol_version"));
@@ -819,13 +921,13 @@ mod tests {
         let mut rec = Recorded::default();
         let alert = rustls::Error::AlertReceived(AlertDescription::HandshakeFailure);
         assert_eq!(
-            classify_rustls_error(&alert, &rec, "x").reason,
+            classify_rustls_error(&alert, &rec, "x", &[]).reason,
             FailureReason::HandshakeFailure
         );
         rec.chain = vec![CertificateDer::from(vec![1u8])];
         rec.client_auth_requested = true;
         assert_eq!(
-            classify_rustls_error(&alert, &rec, "x").reason,
+            classify_rustls_error(&alert, &rec, "x", &[]).reason,
             FailureReason::ClientCertRejected
         );
     }

@@ -87,6 +87,9 @@ pub enum LegacyError {
     /// TLS records, but a malformed or unexpected handshake.
     #[error("malformed server flight: {0}")]
     Malformed(String),
+    /// The Certificate message itself is malformed (lengths that do not add up).
+    #[error("malformed Certificate message: {0}")]
+    BadCertificateMessage(String),
     /// TCP/timeout problem during the legacy capture.
     #[error("{0}")]
     Io(String),
@@ -236,7 +239,7 @@ fn parse_server_hello(body: &[u8]) -> Result<(u16, u16), LegacyError> {
 }
 
 fn parse_certificate_list(body: &[u8]) -> Result<Vec<Vec<u8>>, LegacyError> {
-    let bad = |what: &str| LegacyError::Malformed(format!("Certificate message: {what}"));
+    let bad = |what: &str| LegacyError::BadCertificateMessage(what.to_string());
     let [a, b, c, list @ ..] = body else {
         return Err(bad("too short"));
     };
@@ -431,6 +434,17 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
         .unwrap_or_else(|| Failure::new(FailureReason::ProtocolVersion, "legacy capture"));
     let legacy = match self::capture(spec, address).await {
         Ok(legacy) => legacy,
+        Err(LegacyError::BadCertificateMessage(what)) => {
+            capture.failure = Some(Failure {
+                reason: FailureReason::BadCertificate,
+                alert: original.alert.clone(),
+                detail: format!(
+                    "{}; legacy capture: server sent a malformed Certificate message: {what}",
+                    original.detail
+                ),
+            });
+            return;
+        }
         Err(e) => {
             let mut failure = original;
             failure.detail = format!("{}; legacy capture failed: {e}", failure.detail);
@@ -474,6 +488,14 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
                 if legacy.truncated { " (flight cut at the byte cap)" } else { "" },
                 spec.max_chain_certs,
                 spec.max_chain_bytes
+            ),
+        )
+    } else if original.reason == FailureReason::ChainTooLarge {
+        Failure::new(
+            FailureReason::ChainTooLarge,
+            format!(
+                "{}; legacy handshake ({version}) captured all {presented} certificates ({presented_bytes} bytes)",
+                original.detail
             ),
         )
     } else if original.reason == FailureReason::HandshakeFailure {

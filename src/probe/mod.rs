@@ -20,6 +20,7 @@ pub mod handshake;
 pub mod legacy;
 pub mod reason;
 pub mod resolve;
+pub mod tap;
 pub mod verifier;
 
 pub use capture::{Capture, ClientAuthFacts, HandshakeSignature, LegacyFacts};

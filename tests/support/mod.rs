@@ -533,6 +533,30 @@ impl RawServer {
     }
 }
 
+impl RawServer {
+    /// A raw TCP server on 127.0.0.1 that runs `handler` for every accepted connection (each in
+    /// its own task). Aborted on drop.
+    pub async fn serve<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind raw");
+        let addr = listener.local_addr().expect("addr");
+        let handler = Arc::new(handler);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(handler(tcp));
+            }
+        });
+        Self { addr, task }
+    }
+}
+
 /// TLS records and handshake messages, for hand-built server flights.
 pub mod wire {
     /// One TLS record (version 3.1).
@@ -651,6 +675,28 @@ impl ChildGuard {
                 let out = guard.output();
                 drop(guard);
                 panic!("{cmd:?} not ready within {wait:?}; output:\n{out}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send SIGTERM (via `kill`) and wait up to `wait` for the exit status.
+    pub fn terminate(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -1,0 +1,107 @@
+//! Every shipped example config validates, the committed JSON schema is current, and the
+//! README's quick-start command (`certprobe demo --once`) works.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use certprobe::config::Config;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn check_config_cli(path: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_certprobe"))
+        .args(["check-config", "-c"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn minimal_and_public_web_examples_pass_check_config() {
+    for name in ["minimal.yaml", "public-web.yaml"] {
+        let p = repo().join("config").join(name);
+        let cfg = Config::load(&p).unwrap_or_else(|e| panic!("{name}:\n{e}"));
+        assert!(!cfg.endpoints.is_empty());
+        let (code, out) = check_config_cli(&p);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert!(out.contains(": OK ("), "{out}");
+    }
+}
+
+#[test]
+fn the_lync2013_example_passes_check_config_with_its_certificates_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("config/lync2013.yaml"),
+        dir.path().join("lync2013.yaml"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    let root = rcgen::generate_simple_self_signed(vec!["root.contoso.com".to_string()]).unwrap();
+    let client =
+        rcgen::generate_simple_self_signed(vec!["certprobe.contoso.com".to_string()]).unwrap();
+    certprobe::demo::pki::write(
+        &dir.path().join("certs"),
+        "contoso-enterprise-root.pem",
+        &root.cert.pem(),
+        false,
+    )
+    .unwrap();
+    certprobe::demo::pki::write(
+        &dir.path().join("certs"),
+        "certprobe-client.pem",
+        &client.cert.pem(),
+        false,
+    )
+    .unwrap();
+    certprobe::demo::pki::write(
+        &dir.path().join("certs"),
+        "certprobe-client.key",
+        &client.signing_key.serialize_pem(),
+        true,
+    )
+    .unwrap();
+    let p = dir.path().join("lync2013.yaml");
+    let cfg = Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.endpoints.len(), 8);
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    let (code, out) = check_config_cli(&p);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn the_demo_config_validates_once_the_lab_has_written_its_pki() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Only the config is checked here: start the lab to get its PKI files, then drop it.
+    let lab = rt
+        .block_on(certprobe::demo::lab::Lab::start_on(dir.path(), 21))
+        .unwrap_or_else(|e| panic!("starting the lab: {e:#}"));
+    let cfg = Config::load(&lab.config_path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.endpoints.len(), 8);
+    let (code, out) = check_config_cli(&lab.config_path);
+    assert_eq!(code, 0, "{out}");
+    drop(lab);
+}
+
+#[test]
+fn the_committed_json_schema_is_up_to_date() {
+    let want = serde_json::to_string_pretty(&certprobe::config::json_schema()).unwrap() + "\n";
+    let got = std::fs::read_to_string(repo().join("config/certprobe.schema.json")).unwrap();
+    assert!(
+        got == want,
+        "config/certprobe.schema.json is stale: run `cargo run -- schema > config/certprobe.schema.json`"
+    );
+    // Documented fields carry their doc comments into the schema.
+    assert!(got.contains("Connect to these IP addresses instead of resolving"));
+}
