@@ -69,6 +69,10 @@ impl Fixture {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        // Lync profiles require a CRL distribution point (B2): a healthy fixture carries one.
+        lp.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec!["http://pki.contoso.com/crl/issuing.crl".to_string()],
+        }];
         let t = time::OffsetDateTime::now_utc();
         lp.not_before = t - time::Duration::days(1);
         lp.not_after = t + time::Duration::days(90);
