@@ -39,6 +39,10 @@ COPY --from=build /out/certprobe /usr/local/bin/certprobe
 
 # Non-root; numeric so Kubernetes runAsNonRoot can verify it.
 USER 65532:65532
+# glibc raises its mmap threshold after freeing a large block, so every later /metrics page
+# (megabytes at thousands of endpoints) stays on the heap; a fixed threshold returns it to the
+# OS. Measured: about 10 MB less RSS at 2,000 endpoints (docs/reliability.md, Soak).
+ENV MALLOC_MMAP_THRESHOLD_=131072
 
 # Mount the configuration (and trust stores / MTLS client cert+key next to it)
 # read-only at /etc/certprobe; the default command reads
