@@ -167,12 +167,15 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
         cross.extend(policy::cross::same_issuer_as(policy, &members));
         (policy::cross::pool_consistency(policy, &members), cross)
     };
+    // Index by (endpoint, address): a round can hold tens of thousands of outcomes.
+    let index: std::collections::HashMap<(String, String), usize> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ((o.target.endpoint.clone(), o.address.clone()), i))
+        .collect();
     for c in cross {
-        if let Some(o) = outcomes
-            .iter_mut()
-            .find(|o| o.target.endpoint == c.endpoint && o.address == c.address)
-        {
-            o.evaluation.add_verdict(c.verdict);
+        if let Some(&i) = index.get(&(c.endpoint, c.address)) {
+            outcomes[i].evaluation.add_verdict(c.verdict);
         }
     }
     pools
