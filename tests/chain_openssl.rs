@@ -1,8 +1,10 @@
 //! Chains rcgen cannot make (SHA-1, RSA-1024 issuers, ecdsa-with-SHA1, RSASSA-PSS), generated
 //! with the openssl CLI in a temporary directory at test time.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use support::openssl;
 
 use certprobe::chain::{
     analyze, parse_cert, ChainReport, NameCheck, SignatureHash, StoreClass, TrustStore,
@@ -10,19 +12,6 @@ use certprobe::chain::{
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI is installed (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn pem(dir: &Path, file: &str) -> CertificateDer<'static> {
     CertificateDer::from_pem_file(dir.join(file)).unwrap()
@@ -36,7 +25,7 @@ enum Key {
 
 fn newkey(dir: &Path, name: &str, key: &Key) -> PathBuf {
     let file = format!("{name}.key");
-    match key {
+    let _stdout = match key {
         Key::Rsa(bits) => openssl(
             dir,
             &[
@@ -61,7 +50,7 @@ fn newkey(dir: &Path, name: &str, key: &Key) -> PathBuf {
                 &file,
             ],
         ),
-    }
+    };
     dir.join(file)
 }
 

@@ -3,9 +3,10 @@
 //! captures for the handshake facts. Covers every rule and the 25 test cases of
 //! lync-policy.md §4 (numbered `case_NN_...`).
 
-use std::path::Path;
-use std::process::Command;
+mod support;
+
 use std::sync::OnceLock;
+use support::openssl;
 
 use certprobe::chain::{analyze, ChainReport, NameCheck, StoreClass, TrustStore, TrustStores};
 use certprobe::policy::cross::pool_verdicts_for_members;
@@ -39,20 +40,6 @@ fn at(offset_days: i64) -> OffsetDateTime {
 }
 
 // === openssl helpers ===
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 fn rsa_key_pem(bits: u32) -> String {
     let dir = tempfile::tempdir().unwrap();

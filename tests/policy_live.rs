@@ -3,11 +3,14 @@
 //! -showcerts` captures what was presented (chain in presented order and the negotiated
 //! version), which then goes through `chain::analyze` and `policy::evaluate`.
 
+mod support;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::openssl;
 
 use certprobe::chain::{analyze, StoreClass, TrustStore, TrustStores};
 use certprobe::policy::{
@@ -16,19 +19,6 @@ use certprobe::policy::{
 use certprobe::probe::Capture;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// An internal PKI made with the openssl CLI: root -> issuing CA -> leaves.
 fn make_pki(d: &Path) {

@@ -810,17 +810,19 @@ pub struct OsslCert {
     pub der: Vec<u8>,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Run the openssl CLI in `dir`; panics with its stderr on failure; returns its stdout.
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("run openssl");
+        .expect("the openssl CLI is installed (apt-get install openssl)");
     assert!(
         out.status.success(),
         "openssl {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
 }
 
 fn pem_to_der(dir: &Path, pem: &str) -> Vec<u8> {
