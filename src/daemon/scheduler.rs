@@ -2,7 +2,7 @@
 //! interval, with jittered start times, a global concurrency bound, per-probe timeouts, DNS
 //! re-resolution every round, and drain-on-shutdown. Scrapes never trigger probes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,36 +32,178 @@ pub trait OutcomeSink: Send + Sync + 'static {
     fn behind(&self);
 }
 
-/// Latest outcome per (endpoint, address), for pool consistency, carrying facts over failed
-/// probes, and change detection.
-#[derive(Default)]
+/// What the scheduler remembers of the last probe of one (endpoint, address): enough for change
+/// detection, plus the whole outcome only where cross-endpoint rules need it.
+#[derive(Debug, Clone)]
+struct Latest {
+    failed: bool,
+    status: Status,
+    leaf: Option<Box<str>>,
+    /// The whole outcome, kept only for endpoints that take part in cross-endpoint rules (pool
+    /// members, `same_issuer` partners): they are re-judged whenever a related endpoint is
+    /// probed. Other endpoints keep a few bytes (the metrics layer keeps their last
+    /// certificate facts itself).
+    full: Option<Arc<ProbeOutcome>>,
+}
+
+impl Latest {
+    fn of(o: &ProbeOutcome, keep_full: bool) -> Self {
+        Self {
+            failed: o.capture.failure.is_some(),
+            status: o.evaluation.status,
+            leaf: o.leaf_fingerprint().map(Box::from),
+            full: keep_full.then(|| Arc::new(o.clone())),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct EndpointLatest {
+    /// (pool, profile) under which the endpoint is indexed for cross rules, when it is.
+    indexed: Option<(Option<String>, String)>,
+    /// Per address, sorted by address.
+    addrs: Vec<(String, Latest)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    endpoints: HashMap<String, EndpointLatest>,
+    /// Pool -> member endpoints, and profile -> endpoints, of endpoints that keep full
+    /// outcomes (so that a probe finds its related outcomes without scanning every endpoint).
+    pools: HashMap<String, BTreeSet<String>>,
+    profiles: HashMap<String, BTreeSet<String>>,
+}
+
+impl Inner {
+    fn unindex(&mut self, name: &str) {
+        let Some((pool, profile)) = self.endpoints.get_mut(name).and_then(|e| e.indexed.take())
+        else {
+            return;
+        };
+        if let Some(pool) = pool {
+            if let Some(m) = self.pools.get_mut(&pool) {
+                m.remove(name);
+                if m.is_empty() {
+                    self.pools.remove(&pool);
+                }
+            }
+        }
+        if let Some(m) = self.profiles.get_mut(&profile) {
+            m.remove(name);
+            if m.is_empty() {
+                self.profiles.remove(&profile);
+            }
+        }
+    }
+
+    fn index(&mut self, name: &str, pool: Option<&String>, profile: &str) {
+        if let Some(pool) = pool {
+            self.pools
+                .entry(pool.clone())
+                .or_default()
+                .insert(name.to_string());
+        }
+        self.profiles
+            .entry(profile.to_string())
+            .or_default()
+            .insert(name.to_string());
+        if let Some(e) = self.endpoints.get_mut(name) {
+            e.indexed = Some((pool.cloned(), profile.to_string()));
+        }
+    }
+}
+
+/// Latest probe state per (endpoint, address), for pool consistency, carrying facts over failed
+/// probes, and change detection. Every operation is proportional to one endpoint's addresses
+/// (plus its related endpoints for cross rules), never to the whole fleet.
+#[derive(Debug, Default)]
 pub struct State {
-    latest: Mutex<BTreeMap<(String, String), ProbeOutcome>>,
+    inner: Mutex<Inner>,
 }
 
 impl State {
-    /// Latest outcomes of `ep`, of its pool's members, and of endpoints whose profile is in
-    /// `profiles`.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Store the fresh outcomes of `ep` (carrying facts over and logging changes); returns the
+    /// addresses that were known before and are not any more.
+    fn update(&self, ep: &Endpoint, outcomes: &mut [ProbeOutcome], keep_full: bool) -> Vec<String> {
+        let name = &ep.meta.endpoint;
+        let mut inner = self.lock();
+        let entry = inner.endpoints.entry(name.clone()).or_default();
+        let mut previous = std::mem::take(&mut entry.addrs);
+        let mut fresh: Vec<(String, Latest)> = Vec::with_capacity(outcomes.len());
+        for o in outcomes.iter_mut() {
+            let prev = previous
+                .iter()
+                .position(|(a, _)| *a == o.address)
+                .map(|i| previous.swap_remove(i).1);
+            if keep_full {
+                carry_over(o, prev.as_ref().and_then(|p| p.full.as_deref()));
+            }
+            log_changes(o, prev.as_ref());
+            fresh.push((o.address.clone(), Latest::of(o, keep_full)));
+        }
+        fresh.sort_by(|a, b| a.0.cmp(&b.0));
+        entry.addrs = fresh;
+        let mut vanished: Vec<String> = previous.into_iter().map(|(a, _)| a).collect();
+        vanished.sort();
+        let want = keep_full.then(|| (ep.meta.pool.clone(), ep.meta.profile.clone()));
+        if entry.indexed != want {
+            inner.unindex(name);
+            if keep_full {
+                inner.index(name, ep.meta.pool.as_ref(), &ep.meta.profile);
+            }
+        }
+        vanished
+    }
+
+    /// Addresses of `endpoint` seen by its last probe.
+    fn addresses(&self, endpoint: &str) -> Vec<String> {
+        self.lock()
+            .endpoints
+            .get(endpoint)
+            .map(|e| e.addrs.iter().map(|(a, _)| a.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Forget an endpoint; returns the addresses it had.
+    fn forget(&self, endpoint: &str) -> Vec<String> {
+        let mut inner = self.lock();
+        inner.unindex(endpoint);
+        inner
+            .endpoints
+            .remove(endpoint)
+            .map(|e| e.addrs.into_iter().map(|(a, _)| a).collect())
+            .unwrap_or_default()
+    }
+
+    /// Latest full outcomes of `ep`, of its pool's members, and of endpoints whose profile is in
+    /// `profiles`, ordered by (endpoint, address).
     fn related(&self, ep: &Endpoint, profiles: &[String]) -> Vec<ProbeOutcome> {
-        let Ok(m) = self.latest.lock() else {
-            return Vec::new();
-        };
-        m.values()
-            .filter(|o| {
-                o.target.endpoint == ep.meta.endpoint
-                    || (ep.meta.pool.is_some() && o.target.pool == ep.meta.pool)
-                    || profiles.contains(&o.target.profile)
-            })
-            .cloned()
+        let inner = self.lock();
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        names.insert(ep.meta.endpoint.as_str());
+        if let Some(m) = ep.meta.pool.as_ref().and_then(|p| inner.pools.get(p)) {
+            names.extend(m.iter().map(String::as_str));
+        }
+        for p in profiles {
+            if let Some(m) = inner.profiles.get(p) {
+                names.extend(m.iter().map(String::as_str));
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|n| inner.endpoints.get(n))
+            .flat_map(|e| e.addrs.iter())
+            .filter_map(|(_, l)| l.full.as_deref().cloned())
             .collect()
     }
 
-    /// A snapshot of every latest outcome.
-    pub fn snapshot(&self) -> Vec<ProbeOutcome> {
-        self.latest
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+    /// Number of (endpoint, address) targets remembered.
+    pub fn targets(&self) -> usize {
+        self.lock().endpoints.values().map(|e| e.addrs.len()).sum()
     }
 }
 
@@ -227,18 +369,7 @@ impl Scheduler {
     }
 
     fn forget(&self, endpoint: &str) -> Vec<String> {
-        let mut removed = Vec::new();
-        if let Ok(mut m) = self.state.latest.lock() {
-            m.retain(|(e, a), _| {
-                if e == endpoint {
-                    removed.push(a.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        removed
+        self.state.forget(endpoint)
     }
 
     /// Stop scheduling and wait up to `grace` for in-flight probes; abort what is left.
@@ -304,9 +435,10 @@ impl EndpointTask {
             let bound = self.ep.spec.connect_timeout * 2
                 + self.ep.spec.handshake_timeout * 2
                 + Duration::from_secs(5);
-            let outcomes = match tokio::time::timeout(bound, runner::probe_endpoint(&self.ep, &ctx))
-                .await
-            {
+            // Boxed: an idle endpoint task then holds a pointer, not the probe's state machine
+            // (10,000 idle tasks would otherwise each keep room for a whole probe).
+            let probe = Box::pin(runner::probe_endpoint(&self.ep, &ctx));
+            let outcomes = match tokio::time::timeout(bound, probe).await {
                 Ok(o) => o,
                 Err(_) => {
                     tracing::warn!(endpoint = %self.ep.meta.endpoint, bound_seconds = bound.as_secs_f64(), "probe exceeded its overall bound");
@@ -334,17 +466,7 @@ impl EndpointTask {
     /// Outcomes for a probe that exceeded its overall bound: a `handshake_timeout` for every
     /// address seen before (so they do not look vanished), or `dns` when none was ever seen.
     fn timed_out(&self, bound: Duration, ctx: &EvalContext) -> Vec<ProbeOutcome> {
-        let known: Vec<String> = self
-            .state
-            .latest
-            .lock()
-            .map(|m| {
-                m.keys()
-                    .filter(|(e, _)| *e == self.ep.meta.endpoint)
-                    .map(|(_, a)| a.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let known = self.state.addresses(&self.ep.meta.endpoint);
         let now = runner::unix_now();
         let detail = format!("the probe did not finish within its overall bound of {bound:?}");
         let mk = |label: String, addr: std::net::SocketAddr, reason| {
@@ -379,38 +501,24 @@ impl EndpointTask {
 
     fn deliver(&self, mut outcomes: Vec<ProbeOutcome>, ctx: &EvalContext) {
         let name = &self.ep.meta.endpoint;
-        let mut vanished = Vec::new();
-        if let Ok(mut latest) = self.state.latest.lock() {
-            let fresh: HashSet<String> = outcomes.iter().map(|o| o.address.clone()).collect();
-            latest.retain(|(e, a), _| {
-                if e == name && !fresh.contains(a) {
-                    vanished.push(a.clone());
-                    false
-                } else {
-                    true
-                }
-            });
-            for o in outcomes.iter_mut() {
-                let key = (name.clone(), o.address.clone());
-                let prev = latest.get(&key);
-                carry_over(o, prev);
-                log_changes(o, prev);
-                latest.insert(key, o.clone());
-            }
-        }
+        // Cross-endpoint rules: an endpoint in a pool or linked by a same_issuer rule is
+        // re-judged with its related endpoints; only those keep their whole outcome.
+        let partners = runner::same_issuer_partners(&ctx.policy, &self.ep.meta.profile);
+        let cross = self.ep.meta.pool.is_some() || !partners.is_empty();
+        let vanished = self.state.update(&self.ep, &mut outcomes, cross);
         if !vanished.is_empty() {
             tracing::info!(endpoint = %name, addresses = ?vanished, "addresses no longer resolved; their series are removed");
             self.sink.remove(name, &vanished);
         }
-        // Cross-endpoint rules: re-judge every outcome related to this endpoint (same pool, or
-        // linked by a same_issuer rule) and re-record them all with the cross verdicts.
-        let partners = runner::same_issuer_partners(&ctx.policy, &self.ep.meta.profile);
-        if self.ep.meta.pool.is_none() && partners.is_empty() {
+        if !cross {
             for o in &outcomes {
                 self.sink.record(o);
             }
             return;
         }
+        // Re-judge every outcome related to this endpoint (same pool, or linked by a
+        // same_issuer rule) and re-record them all with the cross verdicts.
+        drop(outcomes);
         let mut related = self.state.related(&self.ep, &partners);
         let pools = runner::apply_cross_rules(&ctx.policy, &mut related);
         for o in &related {
@@ -437,10 +545,10 @@ fn carry_over(o: &mut ProbeOutcome, prev: Option<&ProbeOutcome>) {
 }
 
 /// One structured event per state change, never per successful probe at info level.
-fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
+fn log_changes(o: &ProbeOutcome, prev: Option<&Latest>) {
     let ep = &o.target.endpoint;
     let addr = &o.address;
-    let was_ok = prev.map(|p| p.capture.failure.is_none());
+    let was_ok = prev.map(|p| !p.failed);
     match (&o.capture.failure, was_ok) {
         (Some(f), Some(true) | None) => tracing::warn!(
             endpoint = %ep, address = %addr, reason = f.reason.as_str(), alert = f.alert.as_deref().unwrap_or(""),
@@ -452,16 +560,13 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&ProbeOutcome>) {
         (None, Some(false)) => tracing::info!(endpoint = %ep, address = %addr, "probe recovered"),
         (None, _) => tracing::debug!(endpoint = %ep, address = %addr, "probe ok"),
     }
-    if let (Some(p), Some(n)) = (
-        prev.and_then(|p| p.leaf_fingerprint()),
-        o.leaf_fingerprint(),
-    ) {
+    if let (Some(p), Some(n)) = (prev.and_then(|p| p.leaf.as_deref()), o.leaf_fingerprint()) {
         if p != n && o.report_from.is_none() {
             tracing::info!(endpoint = %ep, address = %addr, old = %p, new = %n, "leaf certificate changed");
         }
     }
     let new_status = o.evaluation.status;
-    let old_status = prev.map(|p| p.evaluation.status);
+    let old_status = prev.map(|p| p.status);
     if old_status != Some(new_status) && (old_status.is_some() || new_status != Status::Ok) {
         let failing: Vec<&str> = o
             .evaluation
@@ -509,6 +614,85 @@ mod tests {
             ));
         }
         Config::from_yaml(&y, "<test>", BaseDir(".".into())).unwrap()
+    }
+
+    fn refused(cfg: &Config, ep: &Endpoint, ip: [u8; 4]) -> ProbeOutcome {
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
+        let addr = std::net::SocketAddr::from((ip, ep.meta.port));
+        let mut c = crate::probe::Capture::new(addr, ep.spec.sni.clone());
+        c.failure = Some(crate::probe::Failure::new(
+            crate::probe::FailureReason::ConnectRefused,
+            "refused",
+        ));
+        runner::evaluate_capture(ep, addr.to_string(), c, &ctx, 1.0)
+    }
+
+    #[test]
+    fn state_keeps_whole_outcomes_only_for_cross_rule_members_and_finds_them_by_index() {
+        let y = "endpoints:\n  - {name: a, host: a.test, port: 1, pool: p}\n  - {name: b, host: b.test, port: 1, pool: p}\n  - {name: c, host: c.test, port: 1}\n  - {name: d, host: d.test, port: 1, pool: q}\n";
+        let cfg = Config::from_yaml(y, "<test>", BaseDir(".".into())).unwrap();
+        let ep = |n: &str| cfg.endpoints.iter().find(|e| e.meta.endpoint == n).unwrap();
+        let st = State::default();
+        let mut a = vec![
+            refused(&cfg, ep("a"), [127, 0, 0, 1]),
+            refused(&cfg, ep("a"), [127, 0, 0, 2]),
+        ];
+        assert!(st.update(ep("a"), &mut a, true).is_empty());
+        assert!(st
+            .update(ep("b"), &mut [refused(&cfg, ep("b"), [127, 0, 0, 3])], true)
+            .is_empty());
+        assert!(st
+            .update(
+                ep("c"),
+                &mut [refused(&cfg, ep("c"), [127, 0, 0, 4])],
+                false
+            )
+            .is_empty());
+        assert!(st
+            .update(ep("d"), &mut [refused(&cfg, ep("d"), [127, 0, 0, 5])], true)
+            .is_empty());
+        let keys = |v: Vec<ProbeOutcome>| -> Vec<(String, String)> {
+            v.into_iter()
+                .map(|o| (o.target.endpoint, o.address))
+                .collect()
+        };
+        let pool_p = vec![
+            ("a".to_string(), "127.0.0.1:1".to_string()),
+            ("a".to_string(), "127.0.0.2:1".to_string()),
+            ("b".to_string(), "127.0.0.3:1".to_string()),
+        ];
+        assert_eq!(keys(st.related(ep("a"), &[])), pool_p);
+        assert_eq!(keys(st.related(ep("b"), &[])), pool_p);
+        // Not a cross member: remembered (addresses, status) but no whole outcome.
+        assert!(st.related(ep("c"), &[]).is_empty());
+        assert_eq!(st.addresses("c"), vec!["127.0.0.4:1".to_string()]);
+        // Partner profiles pull in every indexed endpoint of that profile.
+        assert_eq!(keys(st.related(ep("c"), &["default".to_string()])).len(), 4);
+        // An address that is gone is reported once and dropped.
+        let mut a = vec![refused(&cfg, ep("a"), [127, 0, 0, 2])];
+        assert_eq!(
+            st.update(ep("a"), &mut a, true),
+            vec!["127.0.0.1:1".to_string()]
+        );
+        assert_eq!(st.targets(), 4);
+        // Forgetting b removes it from its pool's index.
+        assert_eq!(st.forget("b"), vec!["127.0.0.3:1".to_string()]);
+        assert_eq!(
+            keys(st.related(ep("a"), &[])),
+            vec![("a".to_string(), "127.0.0.2:1".to_string())]
+        );
+        // Leaving cross rules (keep_full false) drops the whole outcome and the index entry.
+        st.update(
+            ep("d"),
+            &mut [refused(&cfg, ep("d"), [127, 0, 0, 5])],
+            false,
+        );
+        assert!(st.lock().pools.get("q").is_none());
+        assert!(st.related(ep("d"), &[]).is_empty());
     }
 
     #[tokio::test(start_paused = true)]
