@@ -691,7 +691,7 @@ mod tests {
             &mut [refused(&cfg, ep("d"), [127, 0, 0, 5])],
             false,
         );
-        assert!(st.lock().pools.get("q").is_none());
+        assert!(!st.lock().pools.contains_key("q"));
         assert!(st.related(ep("d"), &[]).is_empty());
     }
 
