@@ -44,6 +44,10 @@ fn bench_metrics(c: &mut Criterion) {
     g.bench_function("render_text_10k_endpoints", |b| {
         b.iter(|| std::hint::black_box(m.render_text().len()))
     });
+    // What `/metrics` does: the page in ~256 KiB pieces, each dropped once sent.
+    g.bench_function("render_chunks_10k_endpoints", |b| {
+        b.iter(|| std::hint::black_box(m.render_chunks(false).map(|c| c.len()).sum::<usize>()))
+    });
     g.bench_function("render_openmetrics_10k_endpoints", |b| {
         b.iter(|| std::hint::black_box(m.render_openmetrics().len()))
     });

@@ -396,23 +396,22 @@ fn exposition(body: String, openmetrics: bool) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let om = wants_openmetrics(&headers);
-    let m = state.metrics.clone();
-    match tokio::task::spawn_blocking(move || {
-        if om {
-            m.render_openmetrics()
-        } else {
-            m.render_text()
-        }
-    })
-    .await
-    {
-        Ok(body) => exposition(body, om),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("rendering failed: {e}\n"),
-        )
-            .into_response(),
-    }
+    // Streamed in pieces of ~256 KiB, each written when hyper asks for it: a page of 10,000
+    // targets is never held in memory as a whole (the body is sent chunked).
+    let chunks = state
+        .metrics
+        .render_chunks(om)
+        .map(|c| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(c)));
+    let ct = if om {
+        CONTENT_TYPE_OPENMETRICS
+    } else {
+        CONTENT_TYPE_TEXT
+    };
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
 }
 
 async fn probe(

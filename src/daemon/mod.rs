@@ -61,13 +61,7 @@ impl OutcomeSink for MetricsSink {
     }
 
     fn remove(&self, endpoint: &str, addresses: &[String]) {
-        let keep: HashSet<(String, String)> = self
-            .metrics
-            .targets()
-            .into_iter()
-            .filter(|(e, a)| !(e == endpoint && (addresses.is_empty() || addresses.contains(a))))
-            .collect();
-        self.metrics.retain_targets(&keep);
+        self.metrics.remove_targets(endpoint, addresses);
     }
 
     fn pools(&self, pools: &[PoolSummary]) {
