@@ -371,12 +371,15 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         }
         spec.handshake_timeout = a.timeout.0;
         spec.client_identity = identity.as_ref().map(|(id, _)| id.clone());
-        let name = if endpoints.iter().any(|e: &Endpoint| e.meta.endpoint == t) {
+        let name = if endpoints
+            .iter()
+            .any(|e: &Arc<Endpoint>| e.meta.endpoint == t)
+        {
             format!("{t}#{i}")
         } else {
             t.clone()
         };
-        endpoints.push(Endpoint {
+        endpoints.push(Arc::new(Endpoint {
             meta: TargetMeta {
                 endpoint: name,
                 host,
@@ -398,7 +401,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 fingerprint_sha256: String::new(),
             }),
             digest: t,
-        });
+        }));
     }
     Ok(Config {
         origin: "<command line>".into(),
@@ -544,7 +547,7 @@ pub async fn run_once(cfg: &Config, at: Option<i64>, output: OutputFormat, verbo
         policy: cfg.policy.clone(),
         at,
     };
-    let endpoints: Vec<Endpoint> = match cfg.global.shard {
+    let endpoints: Vec<Arc<Endpoint>> = match cfg.global.shard {
         Some(sh) => cfg
             .endpoints
             .iter()
@@ -587,7 +590,7 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
             targets: vec!["0.0.0.0:0".into()],
             ..adhoc
         })?;
-        let mut ep = cfg.endpoints.remove(0);
+        let mut ep = Arc::unwrap_or_clone(cfg.endpoints.remove(0));
         ep.meta.endpoint = file.display().to_string();
         ep.spec.sni = args.sni.clone();
         let mut cap = crate::probe::Capture::new(

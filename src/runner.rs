@@ -122,7 +122,7 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
 /// Probe every endpoint once with at most `concurrency` endpoints in flight; results keep the
 /// endpoint order.
 pub async fn probe_all(
-    endpoints: &[Endpoint],
+    endpoints: &[Arc<Endpoint>],
     concurrency: usize,
     ctx: &EvalContext,
 ) -> Vec<ProbeOutcome> {

@@ -196,7 +196,7 @@ pub struct Config {
     pub global: Global,
     pub stores: Arc<TrustStores>,
     pub policy: Arc<Policy>,
-    pub endpoints: Vec<Endpoint>,
+    pub endpoints: Vec<Arc<Endpoint>>,
     /// Non-fatal findings (e.g. a key file readable by others, timeout >= interval).
     pub warnings: Vec<ConfigError>,
 }
@@ -228,8 +228,29 @@ impl Config {
     }
 
     /// Endpoint by name.
+    /// Reuse `old`'s copy of every endpoint whose digest is unchanged, so that a reload does
+    /// not keep two copies of unchanged endpoints (one in the new config, one in the running
+    /// scheduler task).
+    pub fn share_unchanged(&mut self, old: &Config) {
+        let by_name: std::collections::HashMap<&str, &Arc<Endpoint>> = old
+            .endpoints
+            .iter()
+            .map(|e| (e.meta.endpoint.as_str(), e))
+            .collect();
+        for e in self.endpoints.iter_mut() {
+            if let Some(o) = by_name.get(e.meta.endpoint.as_str()) {
+                if o.digest == e.digest {
+                    *e = Arc::clone(o);
+                }
+            }
+        }
+    }
+
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
-        self.endpoints.iter().find(|e| e.meta.endpoint == name)
+        self.endpoints
+            .iter()
+            .find(|e| e.meta.endpoint == name)
+            .map(|e| &**e)
     }
 }
 

@@ -121,7 +121,7 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
             seen.insert(name, e.name.referenced.line() as u32);
         }
         if let Some(ep) = validate_endpoint(i, e, &global, &policy, base, &mut c) {
-            endpoints.push(ep);
+            endpoints.push(std::sync::Arc::new(ep));
         }
     }
 

@@ -191,6 +191,14 @@ impl Daemon {
         if let Some(shard) = self.shard_override {
             cfg.global.shard = shard;
         }
+        {
+            let old = self
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            cfg.share_unchanged(&old);
+        }
         if let Err(e) = self
             .state
             .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
@@ -234,7 +242,9 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     let listener = TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
-    let current = Arc::new(RwLock::new(Arc::new(cfg.clone())));
+    // One copy of the config: the scheduler's tasks and /probe share its endpoints.
+    let cfg = Arc::new(cfg);
+    let current = Arc::new(RwLock::new(cfg.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(
         AppState::new(metrics.clone(), make_prober(current.clone()))
@@ -292,6 +302,8 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         current,
         scheduler,
     };
+    // From here on the running config lives only in `daemon.current` (a reload frees it).
+    drop(cfg);
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

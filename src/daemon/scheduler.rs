@@ -297,7 +297,7 @@ impl Scheduler {
             self.semaphore
                 .send_replace(Arc::new(Semaphore::new(cfg.global.concurrency)));
         }
-        let wanted: HashMap<&str, &Endpoint> = cfg
+        let wanted: HashMap<&str, &Arc<Endpoint>> = cfg
             .endpoints
             .iter()
             .filter(|e| owns(e))
@@ -342,7 +342,7 @@ impl Scheduler {
                 p.insert(name.to_string());
             }
             let task = EndpointTask {
-                ep: ep.clone(),
+                ep: Arc::clone(ep),
                 eval: self.eval_tx.subscribe(),
                 sink: self.sink.clone(),
                 state: self.state.clone(),
@@ -398,7 +398,7 @@ fn jitter(interval: Duration) -> Duration {
 }
 
 struct EndpointTask {
-    ep: Endpoint,
+    ep: Arc<Endpoint>,
     eval: SharedEval,
     sink: Arc<dyn OutcomeSink>,
     state: Arc<State>,
@@ -765,6 +765,7 @@ mod tests {
         for i in 0..50 {
             let mut c = config(3, "10s");
             for e in c.endpoints.iter_mut() {
+                let e = Arc::make_mut(e);
                 e.digest = format!("{}-{i}", e.digest);
             }
             sched.apply(&c, |_| true);
