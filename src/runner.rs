@@ -59,12 +59,19 @@ pub fn evaluate_capture(
         expect_client_auth_required: ep.spec.expect_client_auth
             == probe::handshake::ClientAuthExpectation::Required,
     };
-    let empty = empty_report();
+    let empty;
+    let judged = match report.as_ref() {
+        Some(r) => r,
+        None => {
+            empty = empty_report();
+            &empty
+        }
+    };
     let evaluation = policy::evaluate(
         &ctx.policy,
         &ep.meta.profile,
         &capture,
-        report.as_ref().unwrap_or(&empty),
+        judged,
         &ectx,
         now,
     );
@@ -198,16 +205,16 @@ pub fn same_issuer_partners(policy: &Policy, profile: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(r) = policy
         .profile(profile)
-        .and_then(|p| p.rules.same_issuer)
-        .and_then(|r| r.profile)
+        .and_then(|p| p.rules.same_issuer.as_ref())
+        .and_then(|r| r.profile.as_ref())
     {
-        out.push(r);
+        out.push(r.clone());
     }
     for name in policy.profile_names() {
         let refers = policy
             .profile(&name)
-            .and_then(|p| p.rules.same_issuer)
-            .and_then(|r| r.profile)
+            .and_then(|p| p.rules.same_issuer.as_ref())
+            .and_then(|r| r.profile.as_deref())
             .is_some_and(|r| r == profile);
         if refers && name != profile {
             out.push(name);

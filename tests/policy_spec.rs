@@ -41,7 +41,10 @@ fn lync2013_preset_provides_every_role_profile_on_the_baseline() {
         "federation_partner",
     ];
     for r in roles {
-        let prof = p.profile(r).unwrap_or_else(|| panic!("{r} missing"));
+        let prof = p
+            .profile(r)
+            .cloned()
+            .unwrap_or_else(|| panic!("{r} missing"));
         assert_eq!(prof.ancestry, vec!["lync2013_baseline".to_string()], "{r}");
         assert!(prof.rules.crl_dp.is_some(), "{r} inherits the baseline");
     }
@@ -58,9 +61,9 @@ fn lync2013_preset_provides_every_role_profile_on_the_baseline() {
     );
     assert!(!p.name_check("default", "x").allow_cn_fallback);
     // Conflicts resolved by severity with the documented default.
-    let ei = p.profile("edge_internal").unwrap().rules;
+    let ei = p.profile("edge_internal").cloned().unwrap().rules;
     assert_eq!(ei.cn_wildcard.unwrap().severity, Some(Severity::Warn));
-    let oauth = p.profile("oauth_token_issuer").unwrap().rules;
+    let oauth = p.profile("oauth_token_issuer").cloned().unwrap().rules;
     assert_eq!(oauth.key.as_ref().unwrap().rsa_min_bits, Some(2048));
     assert_eq!(oauth.key.unwrap().severity, None, "fail by default (D10)");
     assert_eq!(
@@ -74,7 +77,7 @@ fn lync2013_preset_provides_every_role_profile_on_the_baseline() {
 fn hardened_preset_overrides_the_baseline_for_every_role() {
     let p = Policy::from_spec(parse("preset: lync2013-hardened\n").unwrap()).unwrap();
     for r in ["fe_default", "edge_external", "director"] {
-        let rules = p.profile(r).unwrap().rules;
+        let rules = p.profile(r).cloned().unwrap().rules;
         assert_eq!(rules.key.unwrap().rsa_min_bits, Some(2048), "{r}");
         let tls = rules.tls_version.unwrap();
         assert_eq!(tls.severity, Some(Severity::Warn));
@@ -100,11 +103,11 @@ profiles:
         .unwrap(),
     )
     .unwrap();
-    let e = p.profile("edge_external").unwrap().rules;
+    let e = p.profile("edge_external").cloned().unwrap().rules;
     let w = e.san_wildcard.unwrap();
     assert_eq!(w.severity, Some(Severity::Warn));
     assert!(w.mode.is_some(), "preset mode kept under the override");
-    let m = p.profile("my_edge").unwrap();
+    let m = p.profile("my_edge").cloned().unwrap();
     assert_eq!(m.ancestry, vec!["edge_external", "lync2013_baseline"]);
     assert_eq!(m.description.as_deref(), Some("mine"));
     let ex = m.rules.expiry.unwrap();
@@ -329,7 +332,7 @@ fn the_shipped_example_policy_parses_and_validates() {
     .unwrap();
     let f: File = serde_saphyr::from_str(&text).unwrap();
     let p = Policy::from_spec(f.policy).unwrap();
-    let admin = p.profile("admin_portal").unwrap();
+    let admin = p.profile("admin_portal").cloned().unwrap();
     assert_eq!(admin.ancestry, vec!["lync2013_baseline"]);
     assert_eq!(admin.rules.expiry.unwrap().warn_days, Some(45));
     for r in [

@@ -76,7 +76,7 @@ pub fn pool_consistency(policy: &Policy, members: &[Member<'_>]) -> Vec<PoolVerd
     for ((pool, profile), ms) in groups {
         let rule = policy
             .profile(&profile)
-            .and_then(|p| p.rules.pool_consistency);
+            .and_then(|p| p.rules.pool_consistency.clone());
         let (mode, severity) = match &rule {
             Some(r) => (
                 r.mode.unwrap_or(PoolMode::SameCert),
@@ -183,7 +183,10 @@ pub fn pool_verdicts_for_members(policy: &Policy, members: &[Member<'_>]) -> Vec
 pub fn same_issuer_as(policy: &Policy, members: &[Member<'_>]) -> Vec<CrossVerdict> {
     let mut out = Vec::new();
     for m in members {
-        let Some(rule) = policy.profile(m.profile).and_then(|p| p.rules.same_issuer) else {
+        let Some(rule) = policy
+            .profile(m.profile)
+            .and_then(|p| p.rules.same_issuer.as_ref())
+        else {
             continue;
         };
         let severity = rule.severity.unwrap_or(Severity::Fail);

@@ -288,10 +288,14 @@ impl Policy {
     }
 
     /// The resolved profile.
-    pub fn profile(&self, name: &str) -> Option<ResolvedProfile> {
+    pub fn profile(&self, name: &str) -> Option<&ResolvedProfile> {
+        // The built-in default is parsed once per process, not on every lookup (lookups happen
+        // several times per probe).
+        static BUILTIN_DEFAULT: std::sync::LazyLock<ResolvedProfile> =
+            std::sync::LazyLock::new(presets::builtin_default);
         match self.profiles.get(name) {
-            Some(p) => Some(p.clone()),
-            None if name == "default" => Some(presets::builtin_default()),
+            Some(p) => Some(p),
+            None if name == "default" => Some(&BUILTIN_DEFAULT),
             None => None,
         }
     }
@@ -301,7 +305,7 @@ impl Policy {
     pub fn name_check(&self, profile: &str, name: &str) -> crate::chain::NameCheck {
         let allow_cn_fallback = self
             .profile(profile)
-            .and_then(|p| p.rules.hostname)
+            .and_then(|p| p.rules.hostname.as_ref())
             .and_then(|h| h.mode)
             == Some(spec::NameMode::SanOrCn);
         crate::chain::NameCheck {
