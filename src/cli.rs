@@ -363,6 +363,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
     };
     let client_not_after = identity.as_ref().and_then(|(_, na)| *na);
     let mut endpoints = Vec::with_capacity(targets.len());
+    let mut names = std::collections::HashSet::with_capacity(targets.len());
     for (i, (t, sni)) in targets.into_iter().enumerate() {
         let (host, port) = split_host_port(&t)?;
         let mut spec = ProbeSpec::new(host.clone(), port);
@@ -371,14 +372,13 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         }
         spec.handshake_timeout = a.timeout.0;
         spec.client_identity = identity.as_ref().map(|(id, _)| id.clone());
-        let name = if endpoints
-            .iter()
-            .any(|e: &Arc<Endpoint>| e.meta.endpoint == t)
-        {
+        // A target listed twice gets a distinct name (`host:port#index`).
+        let name = if names.contains(&t) {
             format!("{t}#{i}")
         } else {
             t.clone()
         };
+        names.insert(name.clone());
         endpoints.push(Arc::new(Endpoint {
             meta: TargetMeta {
                 endpoint: name,

@@ -67,14 +67,7 @@ pub fn evaluate_capture(
             &empty
         }
     };
-    let evaluation = policy::evaluate(
-        &ctx.policy,
-        &ep.meta.profile,
-        &capture,
-        judged,
-        &ectx,
-        now,
-    );
+    let evaluation = policy::evaluate(&ctx.policy, &ep.meta.profile, &capture, judged, &ectx, now);
     ProbeOutcome {
         target: ep.meta.clone(),
         address: address_label,
