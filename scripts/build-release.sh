@@ -55,8 +55,10 @@ step() {
 # runs this script instead of repeating them).
 build() {
     step cargo build --release --locked --bin "$bin"
-    step strip --strip-unneeded "$built"
+    # Strip the copy: cargo's output is hard-linked into target/release/deps, and a stripped
+    # target/release binary has no symbols left for perf or heaptrack.
     step install -D -m 0755 "$built" "$out/$bin"
+    step strip --strip-unneeded "$out/$bin"
     # Smoke test: the stripped binary starts and reports its version.
     step "$out/$bin" --version
     step sh -c "cd '$out' && sha256sum '$bin' > '$bin.sha256'"

@@ -140,6 +140,31 @@ pub fn parse_cert(der: &[u8]) -> Result<CertFacts, String> {
     Ok(facts_from_x509(&x509, der))
 }
 
+/// Most certificates [`parse_cert_cached`] remembers; when full it starts over (a fleet shares
+/// a few intermediates and wildcard leaves, and re-presents the same chains every round).
+pub const FACTS_CACHE_CAP: usize = 1024;
+
+type FactsCache = std::sync::Mutex<std::collections::HashMap<[u8; 32], CertFacts>>;
+static CACHE: std::sync::LazyLock<FactsCache> = std::sync::LazyLock::new(Default::default);
+
+/// [`parse_cert`], memoized by the SHA-256 of the DER. The facts are a pure function of the
+/// DER, so a hit is exactly what parsing would return; failures are not cached.
+pub fn parse_cert_cached(der: &[u8]) -> Result<CertFacts, String> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    if let Some(f) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(f.clone());
+    }
+    let facts = parse_cert(der)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= FACTS_CACHE_CAP {
+        cache.clear();
+    }
+    cache.insert(key, facts.clone());
+    Ok(facts)
+}
+
 /// Parse the DER with x509-parser, rejecting trailing data.
 pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     match X509Certificate::from_der(der) {
@@ -733,6 +758,34 @@ fn decode_ca_version(value: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn self_signed(cn: &str) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::new(vec![format!("{cn}.test")]).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        p.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn cached_facts_equal_parsed_facts_and_the_cache_is_bounded() {
+        let der = self_signed("cached");
+        let fresh = parse_cert(&der).unwrap();
+        assert_eq!(parse_cert_cached(&der).unwrap(), fresh, "miss");
+        assert_eq!(parse_cert_cached(&der).unwrap(), fresh, "hit");
+        // Failures are reported the same way and never cached.
+        let mut bad = der.clone();
+        bad.push(0);
+        assert_eq!(parse_cert_cached(&bad), parse_cert(&bad));
+        assert!(parse_cert_cached(&bad).is_err());
+        for i in 0..FACTS_CACHE_CAP + 8 {
+            let d = self_signed(&format!("n{i}"));
+            assert_eq!(
+                parse_cert_cached(&d).unwrap().subject_cn.as_deref(),
+                Some(format!("n{i}").as_str())
+            );
+            assert!(CACHE.lock().unwrap().len() <= FACTS_CACHE_CAP);
+        }
+    }
 
     #[test]
     fn ca_version_renders_cert_index_then_key_index() {

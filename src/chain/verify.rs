@@ -9,9 +9,9 @@ use rustls_pki_types::{
 };
 use serde::Serialize;
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::FromDer;
 
-use super::facts::{facts_from_x509, parse_x509, CertFacts, KeyAlgorithm, SignatureHash};
+use super::facts::{parse_x509, CertFacts, KeyAlgorithm, SignatureHash};
 use super::hostname::{match_hostname, HostnameMatch, NameCheck};
 use super::store::{StoreClass, TrustStore, TrustStores};
 
@@ -347,7 +347,6 @@ struct Ctx<'c, 'd> {
     chain: &'c [CertificateDer<'d>],
     /// Parsed facts by presented position (None when unparseable).
     facts: &'c [Option<CertFacts>],
-    x509: &'c [Option<X509Certificate<'c>>],
     now: UnixTime,
     now_s: i64,
 }
@@ -458,14 +457,15 @@ impl Ctx<'_, '_> {
             VerifyErrorKind::BadSignature => {
                 // Walk the DN chain; the first certificate whose signature does not verify
                 // under its (presented or anchor) issuer key.
+                let parsed = |i: usize| self.chain.get(i).and_then(|c| parse_x509(c.as_ref()).ok());
                 for (k, &i) in walk.iter().enumerate() {
-                    let Some(Some(cert)) = self.x509.get(i) else {
+                    let Some(cert) = parsed(i) else {
                         return Some(i);
                     };
                     let res = match walk.get(k + 1) {
-                        Some(&j) => match self.x509.get(j) {
-                            Some(Some(issuer)) => cert.verify_signature(Some(issuer.public_key())),
-                            _ => continue,
+                        Some(&j) => match parsed(j) {
+                            Some(issuer) => cert.verify_signature(Some(issuer.public_key())),
+                            None => continue,
                         },
                         None => {
                             let issuer_dn = self.fact(i).map(|f| f.issuer_der.as_slice());
@@ -924,27 +924,23 @@ pub fn analyze(
     now: UnixTime,
 ) -> ChainReport {
     let now_s = unix(now);
-    // Parse every certificate once.
-    let mut x509: Vec<Option<X509Certificate<'_>>> = Vec::with_capacity(chain.len());
+    // Facts of every certificate (memoized by DER: a fleet presents the same chains again and
+    // again). The x509-parser structures are only re-parsed on the rare error path that needs
+    // them (locating a bad signature).
     let mut facts: Vec<Option<CertFacts>> = Vec::with_capacity(chain.len());
     let mut parse_errors = Vec::new();
     for (i, c) in chain.iter().enumerate() {
-        match parse_x509(c.as_ref()) {
-            Ok(x) => {
-                facts.push(Some(facts_from_x509(&x, c.as_ref())));
-                x509.push(Some(x));
-            }
+        match super::facts::parse_cert_cached(c.as_ref()) {
+            Ok(f) => facts.push(Some(f)),
             Err(e) => {
                 parse_errors.push((i, e));
                 facts.push(None);
-                x509.push(None);
             }
         }
     }
     let ctx = Ctx {
         chain,
         facts: &facts,
-        x509: &x509,
         now,
         now_s,
     };
@@ -1087,7 +1083,6 @@ pub fn analyze(
     };
     let best_path_not_after = best_path.and_then(|p| p.not_after);
 
-    drop(x509);
     ChainReport {
         certs: facts.into_iter().flatten().collect(),
         parse_errors,
