@@ -542,7 +542,14 @@ fn reload_removal_makes_series_disappear() {
         e.value("certprobe_pool_consistent", &[("pool", "fe-pool")]),
         1.0
     );
+    assert_eq!(m.target_counts(), (3, 3));
+    // Removing one address of an endpoint (DNS no longer returns it) leaves the others.
+    m.record(&legacy_outcome("web", "127.0.0.9:443"));
+    assert_eq!(m.target_counts(), (3, 4));
+    m.remove_targets("web", &["127.0.0.9:443".to_string()]);
+    assert_eq!(m.target_counts(), (3, 3));
     m.remove_endpoint("fe2");
+    assert_eq!(m.target_counts(), (2, 2));
     let e = parse(&m.render_text());
     assert_eq!(e.count("certprobe_probe_success", &[]), 2);
     assert!(e

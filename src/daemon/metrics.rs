@@ -598,6 +598,21 @@ impl Metrics {
         }
     }
 
+    /// (endpoints, (endpoint, address) targets) that currently have series, without copying
+    /// any key.
+    pub fn target_counts(&self) -> (usize, usize) {
+        let state = self.read();
+        let mut endpoints = 0;
+        let mut last: Option<&str> = None;
+        for (e, _) in state.targets.keys() {
+            if last != Some(e.as_str()) {
+                endpoints += 1;
+                last = Some(e.as_str());
+            }
+        }
+        (endpoints, state.targets.len())
+    }
+
     /// The (endpoint, address) targets that currently have series.
     pub fn targets(&self) -> Vec<(String, String)> {
         self.read().targets.keys().cloned().collect()

@@ -324,10 +324,11 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
             _ = housekeeping.tick() => {
                 ticks += 1;
                 metrics.set_probes_in_flight(daemon.scheduler.in_flight() as i64);
+                // Free the tasks of endpoints a reload cancelled as soon as they finish.
+                daemon.scheduler.reap();
                 if ticks.is_multiple_of(5) {
-                    let targets = metrics.targets();
-                    let endpoints: HashSet<&str> = targets.iter().map(|(e, _)| e.as_str()).collect();
-                    metrics.set_target_counts(daemon.scheduler.endpoint_count().max(endpoints.len()) as i64, targets.len() as i64);
+                    let (endpoints, addresses) = metrics.target_counts();
+                    metrics.set_target_counts(daemon.scheduler.endpoint_count().max(endpoints) as i64, addresses as i64);
                     if opts.watch_config {
                         let stamp = opts.config_path.as_deref().and_then(file_stamp);
                         if stamp.is_some() && stamp != last_stamp {

@@ -372,6 +372,12 @@ impl Scheduler {
         self.state.forget(endpoint)
     }
 
+    /// Drop the finished tasks of endpoints that earlier reloads cancelled (a `JoinSet` keeps a
+    /// finished task's allocation until it is joined).
+    pub fn reap(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
+    }
+
     /// Stop scheduling and wait up to `grace` for in-flight probes; abort what is left.
     pub async fn shutdown(mut self, grace: Duration) {
         self.root.cancel();
@@ -774,6 +780,10 @@ mod tests {
         assert_eq!(sched.endpoint_count(), 3);
         // Only the 3 live tasks and at most the last round of cancelled ones remain.
         assert!(sched.tasks.len() <= 6, "{} tasks held", sched.tasks.len());
+        // The daemon's housekeeping reaps the last round's cancelled tasks too.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        sched.reap();
+        assert_eq!(sched.tasks.len(), 3, "only the live tasks remain");
         sched.shutdown(Duration::from_secs(1)).await;
     }
 }
