@@ -144,8 +144,8 @@ pub fn parse_cert(der: &[u8]) -> Result<CertFacts, String> {
 /// a few intermediates and wildcard leaves, and re-presents the same chains every round).
 pub const FACTS_CACHE_CAP: usize = 1024;
 
-type FactsCache = std::sync::Mutex<std::collections::HashMap<[u8; 32], CertFacts>>;
-static CACHE: std::sync::LazyLock<FactsCache> = std::sync::LazyLock::new(Default::default);
+static CACHE: std::sync::LazyLock<super::memo::BoundedMemo<[u8; 32], CertFacts>> =
+    std::sync::LazyLock::new(|| super::memo::BoundedMemo::new(FACTS_CACHE_CAP));
 
 /// [`parse_cert`], memoized by the SHA-256 of the DER. The facts are a pure function of the
 /// DER, so a hit is exactly what parsing would return; failures are not cached.
@@ -153,15 +153,11 @@ pub fn parse_cert_cached(der: &[u8]) -> Result<CertFacts, String> {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let mut key = [0u8; 32];
     key.copy_from_slice(digest.as_ref());
-    if let Some(f) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(f.clone());
+    if let Some(f) = CACHE.get(&key, |f| Some(f.clone())) {
+        return Ok(f);
     }
     let facts = parse_cert(der)?;
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= FACTS_CACHE_CAP {
-        cache.clear();
-    }
-    cache.insert(key, facts.clone());
+    CACHE.insert(key, facts.clone());
     Ok(facts)
 }
 
@@ -783,7 +779,7 @@ mod tests {
                 parse_cert_cached(&d).unwrap().subject_cn.as_deref(),
                 Some(format!("n{i}").as_str())
             );
-            assert!(CACHE.lock().unwrap().len() <= FACTS_CACHE_CAP);
+            assert!(CACHE.len() <= FACTS_CACHE_CAP);
         }
     }
 

@@ -1,6 +1,5 @@
 //! Path building and verification against every named store; hygiene; classification.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rustls_pki_types::{
@@ -735,8 +734,16 @@ const VERDICT_CACHE_MAX: usize = 1024;
 /// text embeds the evaluation time (expired / not yet valid) are not cached. Evaluation stays a
 /// pure function of (chain, name, stores, now): the cache only skips recomputation. Shared by
 /// clones of the store; a reload builds new stores and therefore a new cache.
-#[derive(Clone, Default)]
-pub struct VerdictCache(std::sync::Arc<std::sync::Mutex<HashMap<String, CachedVerdict>>>);
+#[derive(Clone)]
+pub struct VerdictCache(std::sync::Arc<super::memo::BoundedMemo<String, CachedVerdict>>);
+
+impl Default for VerdictCache {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(super::memo::BoundedMemo::new(
+            VERDICT_CACHE_MAX,
+        )))
+    }
+}
 
 struct CachedVerdict {
     /// The entry holds for `from <= now < until` (Unix seconds).
@@ -757,26 +764,21 @@ impl std::fmt::Debug for VerdictCache {
 impl VerdictCache {
     /// Number of cached chains.
     pub fn len(&self) -> usize {
-        self.0.lock().map(|m| m.len()).unwrap_or(0)
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 
     fn get(&self, key: &str, now_s: i64) -> Option<(StoreVerdict, Option<PathInfo>)> {
-        let m = self.0.lock().ok()?;
-        let e = m.get(key)?;
-        (e.from <= now_s && now_s < e.until).then(|| (e.verdict.clone(), e.path.clone()))
+        self.0.get(key, |e| {
+            (e.from <= now_s && now_s < e.until).then(|| (e.verdict.clone(), e.path.clone()))
+        })
     }
 
     fn put(&self, key: String, entry: CachedVerdict) {
-        if let Ok(mut m) = self.0.lock() {
-            if m.len() >= VERDICT_CACHE_MAX && !m.contains_key(&key) {
-                m.clear();
-            }
-            m.insert(key, entry);
-        }
+        self.0.insert(key, entry);
     }
 }
 
