@@ -613,11 +613,6 @@ impl Metrics {
         (endpoints, state.targets.len())
     }
 
-    /// The (endpoint, address) targets that currently have series.
-    pub fn targets(&self) -> Vec<(String, String)> {
-        self.read().targets.keys().cloned().collect()
-    }
-
     /// Record a configuration (re)load result; `now` is Unix seconds.
     pub fn set_config_reload(&self, ok: bool, now: f64) {
         self.reload_ok.set(i64::from(ok));

@@ -202,7 +202,8 @@ impl State {
     }
 
     /// Number of (endpoint, address) targets remembered.
-    pub fn targets(&self) -> usize {
+    #[cfg(test)]
+    fn targets(&self) -> usize {
         self.lock().endpoints.values().map(|e| e.addrs.len()).sum()
     }
 }
@@ -418,6 +419,9 @@ struct EndpointTask {
 impl EndpointTask {
     async fn run(self) {
         let mut due = Instant::now() + self.initial_delay;
+        // Profiles linked to this endpoint's by a same_issuer rule, for the policy they were
+        // computed from: recomputed only when a reload swaps the policy, not on every probe.
+        let mut partners: Option<(Arc<crate::policy::Policy>, Vec<String>)> = None;
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
@@ -453,7 +457,14 @@ impl EndpointTask {
             };
             drop(permit);
             let failed = outcomes.iter().any(|o| o.capture.failure.is_some());
-            self.deliver(outcomes, &ctx);
+            let linked = match &partners {
+                Some((policy, linked)) if Arc::ptr_eq(policy, &ctx.policy) => linked,
+                _ => {
+                    let linked = runner::same_issuer_partners(&ctx.policy, &self.ep.meta.profile);
+                    &partners.insert((ctx.policy.clone(), linked)).1
+                }
+            };
+            self.deliver(outcomes, &ctx, linked);
             self.mark_first_done();
             let next_in = if failed {
                 self.ep.retry_interval
@@ -505,11 +516,11 @@ impl EndpointTask {
         }
     }
 
-    fn deliver(&self, mut outcomes: Vec<ProbeOutcome>, ctx: &EvalContext) {
+    /// `partners`: profiles linked to this endpoint's by a `same_issuer` rule.
+    fn deliver(&self, mut outcomes: Vec<ProbeOutcome>, ctx: &EvalContext, partners: &[String]) {
         let name = &self.ep.meta.endpoint;
         // Cross-endpoint rules: an endpoint in a pool or linked by a same_issuer rule is
         // re-judged with its related endpoints; only those keep their whole outcome.
-        let partners = runner::same_issuer_partners(&ctx.policy, &self.ep.meta.profile);
         let cross = self.ep.meta.pool.is_some() || !partners.is_empty();
         let vanished = self.state.update(&self.ep, &mut outcomes, cross);
         if !vanished.is_empty() {
@@ -525,7 +536,7 @@ impl EndpointTask {
         // Re-judge every outcome related to this endpoint (same pool, or linked by a
         // same_issuer rule) and re-record them all with the cross verdicts.
         drop(outcomes);
-        let mut related = self.state.related(&self.ep, &partners);
+        let mut related = self.state.related(&self.ep, partners);
         let pools = runner::apply_cross_rules(&ctx.policy, &mut related);
         for o in &related {
             self.sink.record(o);
