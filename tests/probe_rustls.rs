@@ -20,11 +20,7 @@ fn sha_of(der: &[u8]) -> String {
 #[tokio::test]
 async fn valid_chain_is_captured_with_tls13_facts() {
     let pki = Pki::new("valid", &["valid.test"]);
-    let server = TlsServer::start(
-        "127.0.0.1",
-        server_config(pki.chain(), pki.leaf.key_der(), &[], ClientAuth::None),
-    )
-    .await;
+    let server = TlsServer::start("127.0.0.1", pki.server_config(&[], ClientAuth::None)).await;
     let mut spec = spec_for(server.addr, Some("valid.test"));
     spec.alpn = vec!["h2".into()];
     let c = probe_address(&spec, server.addr).await;
@@ -52,12 +48,7 @@ async fn tls12_only_server_is_captured_as_tls12() {
     let pki = Pki::new("tls12", &["tls12.test"]);
     let server = TlsServer::start(
         "127.0.0.1",
-        server_config(
-            pki.chain(),
-            pki.leaf.key_der(),
-            &[&rustls::version::TLS12],
-            ClientAuth::None,
-        ),
+        pki.server_config(&[&rustls::version::TLS12], ClientAuth::None),
     )
     .await;
     let c = probe_address(&spec_for(server.addr, Some("tls12.test")), server.addr).await;
@@ -302,12 +293,7 @@ async fn many_acceptable_ca_names_are_capped_and_flagged() {
         .collect();
     let server = TlsServer::start(
         "127.0.0.1",
-        server_config(
-            server_pki.chain(),
-            server_pki.leaf.key_der(),
-            &[],
-            ClientAuth::Optional(roots),
-        ),
+        server_pki.server_config(&[], ClientAuth::Optional(roots)),
     )
     .await;
     let c = probe_address(&spec_for(server.addr, Some("manyca.test")), server.addr).await;
@@ -325,19 +311,10 @@ async fn many_acceptable_ca_names_are_capped_and_flagged() {
 async fn each_loopback_address_is_captured_separately() {
     let a = Pki::new("node-a", &["pool.test"]);
     let b = Pki::new("node-b", &["pool.test"]);
-    let server_a = TlsServer::start(
-        "127.0.0.2",
-        server_config(a.chain(), a.leaf.key_der(), &[], ClientAuth::None),
-    )
-    .await;
+    let server_a = TlsServer::start("127.0.0.2", a.server_config(&[], ClientAuth::None)).await;
     let server_b = TlsServer::start(
         "127.0.0.3",
-        server_config(
-            b.chain(),
-            b.leaf.key_der(),
-            &[&rustls::version::TLS12],
-            ClientAuth::None,
-        ),
+        b.server_config(&[&rustls::version::TLS12], ClientAuth::None),
     )
     .await;
     let spec = spec_for(server_a.addr, Some("pool.test"));
@@ -365,11 +342,7 @@ async fn each_loopback_address_is_captured_separately() {
 #[tokio::test]
 async fn probe_endpoint_probes_an_ip_literal_target_and_reports_dns_failures() {
     let pki = Pki::new("endpoint", &["127.0.0.1"]);
-    let server = TlsServer::start(
-        "127.0.0.1",
-        server_config(pki.chain(), pki.leaf.key_der(), &[], ClientAuth::None),
-    )
-    .await;
+    let server = TlsServer::start("127.0.0.1", pki.server_config(&[], ClientAuth::None)).await;
     let spec = spec_for(server.addr, None);
     let caps = probe_endpoint(&spec, AddressMode::All).await;
     assert_eq!(caps.len(), 1);
@@ -416,11 +389,7 @@ async fn probe_sends_no_application_data_to_an_untrusted_server() {
 #[tokio::test]
 async fn probe_endpoint_resolves_localhost_and_probes_each_address_with_the_same_sni() {
     let pki = Pki::new("localhost", &["localhost"]);
-    let server = TlsServer::start(
-        "127.0.0.1",
-        server_config(pki.chain(), pki.leaf.key_der(), &[], ClientAuth::None),
-    )
-    .await;
+    let server = TlsServer::start("127.0.0.1", pki.server_config(&[], ClientAuth::None)).await;
     let mut spec = spec_for(server.addr, Some("localhost"));
     spec.host = "localhost".into();
     let caps = probe_endpoint(&spec, AddressMode::All).await;
@@ -455,11 +424,7 @@ async fn probe_endpoint_resolves_localhost_and_probes_each_address_with_the_same
 #[tokio::test]
 async fn verdict_is_read_only_after_a_certificate_request() {
     let pki = Pki::new("verdict", &["verdict.test"]);
-    let plain = TlsServer::start(
-        "127.0.0.1",
-        server_config(pki.chain(), pki.leaf.key_der(), &[], ClientAuth::None),
-    )
-    .await;
+    let plain = TlsServer::start("127.0.0.1", pki.server_config(&[], ClientAuth::None)).await;
     let mut spec = spec_for(plain.addr, Some("verdict.test"));
     spec.verdict_timeout = Duration::from_secs(60);
     let c = tokio::time::timeout(Duration::from_secs(30), probe_address(&spec, plain.addr))
@@ -473,12 +438,7 @@ async fn verdict_is_read_only_after_a_certificate_request() {
     // verdict read runs for the whole (short) verdict timeout.
     let asking = TlsServer::start(
         "127.0.0.1",
-        server_config(
-            pki.chain(),
-            pki.leaf.key_der(),
-            &[],
-            ClientAuth::Optional(vec![pki.root.cert.clone()]),
-        ),
+        pki.server_config(&[], ClientAuth::Optional(vec![pki.root.cert.clone()])),
     )
     .await;
     let mut spec = spec_for(asking.addr, Some("verdict.test"));

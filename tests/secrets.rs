@@ -80,12 +80,7 @@ async fn mtls_lab(key_mode: u32, interval: &str) -> MtlsLab {
     let client = client_root.client("probe-client");
     let server = TlsServer::start(
         "127.0.0.1",
-        server_config(
-            pki.chain(),
-            pki.leaf.key_der(),
-            &[],
-            ClientAuth::Required(vec![client_root.cert.clone()]),
-        ),
+        pki.server_config(&[], ClientAuth::Required(vec![client_root.cert.clone()])),
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");

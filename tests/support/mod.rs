@@ -231,6 +231,16 @@ impl Pki {
         vec![self.leaf.cert.clone(), self.intermediate.cert.clone()]
     }
 
+    /// A rustls server config presenting [`Pki::chain`] with the leaf's key (see
+    /// [`server_config`]).
+    pub fn server_config(
+        &self,
+        versions: &[&'static SupportedProtocolVersion],
+        auth: ClientAuth,
+    ) -> Arc<ServerConfig> {
+        server_config(self.chain(), self.leaf.key_der(), versions, auth)
+    }
+
     /// leaf + intermediate PEM (nginx `ssl_certificate`).
     pub fn chain_pem(&self) -> String {
         format!("{}{}", self.leaf.pem, self.intermediate.pem)
