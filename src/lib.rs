@@ -23,7 +23,76 @@ pub mod probe;
 pub mod report;
 pub mod runner;
 
+use std::sync::{Arc, LazyLock};
+
+use rustls::crypto::{hash::HashAlgorithm, CryptoProvider};
+
 /// The one crypto provider certprobe uses (ring), passed explicitly to every rustls builder.
-pub fn crypto_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+/// Built once; every caller shares it.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: LazyLock<Arc<CryptoProvider>> =
+        LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+    Arc::clone(&PROVIDER)
+}
+
+/// The provider the prober offers: the same algorithms as [`crypto_provider`], with the
+/// SHA-256 cipher suites of each TLS version ahead of the SHA-384 ones (the order browsers
+/// offer). A server that honours the client's order then runs its handshake key schedule on
+/// SHA-256, which has hardware support on x86-64 where SHA-512 has none; a server with its own
+/// preference still picks what it prefers, and the negotiated suite is reported either way.
+pub fn probe_crypto_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| {
+        let mut provider = rustls::crypto::ring::default_provider();
+        // A stable sort keeps ring's order within each (version, hash) class.
+        provider.cipher_suites.sort_by_key(|suite| {
+            let (tls13, common) = match suite {
+                rustls::SupportedCipherSuite::Tls13(s) => (true, &s.common),
+                rustls::SupportedCipherSuite::Tls12(s) => (false, &s.common),
+            };
+            let sha384 = common.hash_provider.algorithm() == HashAlgorithm::SHA384;
+            (!tls13, sha384)
+        });
+        Arc::new(provider)
+    });
+    Arc::clone(&PROVIDER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CipherSuite;
+
+    #[test]
+    fn probe_provider_offers_the_same_suites_sha256_first_within_each_version() {
+        let probe: Vec<CipherSuite> = probe_crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+        let mut default: Vec<CipherSuite> = crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+        assert_eq!(probe[0], CipherSuite::TLS13_AES_128_GCM_SHA256);
+        assert_eq!(
+            probe
+                .iter()
+                .position(|s| *s == CipherSuite::TLS13_AES_256_GCM_SHA384),
+            Some(2),
+            "{probe:?}"
+        );
+        let first_tls12 = probe
+            .iter()
+            .position(|s| *s == CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+            .expect("TLS 1.2 ECDSA AES-128 offered");
+        assert!(probe[first_tls12..]
+            .iter()
+            .all(|s| !format!("{s:?}").starts_with("TLS13")));
+        let mut sorted = probe.clone();
+        sorted.sort_by_key(|s| u16::from(*s));
+        default.sort_by_key(|s| u16::from(*s));
+        assert_eq!(sorted, default, "same algorithms, different order");
+        assert!(Arc::ptr_eq(&crypto_provider(), &crypto_provider()));
+    }
 }

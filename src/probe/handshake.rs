@@ -444,7 +444,7 @@ fn client_config(
     identity: Option<Arc<CertifiedKey>>,
     recorder: &Recorder,
 ) -> Result<ClientConfig, Failure> {
-    let provider = crate::crypto_provider();
+    let provider = crate::probe_crypto_provider();
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
         (TlsVersion::Tls13, &rustls::version::TLS13),
         (TlsVersion::Tls12, &rustls::version::TLS12),
