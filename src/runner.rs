@@ -2,10 +2,10 @@
 //! every address, analyze the chain and evaluate the policy.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls_pki_types::UnixTime;
-use tokio::sync::Semaphore;
 
 use crate::chain::{self, TrustStores};
 use crate::config::Endpoint;
@@ -121,30 +121,58 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
 
 /// Probe every endpoint once with at most `concurrency` endpoints in flight; results keep the
 /// endpoint order.
+///
+/// `concurrency` worker tasks take the next endpoint from a shared counter and store each result
+/// in its slot as soon as it is evaluated: no task per endpoint waiting on a semaphore, and the
+/// caller is woken once per worker, not once per probe. A worker that panics (a bug) loses only
+/// the endpoint in flight; it is logged and replaced while endpoints remain.
 pub async fn probe_all(
     endpoints: &[Arc<Endpoint>],
     concurrency: usize,
     ctx: &EvalContext,
 ) -> Vec<ProbeOutcome> {
-    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let round = Arc::new(Round {
+        endpoints: endpoints.to_vec(),
+        next: AtomicUsize::new(0),
+        slots: Mutex::new((0..endpoints.len()).map(|_| None).collect()),
+        ctx: ctx.clone(),
+    });
     let mut set = tokio::task::JoinSet::new();
-    for (i, ep) in endpoints.iter().cloned().enumerate() {
-        let sem = sem.clone();
-        let ctx = ctx.clone();
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            (i, probe_endpoint(&ep, &ctx).await)
-        });
+    for _ in 0..concurrency.max(1).min(endpoints.len()) {
+        set.spawn(Arc::clone(&round).work());
     }
-    let mut results: Vec<(usize, Vec<ProbeOutcome>)> = Vec::with_capacity(endpoints.len());
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(v) => results.push(v),
-            Err(e) => tracing::error!(error = %e, "probe task failed"),
+    while let Some(joined) = set.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "probe task failed");
+            if round.next.load(Ordering::Relaxed) < round.endpoints.len() {
+                set.spawn(Arc::clone(&round).work());
+            }
         }
     }
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().flat_map(|(_, v)| v).collect()
+    let slots = std::mem::take(&mut *round.slots.lock().unwrap_or_else(PoisonError::into_inner));
+    slots.into_iter().flatten().flatten().collect()
+}
+
+/// One `probe_all` round shared by its workers.
+struct Round {
+    endpoints: Vec<Arc<Endpoint>>,
+    next: AtomicUsize,
+    /// One slot per endpoint, filled when its probe is evaluated.
+    slots: Mutex<Vec<Option<Vec<ProbeOutcome>>>>,
+    ctx: EvalContext,
+}
+
+impl Round {
+    async fn work(self: Arc<Self>) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(ep) = self.endpoints.get(i) else {
+                return;
+            };
+            let outcomes = probe_endpoint(ep, &self.ctx).await;
+            self.slots.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(outcomes);
+        }
+    }
 }
 
 /// Cross-endpoint rules over one round of outcomes: `pool_consistency` (every member of a pool
@@ -214,4 +242,50 @@ pub fn same_issuer_partners(policy: &Policy, profile: &str) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BaseDir, Config};
+
+    /// Endpoints on loopback ports nobody listens on (refused at once), in a known order.
+    fn refused_endpoints(n: usize) -> Config {
+        let mut yaml = String::from("endpoints:\n");
+        for i in 0..n {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            yaml.push_str(&format!(
+                "  - name: ep{i:02}\n    host: 127.0.0.1\n    port: {port}\n"
+            ));
+        }
+        Config::from_yaml(&yaml, "test.yaml", BaseDir(std::env::temp_dir())).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probe_all_probes_each_endpoint_once_and_keeps_their_order() {
+        let cfg = refused_endpoints(23);
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
+        for concurrency in [0, 1, 4, 23, 100] {
+            let outcomes = probe_all(&cfg.endpoints, concurrency, &ctx).await;
+            let names: Vec<&str> = outcomes
+                .iter()
+                .map(|o| o.target.endpoint.as_str())
+                .collect();
+            let expected: Vec<String> = (0..23).map(|i| format!("ep{i:02}")).collect();
+            assert_eq!(names, expected, "concurrency {concurrency}");
+            assert!(outcomes.iter().all(|o| o
+                .capture
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.reason == FailureReason::ConnectRefused)));
+        }
+        assert!(probe_all(&[], 8, &ctx).await.is_empty());
+    }
 }
