@@ -9,7 +9,7 @@ use crate::outcome::ProbeOutcome;
 use crate::policy::{Status, Verdict};
 
 /// JSON document schema version (bump on incompatible changes; see docs/json-output.md).
-pub const JSON_VERSION: u32 = 1;
+pub const JSON_VERSION: u32 = 2;
 
 /// Overall status: the worst of every outcome (and pool verdict).
 pub fn overall_status(outcomes: &[ProbeOutcome], pools: &[PoolSummary]) -> Status {
@@ -61,10 +61,57 @@ struct JsonResult<'a> {
     status: Status,
     capture: &'a crate::probe::Capture,
     chain: Option<&'a [crate::chain::CertFacts]>,
-    report: Option<&'a crate::chain::ChainReport>,
+    report: Option<ReportView<'a>>,
     evaluation: &'a crate::policy::Evaluation,
     client_cert_not_after: Option<i64>,
     finished_at: f64,
+}
+
+/// A [`ChainReport`](crate::chain::ChainReport) as a result shows it: every field but `certs`,
+/// which the result already carries as `chain` (it was 30 % of the document, printed twice).
+/// `inspect` prints the whole report, `certs` included.
+#[derive(Serialize)]
+struct ReportView<'a> {
+    parse_errors: &'a [(usize, String)],
+    stores: &'a [crate::chain::StoreVerdict],
+    hostname: Option<&'a crate::chain::HostnameMatch>,
+    hygiene: &'a crate::chain::Hygiene,
+    issuer_class: crate::chain::IssuerClass,
+    adcs_detected: bool,
+    inferences: &'a [String],
+    weak_hash_on_path: bool,
+    best_path_not_after: Option<i64>,
+    anchor: Option<&'a crate::chain::CertFacts>,
+}
+
+impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
+    fn from(r: &'a crate::chain::ChainReport) -> Self {
+        let crate::chain::ChainReport {
+            certs: _,
+            parse_errors,
+            stores,
+            hostname,
+            hygiene,
+            issuer_class,
+            adcs_detected,
+            inferences,
+            weak_hash_on_path,
+            best_path_not_after,
+            anchor,
+        } = r;
+        Self {
+            parse_errors,
+            stores,
+            hostname: hostname.as_ref(),
+            hygiene,
+            issuer_class: *issuer_class,
+            adcs_detected: *adcs_detected,
+            inferences,
+            weak_hash_on_path: *weak_hash_on_path,
+            best_path_not_after: *best_path_not_after,
+            anchor: anchor.as_ref(),
+        }
+    }
 }
 
 fn rfc3339(unix: i64) -> String {
@@ -126,7 +173,7 @@ pub fn write_json<W: std::io::Write>(
                 status: o.evaluation.status,
                 capture: &o.capture,
                 chain: o.report.as_ref().map(|r| r.certs.as_slice()),
-                report: o.report.as_ref(),
+                report: o.report.as_ref().map(ReportView::from),
                 evaluation: &o.evaluation,
                 client_cert_not_after: o.client_cert_not_after,
                 finished_at: o.finished_at,
@@ -440,4 +487,23 @@ fn error_name(e: Option<crate::chain::VerifyErrorKind>) -> String {
     e.and_then(|e| serde_json::to_value(e).ok())
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "unverified".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_view_is_the_chain_report_without_certs() {
+        let report = crate::chain::analyze(
+            &[],
+            None,
+            &crate::chain::TrustStores::default(),
+            rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::ZERO),
+        );
+        let mut whole = serde_json::to_value(&report).unwrap();
+        assert!(whole.as_object_mut().unwrap().remove("certs").is_some());
+        let view = serde_json::to_value(ReportView::from(&report)).unwrap();
+        assert_eq!(view, whole);
+    }
 }

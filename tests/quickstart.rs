@@ -55,12 +55,15 @@ fn demo_once_json_carries_fingerprints_and_verdicts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["version"], 2);
     assert_eq!(doc["exit_code"], 2);
     let results = doc["results"].as_array().unwrap();
     assert_eq!(results.len(), 8);
     for r in results {
         let fp = r["chain"][0]["fingerprint_sha256"].as_str().unwrap();
+        // The parsed chain is printed once, as `chain`; `report` has the rest.
+        assert!(r["report"]["stores"].is_array(), "{r}");
+        assert!(r["report"].get("certs").is_none(), "{r}");
         assert_eq!(fp.len(), 64);
         assert!(fp
             .chars()
