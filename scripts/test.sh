@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Works on a fresh Debian machine: installs what the tests
-# need (openssl, nginx, prometheus/promtool, python3-yaml), then runs formatting, lints, the
-# single-crypto-provider guard, every test, and the deploy checks.
+# need (a C toolchain and make, openssl, nginx, prometheus/promtool, python3-yaml), then runs
+# formatting, lints, the single-crypto-provider guard, every test, and the deploy checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
+command -v cc >/dev/null || need_pkgs+=(gcc libc6-dev)   # ring's and jemalloc's C parts
+command -v make >/dev/null || need_pkgs+=(make)            # jemalloc's build
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
