@@ -449,3 +449,83 @@ async fn verdict_is_read_only_after_a_certificate_request() {
     let waited = c.verdict_duration.expect("verdict read");
     assert!(waited >= Duration::from_millis(400), "{waited:?}");
 }
+
+/// IPv6: a server on [::1] is probed by IP literal (bare and bracketed), with and without SNI,
+/// through the CLI (`probe --once --target [::1]:port`: address `[::1]:port`, chain verified)
+/// and through a config whose `host` is the bracketed literal (judged OK end to end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_loopback_server_is_probed_by_literal_through_the_cli_and_a_config() {
+    let pki = Pki::new("v6", &["::1", "v6.test"]);
+    let server = TlsServer::start("::1", pki.server_config(&[], ClientAuth::None)).await;
+    assert!(server.addr.is_ipv6(), "{}", server.addr);
+    for host in ["::1", "[::1]"] {
+        let mut spec = spec_for(server.addr, None);
+        spec.host = host.into();
+        let caps = probe_endpoint(&spec, AddressMode::All).await;
+        assert_eq!(caps.len(), 1, "{host}: {caps:?}");
+        assert_eq!(caps[0].address, server.addr, "{host}");
+        assert!(caps[0].failure.is_none(), "{host}: {:?}", caps[0].failure);
+        assert_eq!(caps[0].sni, None);
+        assert_eq!(caps[0].chain, pki.chain());
+    }
+    let named = probe_address(&spec_for(server.addr, Some("v6.test")), server.addr).await;
+    assert!(named.failure.is_none(), "{:?}", named.failure);
+    assert_eq!(named.sni.as_deref(), Some("v6.test"));
+    assert_eq!(named.tls_version.as_deref(), Some("TLSv1.3"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = write_file(dir.path(), "root.pem", &pki.root.pem);
+    let target = format!("[::1]:{}", server.addr.port());
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certprobe"))
+            .args(["probe", "--once", "--target", &target, "--output", "json"])
+            .arg("--ca")
+            .arg(&root)
+            .output()
+            .unwrap()
+    });
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let result = &doc["results"][0];
+    assert_eq!(result["address"], target.as_str(), "{doc}");
+    assert_eq!(
+        result["capture"]["failure"],
+        serde_json::Value::Null,
+        "{doc}"
+    );
+    assert_eq!(result["chain"][0]["san_ip"][0], "::1", "{doc}");
+    let stores = result["report"]["stores"].as_array().unwrap();
+    assert!(
+        stores.iter().any(|s| s["verified"] == true),
+        "the chain verifies against --ca: {doc}"
+    );
+
+    // A config may bracket the literal too; the endpoint is judged like any other.
+    let yaml = format!(
+        "trust_stores:\n  lab: {{class: internal, pem_files: [root.pem]}}\nendpoints:\n  - name: v6\n    host: \"[::1]\"\n    port: {}\n    sni: v6.test\n",
+        server.addr.port()
+    );
+    let cfg = certprobe::config::Config::from_yaml(
+        &yaml,
+        "v6.yaml",
+        certprobe::config::BaseDir(dir.path().to_path_buf()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.endpoints[0].meta.host, "::1");
+    let ctx = certprobe::runner::EvalContext {
+        stores: cfg.stores.clone(),
+        policy: cfg.policy.clone(),
+        at: None,
+    };
+    let outcomes = certprobe::runner::probe_endpoint(&cfg.endpoints[0], &ctx).await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].address, target);
+    assert_eq!(
+        outcomes[0].evaluation.status,
+        certprobe::policy::Status::Ok,
+        "{:?}",
+        outcomes[0].evaluation
+    );
+    assert_eq!(server.handshakes_reaching(5).await, 5);
+}

@@ -359,7 +359,13 @@ fn validate_endpoint(
         );
     }
 
-    let host = e.host.value.trim().to_string();
+    let host = e.host.value.trim();
+    // An IPv6 literal may be written in brackets, as in a URL or `--target [::1]:443`.
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner,
+        _ => host,
+    }
+    .to_string();
     let host_is_ip = host.parse::<std::net::IpAddr>().is_ok();
     if host.is_empty() {
         c.err_at(&e.host, p("host"), "must not be empty");
