@@ -59,8 +59,10 @@ build() {
     # target/release binary has no symbols left for perf or heaptrack.
     step install -D -m 0755 "$built" "$out/$bin"
     step strip --strip-unneeded "$out/$bin"
-    # Smoke test: the stripped binary starts and reports its version.
+    # Smoke test: the stripped binary starts and reports its version, on jemalloc with the
+    # settings of .cargo/config.toml compiled in (docs/dependencies.md).
     step "$out/$bin" --version
+    step sh -c "_RJEM_MALLOC_CONF=stats_print:true '$out/$bin' --version 2>&1 | grep -q '^  opt.narenas: 2\$'"
     step sh -c "cd '$out' && sha256sum '$bin' > '$bin.sha256'"
     if [ "$mode" = build ]; then
         echo "built $out/$bin ($(du -h "$out/$bin" | cut -f1)), sha256 $(cut -d' ' -f1 "$out/$bin.sha256")"
