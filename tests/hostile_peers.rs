@@ -54,6 +54,13 @@ enum Peer {
     CloseAtOnce,
     /// `openssl s_server -tls1`: the real chain through the legacy capture.
     Tls10Only,
+    /// `openssl s_server -tls1` behind a proxy that resets every ClientHello carrying
+    /// `supported_versions` (a TLS 1.3-intolerant server or middlebox): no alert, no byte, just
+    /// RST; the classic ClientHello of the legacy capture gets through.
+    Tls10ResetsModernHello,
+    /// The same proxy in front of `openssl s_server -tls1_2`: a TLS 1.3-intolerant TLS 1.2
+    /// server.
+    Tls12ResetsModernHello,
     /// rustls (TLS 1.3) presenting 200 certificates (> 64 KiB).
     HugeChainTls13,
     /// A TLS 1.0 flight with 300 certificates (> 64 KiB) over many records: legacy capture.
@@ -88,6 +95,8 @@ fn all_peers() -> Vec<Peer> {
         Peer::ResetMidHandshake,
         Peer::CloseAtOnce,
         Peer::Tls10Only,
+        Peer::Tls10ResetsModernHello,
+        Peer::Tls12ResetsModernHello,
         Peer::HugeChainTls13,
         Peer::HugeChainLegacy,
         Peer::GarbageDerTls13,
@@ -124,6 +133,38 @@ fn records(handshake: &[u8], chunk: usize) -> Vec<u8> {
         .chunks(chunk)
         .flat_map(|piece| wire::record(22, piece))
         .collect()
+}
+
+/// One whole TLS record (header included), or `None` when the peer goes away first.
+async fn read_record(tcp: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut record = vec![0u8; 5];
+    tcp.read_exact(&mut record).await.ok()?;
+    let len = u16::from_be_bytes([record[3], record[4]]) as usize;
+    record.resize(5 + len, 0);
+    tcp.read_exact(&mut record[5..]).await.ok()?;
+    Some(record)
+}
+
+/// Does this ClientHello record carry the `supported_versions` extension (43, TLS 1.3)?
+fn has_supported_versions(record: &[u8]) -> bool {
+    let walk = || -> Option<bool> {
+        // record header 5, handshake header 4, client_version 2, random 32
+        let mut at = 5 + 4 + 2 + 32;
+        at += 1 + *record.get(at)? as usize; // session_id
+        at += 2 + u16::from_be_bytes([*record.get(at)?, *record.get(at + 1)?]) as usize; // suites
+        at += 1 + *record.get(at)? as usize; // compression methods
+        let end = at + 2 + u16::from_be_bytes([*record.get(at)?, *record.get(at + 1)?]) as usize;
+        at += 2;
+        while at + 4 <= end.min(record.len()) {
+            let kind = u16::from_be_bytes([record[at], record[at + 1]]);
+            if kind == 43 {
+                return Some(true);
+            }
+            at += 4 + u16::from_be_bytes([record[at + 2], record[at + 3]]) as usize;
+        }
+        Some(false)
+    };
+    walk().unwrap_or(false)
 }
 
 async fn read_hello(tcp: &mut TcpStream) {
@@ -175,6 +216,7 @@ enum Guard {
     Raw(RawServer),
     Tls(TlsServer),
     Openssl(OpensslServer),
+    Proxied(RawServer, OpensslServer),
 }
 
 async fn start(peer: Peer, lab: &Lab) -> Running {
@@ -237,6 +279,41 @@ async fn start(peer: Peer, lab: &Lab) -> Running {
                 &["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"],
             );
             (Guard::Openssl(server), "legacy.test")
+        }
+        Peer::Tls10ResetsModernHello | Peer::Tls12ResetsModernHello => {
+            let version = if peer == Peer::Tls10ResetsModernHello {
+                "-tls1"
+            } else {
+                "-tls1_2"
+            };
+            let d = lab.dir.path();
+            let cert = write_file(d, "intolerant-leaf.pem", &lab.legacy_leaf.pem);
+            let key = write_file(d, "intolerant-leaf.key", &lab.legacy_leaf.key_pem);
+            let chain = write_file(d, "intolerant-chain.pem", &lab.pki.intermediate.pem);
+            let backend = OpensslServer::start(
+                &cert,
+                &key,
+                Some(&chain),
+                &[version, "-cipher", "DEFAULT@SECLEVEL=0"],
+            );
+            let upstream = backend.addr;
+            let proxy = RawServer::serve(move |mut tcp| async move {
+                let Some(hello) = read_record(&mut tcp).await else {
+                    return;
+                };
+                if has_supported_versions(&hello) {
+                    let _ = tcp.set_zero_linger();
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if server.write_all(&hello).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut server).await;
+                }
+            })
+            .await;
+            (Guard::Proxied(proxy, backend), "legacy.test")
         }
         Peer::HugeChainTls13 => {
             let mut chain = lab.pki.chain();
@@ -348,6 +425,7 @@ async fn start(peer: Peer, lab: &Lab) -> Running {
         Guard::Raw(s) => s.addr,
         Guard::Tls(s) => s.addr,
         Guard::Openssl(s) => s.addr,
+        Guard::Proxied(proxy, _) => proxy.addr,
     };
     Running {
         peer,
@@ -534,6 +612,34 @@ fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
         }
         Peer::ResetMidHandshake => assert_eq!(reason, Some(FailureReason::Reset), "{ctx}"),
         Peer::CloseAtOnce => assert_eq!(reason, Some(FailureReason::Closed), "{ctx}"),
+        Peer::Tls10ResetsModernHello => {
+            assert_eq!(reason, Some(FailureReason::ProtocolVersion), "{ctx}");
+            assert_eq!(f.as_ref().unwrap().1, None, "no alert: the hello was reset");
+            let detail = &c.failure.as_ref().unwrap().detail;
+            assert!(detail.contains("version intolerance"), "{detail}");
+            assert!(detail.starts_with("connection reset"), "{detail}");
+            assert_eq!(
+                c.chain,
+                vec![
+                    lab.legacy_leaf.cert.clone(),
+                    lab.pki.intermediate.cert.clone()
+                ],
+                "{ctx}"
+            );
+            assert_eq!(c.tls_version.as_deref(), Some("TLSv1.0"));
+            assert!(c.legacy.is_some(), "{ctx}");
+        }
+        Peer::Tls12ResetsModernHello => {
+            // It speaks TLS 1.2, so no protocol_version: the reset stays the reason, but the
+            // chain the classic hello got is captured and judged.
+            assert_eq!(reason, Some(FailureReason::Reset), "{ctx}");
+            let detail = &c.failure.as_ref().unwrap().detail;
+            assert!(detail.contains("TLS 1.3 intolerance"), "{detail}");
+            assert_eq!(c.chain.len(), 2, "{ctx}");
+            assert_eq!(c.chain[0], lab.legacy_leaf.cert, "{ctx}");
+            assert_eq!(c.tls_version.as_deref(), Some("TLSv1.2"));
+            assert!(c.legacy.is_some(), "{ctx}");
+        }
         Peer::Tls10Only => {
             assert_eq!(reason, Some(FailureReason::ProtocolVersion), "{ctx}");
             assert_eq!(f.as_ref().unwrap().1.as_deref(), Some("protocol_version"));
@@ -676,6 +782,16 @@ async fn tls10_only_is_captured_with_its_real_chain() {
 }
 
 #[tokio::test]
+async fn tls10_server_that_resets_modern_hellos_is_captured_by_the_legacy_hello() {
+    single(Peer::Tls10ResetsModernHello).await;
+}
+
+#[tokio::test]
+async fn tls12_server_that_resets_tls13_hellos_keeps_reset_with_its_chain_captured() {
+    single(Peer::Tls12ResetsModernHello).await;
+}
+
+#[tokio::test]
 async fn hundreds_of_certificates_over_64k_tls13() {
     single(Peer::HugeChainTls13).await;
 }
@@ -750,6 +866,8 @@ fn expected_labels(peer: Peer) -> (Option<&'static str>, Option<&'static str>) {
         Peer::ResetMidHandshake => (Some("reset"), None),
         Peer::CloseAtOnce => (Some("closed"), None),
         Peer::Tls10Only => (Some("protocol_version"), Some("protocol_version")),
+        Peer::Tls10ResetsModernHello => (Some("protocol_version"), None),
+        Peer::Tls12ResetsModernHello => (Some("reset"), None),
         Peer::HugeChainTls13 | Peer::HugeChainLegacy => (Some("chain_too_large"), None),
         Peer::GarbageDerTls13
         | Peer::GarbageDerTls12

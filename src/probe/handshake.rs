@@ -156,23 +156,25 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
             return capture;
         }
     };
-    let mut capture = tls_probe(spec, address, identity.clone()).await;
+    let (mut capture, silent) = tls_probe(spec, address, identity.clone()).await;
 
     let reason = capture.failure.as_ref().map(|f| f.reason);
     // protocol_version / handshake_failure: a server rustls cannot speak to. chain_too_large
     // with no certificate kept: rustls refused a Certificate message over 64 KiB before our
-    // verifier saw it; the legacy capture keeps the first certificates within the caps.
-    if spec.legacy_fallback
-        && capture.chain.is_empty()
-        && matches!(
-            reason,
-            Some(
-                FailureReason::ProtocolVersion
-                    | FailureReason::HandshakeFailure
-                    | FailureReason::ChainTooLarge
-            )
+    // verifier saw it; the legacy capture keeps the first certificates within the caps. A reset
+    // or close before the server sent a single byte: a version-intolerant server (or a
+    // middlebox in front of one) that drops rustls' ClientHello but may answer a classic one.
+    let incompatible = matches!(
+        reason,
+        Some(
+            FailureReason::ProtocolVersion
+                | FailureReason::HandshakeFailure
+                | FailureReason::ChainTooLarge
         )
-    {
+    );
+    let dropped_hello =
+        silent && matches!(reason, Some(FailureReason::Reset | FailureReason::Closed));
+    if spec.legacy_fallback && capture.chain.is_empty() && (incompatible || dropped_hello) {
         super::legacy::fallback(spec, address, &mut capture).await;
     }
 
@@ -181,7 +183,7 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
             // The main probe already was a probe without a client certificate.
             enforcement_verdict(&capture)
         } else if reached_certificate_exchange(&capture) {
-            let bare = tls_probe(spec, address, None).await;
+            let (bare, _) = tls_probe(spec, address, None).await;
             enforcement_verdict(&bare)
         } else {
             None
@@ -282,12 +284,13 @@ fn enforcement_verdict(bare: &Capture) -> Option<bool> {
     }
 }
 
-/// One rustls probe with the given client identity (or none).
+/// One rustls probe with the given client identity (or none). The flag is true when the
+/// handshake failed before the server sent a single byte.
 async fn tls_probe(
     spec: &ProbeSpec,
     address: SocketAddr,
     identity: Option<Arc<CertifiedKey>>,
-) -> Capture {
+) -> (Capture, bool) {
     let mut capture = Capture::new(address, spec.sni.clone());
     let recorder = Recorder::new();
     let outcome = run_tls(spec, address, identity, &recorder, &mut capture).await;
@@ -304,6 +307,7 @@ async fn tls_probe(
         client_cert_sent: rec.client_cert_sent,
         accepted: None,
     };
+    let silent = matches!(&outcome, Err(Step::Handshake(_, flight)) if flight.is_empty());
     let failure = match outcome {
         Ok(()) => None,
         Err(Step::Failed(failure)) => Some(failure),
@@ -320,7 +324,7 @@ async fn tls_probe(
         };
     }
     capture.failure = failure;
-    capture
+    (capture, silent)
 }
 
 /// Where a probe stopped.

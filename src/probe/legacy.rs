@@ -453,6 +453,7 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
         }
     };
     let flight = legacy.flight;
+    let server_version = flight.version;
     let version = version_name(flight.version);
     let suite = cipher_suite_name(flight.cipher_suite);
     let presented = flight.certificates.len();
@@ -505,6 +506,30 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
             detail: format!(
                 "server offers no cipher suite rustls supports (it chose {suite} over {version}); chain captured by legacy handshake"
             ),
+        }
+    } else if matches!(
+        original.reason,
+        FailureReason::Reset | FailureReason::Closed
+    ) {
+        // Intolerance: rustls' ClientHello was dropped, the classic one (no TLS 1.3
+        // extensions) answered.
+        if server_version < 0x0303 {
+            Failure::new(
+                FailureReason::ProtocolVersion,
+                format!(
+                    "{}; a classic ClientHello was answered with {version}: the server speaks only {version} and drops modern ClientHellos (version intolerance); chain captured by legacy handshake",
+                    original.detail
+                ),
+            )
+        } else {
+            Failure {
+                reason: original.reason,
+                alert: original.alert.clone(),
+                detail: format!(
+                    "{}; a classic ClientHello without TLS 1.3 extensions was answered with {version} (TLS 1.3 intolerance); chain captured by legacy handshake",
+                    original.detail
+                ),
+            }
         }
     } else {
         Failure {
