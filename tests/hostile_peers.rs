@@ -1011,6 +1011,20 @@ async fn daemon_keeps_running_and_exports_every_reason() {
             }
         }
     }
+    // legacy_tls follows the version spoken, whichever hello got the chain.
+    for (peer, legacy) in [
+        (Peer::Tls10Only, 1.0),
+        (Peer::Tls10ResetsModernHello, 1.0),
+        (Peer::Tls12ResetsModernHello, 0.0),
+    ] {
+        let name = endpoint_name(peer);
+        let gauge = samples(&metrics, "certprobe_legacy_tls", &name);
+        assert_eq!(
+            gauge.first().map(|s| s.1),
+            Some(legacy),
+            "{name}: {gauge:?}"
+        );
+    }
     for i in 0..healthy.len() {
         let name = format!("healthy-{i}");
         let success = samples(&metrics, "certprobe_probe_success", &name);

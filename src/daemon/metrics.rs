@@ -866,7 +866,9 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
         l.push(Fam::TlsCipher, &[("cipher", v)], Value::Int(1));
     }
     if version.is_some() || c.legacy.is_some() {
-        let legacy = c.legacy.is_some() || version.is_some_and(is_legacy_version);
+        // By the version spoken: a legacy capture can also come back with TLS 1.2 (a server
+        // without rustls' cipher suites, or one that drops TLS 1.3 ClientHellos).
+        let legacy = version.is_some_and(is_legacy_version);
         l.push(Fam::LegacyTls, &[], b(legacy));
     }
     match &c.handshake_signature {
