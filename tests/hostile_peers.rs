@@ -193,6 +193,21 @@ impl Lab {
         }
     }
 
+    /// `openssl s_server` presenting the legacy leaf + intermediate with only the TLS version
+    /// of `version_flag` (`-tls1`, `-tls1_2`) and every cipher allowed.
+    fn legacy_server(&self, version_flag: &str) -> OpensslServer {
+        let d = self.dir.path();
+        let cert = write_file(d, "legacy-leaf.pem", &self.legacy_leaf.pem);
+        let key = write_file(d, "legacy-leaf.key", &self.legacy_leaf.key_pem);
+        let chain = write_file(d, "legacy-chain.pem", &self.pki.intermediate.pem);
+        OpensslServer::start(
+            &cert,
+            &key,
+            Some(&chain),
+            &[version_flag, "-cipher", "DEFAULT@SECLEVEL=0"],
+        )
+    }
+
     fn healthy_config(&self) -> Arc<rustls::ServerConfig> {
         server_config(
             self.pki.chain(),
@@ -267,35 +282,14 @@ async fn start(peer: Peer, lab: &Lab) -> Running {
             .await;
             (Guard::Raw(server), "reset.test")
         }
-        Peer::Tls10Only => {
-            let d = lab.dir.path();
-            let cert = write_file(d, "legacy-leaf.pem", &lab.legacy_leaf.pem);
-            let key = write_file(d, "legacy-leaf.key", &lab.legacy_leaf.key_pem);
-            let chain = write_file(d, "legacy-chain.pem", &lab.pki.intermediate.pem);
-            let server = OpensslServer::start(
-                &cert,
-                &key,
-                Some(&chain),
-                &["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"],
-            );
-            (Guard::Openssl(server), "legacy.test")
-        }
+        Peer::Tls10Only => (Guard::Openssl(lab.legacy_server("-tls1")), "legacy.test"),
         Peer::Tls10ResetsModernHello | Peer::Tls12ResetsModernHello => {
             let version = if peer == Peer::Tls10ResetsModernHello {
                 "-tls1"
             } else {
                 "-tls1_2"
             };
-            let d = lab.dir.path();
-            let cert = write_file(d, "intolerant-leaf.pem", &lab.legacy_leaf.pem);
-            let key = write_file(d, "intolerant-leaf.key", &lab.legacy_leaf.key_pem);
-            let chain = write_file(d, "intolerant-chain.pem", &lab.pki.intermediate.pem);
-            let backend = OpensslServer::start(
-                &cert,
-                &key,
-                Some(&chain),
-                &[version, "-cipher", "DEFAULT@SECLEVEL=0"],
-            );
+            let backend = lab.legacy_server(version);
             let upstream = backend.addr;
             let proxy = RawServer::serve(move |mut tcp| async move {
                 let Some(hello) = read_record(&mut tcp).await else {
@@ -580,6 +574,30 @@ fn assert_healthy(o: &ProbeOutcome, lab: &Lab) {
     );
 }
 
+/// The legacy server's real chain (leaf + intermediate), captured by the legacy hello with
+/// `version`, parsed, and verified by the lab store.
+fn assert_legacy_capture(o: &ProbeOutcome, lab: &Lab, version: &str, ctx: &str) {
+    let c = &o.capture;
+    assert_eq!(
+        c.chain,
+        vec![
+            lab.legacy_leaf.cert.clone(),
+            lab.pki.intermediate.cert.clone()
+        ],
+        "{ctx}"
+    );
+    assert_eq!(c.tls_version.as_deref(), Some(version), "{ctx}");
+    assert!(c.legacy.is_some(), "{ctx}");
+    let report = o.report.as_ref().expect("report of the legacy chain");
+    let leaf = report.leaf().expect("legacy leaf parsed");
+    assert_eq!(leaf.subject_cn.as_deref(), Some("legacy.test"));
+    assert!(
+        report.stores.iter().any(|s| s.store == "lab" && s.verified),
+        "{ctx}: {:?}",
+        report.stores
+    );
+}
+
 /// The typed reason and bounded facts of one hostile peer's outcome.
 fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
     let c = &o.capture;
@@ -618,16 +636,7 @@ fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
             let detail = &c.failure.as_ref().unwrap().detail;
             assert!(detail.contains("version intolerance"), "{detail}");
             assert!(detail.starts_with("connection reset"), "{detail}");
-            assert_eq!(
-                c.chain,
-                vec![
-                    lab.legacy_leaf.cert.clone(),
-                    lab.pki.intermediate.cert.clone()
-                ],
-                "{ctx}"
-            );
-            assert_eq!(c.tls_version.as_deref(), Some("TLSv1.0"));
-            assert!(c.legacy.is_some(), "{ctx}");
+            assert_legacy_capture(o, lab, "TLSv1.0", &ctx);
         }
         Peer::Tls12ResetsModernHello => {
             // It speaks TLS 1.2, so no protocol_version: the reset stays the reason, but the
@@ -635,32 +644,12 @@ fn assert_peer(peer: Peer, o: &ProbeOutcome, lab: &Lab) {
             assert_eq!(reason, Some(FailureReason::Reset), "{ctx}");
             let detail = &c.failure.as_ref().unwrap().detail;
             assert!(detail.contains("TLS 1.3 intolerance"), "{detail}");
-            assert_eq!(c.chain.len(), 2, "{ctx}");
-            assert_eq!(c.chain[0], lab.legacy_leaf.cert, "{ctx}");
-            assert_eq!(c.tls_version.as_deref(), Some("TLSv1.2"));
-            assert!(c.legacy.is_some(), "{ctx}");
+            assert_legacy_capture(o, lab, "TLSv1.2", &ctx);
         }
         Peer::Tls10Only => {
             assert_eq!(reason, Some(FailureReason::ProtocolVersion), "{ctx}");
             assert_eq!(f.as_ref().unwrap().1.as_deref(), Some("protocol_version"));
-            assert_eq!(
-                c.chain,
-                vec![
-                    lab.legacy_leaf.cert.clone(),
-                    lab.pki.intermediate.cert.clone()
-                ],
-                "{ctx}"
-            );
-            assert_eq!(c.tls_version.as_deref(), Some("TLSv1.0"));
-            assert!(c.legacy.is_some(), "{ctx}");
-            let report = o.report.as_ref().expect("report of the legacy chain");
-            let leaf = report.leaf().expect("legacy leaf parsed");
-            assert_eq!(leaf.subject_cn.as_deref(), Some("legacy.test"));
-            assert!(
-                report.stores.iter().any(|s| s.store == "lab" && s.verified),
-                "{:?}",
-                report.stores
-            );
+            assert_legacy_capture(o, lab, "TLSv1.0", &ctx);
         }
         Peer::HugeChainTls13 => {
             assert_eq!(reason, Some(FailureReason::ChainTooLarge), "{ctx}");
