@@ -124,18 +124,38 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
 ///
 /// `concurrency` worker tasks take the next endpoint from a shared counter and store each result
 /// in its slot as soon as it is evaluated: no task per endpoint waiting on a semaphore, and the
-/// caller is woken once per worker, not once per probe. A worker that panics (a bug) loses only
-/// the endpoint in flight; it is logged and replaced while endpoints remain.
+/// caller is woken once per worker, not once per probe. A worker that panics (a bug) is logged
+/// and replaced while endpoints remain; the endpoint it was probing gets a `tls_error` outcome
+/// ("probe task failed"), as a panicking address task does in `probe::probe_addresses`.
 pub async fn probe_all(
     endpoints: &[Arc<Endpoint>],
     concurrency: usize,
     ctx: &EvalContext,
 ) -> Vec<ProbeOutcome> {
+    let probe_ctx = ctx.clone();
+    let probe = move |ep: Arc<Endpoint>| {
+        let ctx = probe_ctx.clone();
+        async move { probe_endpoint(&ep, &ctx).await }
+    };
+    probe_all_with(endpoints, concurrency, ctx, probe).await
+}
+
+/// [`probe_all`] with the per-endpoint probe as a parameter (tests inject a panicking one).
+async fn probe_all_with<F, Fut>(
+    endpoints: &[Arc<Endpoint>],
+    concurrency: usize,
+    ctx: &EvalContext,
+    probe: F,
+) -> Vec<ProbeOutcome>
+where
+    F: Fn(Arc<Endpoint>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Vec<ProbeOutcome>> + Send + 'static,
+{
     let round = Arc::new(Round {
         endpoints: endpoints.to_vec(),
         next: AtomicUsize::new(0),
         slots: Mutex::new((0..endpoints.len()).map(|_| None).collect()),
-        ctx: ctx.clone(),
+        probe,
     });
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1).min(endpoints.len()) {
@@ -150,26 +170,48 @@ pub async fn probe_all(
         }
     }
     let slots = std::mem::take(&mut *round.slots.lock().unwrap_or_else(PoisonError::into_inner));
-    slots.into_iter().flatten().flatten().collect()
+    slots
+        .into_iter()
+        .zip(&round.endpoints)
+        .flat_map(|(slot, ep)| slot.unwrap_or_else(|| vec![task_failed(ep, ctx)]))
+        .collect()
+}
+
+/// The outcome of an endpoint whose probe task panicked.
+fn task_failed(ep: &Endpoint, ctx: &EvalContext) -> ProbeOutcome {
+    let mut capture = Capture::new(
+        SocketAddr::from(([0, 0, 0, 0], ep.meta.port)),
+        ep.spec.sni.clone(),
+    );
+    capture.failure = Some(probe::Failure::new(
+        FailureReason::TlsError,
+        "probe task failed",
+    ));
+    let label = capture.address.to_string();
+    evaluate_capture(ep, label, capture, ctx, unix_now())
 }
 
 /// One `probe_all` round shared by its workers.
-struct Round {
+struct Round<F> {
     endpoints: Vec<Arc<Endpoint>>,
     next: AtomicUsize,
     /// One slot per endpoint, filled when its probe is evaluated.
     slots: Mutex<Vec<Option<Vec<ProbeOutcome>>>>,
-    ctx: EvalContext,
+    probe: F,
 }
 
-impl Round {
+impl<F, Fut> Round<F>
+where
+    F: Fn(Arc<Endpoint>) -> Fut,
+    Fut: std::future::Future<Output = Vec<ProbeOutcome>>,
+{
     async fn work(self: Arc<Self>) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(ep) = self.endpoints.get(i) else {
                 return;
             };
-            let outcomes = probe_endpoint(ep, &self.ctx).await;
+            let outcomes = (self.probe)(Arc::clone(ep)).await;
             self.slots.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(outcomes);
         }
     }
@@ -287,5 +329,45 @@ mod tests {
                 .is_some_and(|f| f.reason == FailureReason::ConnectRefused)));
         }
         assert!(probe_all(&[], 8, &ctx).await.is_empty());
+    }
+
+    /// A probe that panics (a bug) costs only its own endpoint: with one worker, the worker is
+    /// replaced and every later endpoint is still probed; the lost one reports `tls_error`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_probe_loses_only_its_endpoint() {
+        let cfg = refused_endpoints(6);
+        let ctx = EvalContext {
+            stores: cfg.stores.clone(),
+            policy: cfg.policy.clone(),
+            at: None,
+        };
+        for concurrency in [1, 3] {
+            let probe_ctx = ctx.clone();
+            let probe = move |ep: Arc<Endpoint>| {
+                let ctx = probe_ctx.clone();
+                async move {
+                    if ep.meta.endpoint == "ep02" || ep.meta.endpoint == "ep04" {
+                        panic!("injected panic in the probe of {}", ep.meta.endpoint);
+                    }
+                    probe_endpoint(&ep, &ctx).await
+                }
+            };
+            let outcomes = probe_all_with(&cfg.endpoints, concurrency, &ctx, probe).await;
+            let names: Vec<&str> = outcomes
+                .iter()
+                .map(|o| o.target.endpoint.as_str())
+                .collect();
+            assert_eq!(names, ["ep00", "ep01", "ep02", "ep03", "ep04", "ep05"]);
+            for o in &outcomes {
+                let failure = o.capture.failure.as_ref().expect("every probe failed");
+                if ["ep02", "ep04"].contains(&o.target.endpoint.as_str()) {
+                    assert_eq!(failure.reason, FailureReason::TlsError);
+                    assert_eq!(failure.detail, "probe task failed");
+                    assert_eq!(o.evaluation.status, Status::Critical);
+                } else {
+                    assert_eq!(failure.reason, FailureReason::ConnectRefused, "{o:?}");
+                }
+            }
+        }
     }
 }
