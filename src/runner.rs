@@ -291,8 +291,9 @@ mod tests {
     use super::*;
     use crate::config::{BaseDir, Config};
 
-    /// Endpoints on loopback ports nobody listens on (refused at once), in a known order.
-    fn refused_endpoints(n: usize) -> Config {
+    /// Endpoints on loopback ports nobody listens on (refused at once), in a known order, and
+    /// the context to evaluate them in.
+    fn refused_endpoints(n: usize) -> (Config, EvalContext) {
         let mut yaml = String::from("endpoints:\n");
         for i in 0..n {
             let port = {
@@ -303,17 +304,18 @@ mod tests {
                 "  - name: ep{i:02}\n    host: 127.0.0.1\n    port: {port}\n"
             ));
         }
-        Config::from_yaml(&yaml, "test.yaml", BaseDir(std::env::temp_dir())).unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn probe_all_probes_each_endpoint_once_and_keeps_their_order() {
-        let cfg = refused_endpoints(23);
+        let cfg = Config::from_yaml(&yaml, "test.yaml", BaseDir(std::env::temp_dir())).unwrap();
         let ctx = EvalContext {
             stores: cfg.stores.clone(),
             policy: cfg.policy.clone(),
             at: None,
         };
+        (cfg, ctx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probe_all_probes_each_endpoint_once_and_keeps_their_order() {
+        let (cfg, ctx) = refused_endpoints(23);
         for concurrency in [0, 1, 4, 23, 100] {
             let outcomes = probe_all(&cfg.endpoints, concurrency, &ctx).await;
             let names: Vec<&str> = outcomes
@@ -335,12 +337,7 @@ mod tests {
     /// replaced and every later endpoint is still probed; the lost one reports `tls_error`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_probe_loses_only_its_endpoint() {
-        let cfg = refused_endpoints(6);
-        let ctx = EvalContext {
-            stores: cfg.stores.clone(),
-            policy: cfg.policy.clone(),
-            at: None,
-        };
+        let (cfg, ctx) = refused_endpoints(6);
         for concurrency in [1, 3] {
             let probe_ctx = ctx.clone();
             let probe = move |ep: Arc<Endpoint>| {
