@@ -361,6 +361,9 @@ EOF
         ep mtlsopt "$p_mtlsopt" "client_cert: $T/pki/client.pem" "client_key: $T/pki/client.key" \
             "expect_client_auth: required" "protocol: http"
         ep down "$p_down"
+        # Probed by IP literal (no SNI): the healthy leaf has no IP SAN, so the hostname verdict
+        # for the address must fail and CertprobeHostnameMismatch must fire.
+        [ "$without" = ipaddr ] || printf '  - name: ipaddr\n    host: 127.0.0.1\n    port: %s\n    labels: {suite: e2e}\n' "$p_healthy"
         if [ "$added" = 1 ]; then
             printf '  - name: added\n    host: www.e2e.test\n    port: %s\n    resolve: [127.0.0.1]\n    pool: web\n    labels: {suite: e2e}\n' "$p_healthy"
         fi
@@ -395,9 +398,13 @@ python3 - "$T/once.json" <<'PY' || die "probe --once JSON does not judge the end
 import json, sys
 doc = json.load(open(sys.argv[1]))
 got = {r["endpoint"]: r["status"] for r in doc["results"]}
-want = {"healthy": "ok", "mtls": "ok", "sha1": "warning", "expiring": "critical", "untrusted": "critical"}
+want = {"healthy": "ok", "mtls": "ok", "sha1": "warning", "expiring": "critical", "untrusted": "critical", "ipaddr": "critical"}
 bad = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
 missing = {"mtlsopt", "down"} - set(got)
+ip = next(r for r in doc["results"] if r["endpoint"] == "ipaddr")
+if not (ip.get("report") or {}).get("hostname") or ip["report"]["hostname"]["name"] != "127.0.0.1" or ip["report"]["hostname"]["matched"]:
+    print(f"ipaddr: want a failed hostname verdict for 127.0.0.1, got {(ip.get('report') or {}).get('hostname')}", file=sys.stderr)
+    sys.exit(1)
 if bad or missing or doc["exit_code"] != 2:
     print(f"want status {want}; mismatches (want, got): {bad}; missing: {missing}; exit_code {doc['exit_code']}", file=sys.stderr)
     sys.exit(1)
@@ -519,6 +526,7 @@ poll "alert CertprobeChainUntrusted firing for untrusted" 20 check_firing Certpr
 poll "alert CertprobeMtlsNotEnforced firing for mtlsopt" 20 check_firing CertprobeMtlsNotEnforced endpoint=mtlsopt
 poll "alert CertprobeEndpointDown firing for down" 20 check_firing CertprobeEndpointDown endpoint=down summary~=connect_refused
 poll "alert CertprobePolicyRuleWarning firing for sha1" 20 check_firing CertprobePolicyRuleWarning endpoint=sha1
+poll "alert CertprobeHostnameMismatch firing for ipaddr (IP literal without an IP SAN)" 20 check_firing CertprobeHostnameMismatch endpoint=ipaddr address=127.0.0.1:$p_healthy
 # The other alerts have fired, so rules are being evaluated on fresh data: quiet means quiet.
 poll "no alert for healthy" 5 check_quiet endpoint=healthy
 poll "no alert for mtls (enforced, trusted, valid)" 5 check_quiet endpoint=mtls
@@ -527,7 +535,7 @@ poll "no CertprobeCertExpiresSoon for expiring (the windows are disjoint)" 5 che
 poll "no CertprobeConfigReloadFailed yet" 5 check_quiet alertname=CertprobeConfigReloadFailed
 poll "the firing per-endpoint alerts are exactly the expected ones" 10 check_exactly \
     CertprobeCertExpiresVerySoon/expiring CertprobeChainUntrusted/untrusted CertprobeMtlsNotEnforced/mtlsopt \
-    CertprobeEndpointDown/down CertprobePolicyRuleWarning/sha1
+    CertprobeEndpointDown/down CertprobePolicyRuleWarning/sha1 CertprobeHostnameMismatch/ipaddr
 
 # --------------------------------------------------------------------------- reloads
 log "phase 2: SIGHUP with untrusted removed and 'added' added"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Works on a fresh Debian machine: installs what the tests
-# need (a C toolchain and make, openssl, nginx, prometheus/promtool, python3-yaml), then runs
+# need (a C toolchain and make, openssl, nginx, prometheus/promtool, python3-yaml, and the
+# foreign TLS servers gnutls-bin, stunnel4, haproxy, apache2), then runs
 # formatting, lints, the single-crypto-provider guard, every test, and the deploy checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,11 @@ command -v promtool >/dev/null || need_pkgs+=(prometheus)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
+# Foreign TLS stacks for tests/fidelity.rs (servers nobody here wrote).
+command -v gnutls-serv >/dev/null || need_pkgs+=(gnutls-bin)
+command -v stunnel4 >/dev/null || need_pkgs+=(stunnel4)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
+command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -22,9 +28,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 # Debian starts the packaged services on install; the tests start their own on loopback ports
 # of their choosing, so stop the packaged ones (by service, never by process name).
-systemctl stop nginx prometheus 2>/dev/null || true
-service nginx stop 2>/dev/null || true
-service prometheus stop 2>/dev/null || true
+systemctl stop nginx prometheus haproxy apache2 stunnel4 2>/dev/null || true
+for svc in nginx prometheus haproxy apache2 stunnel4; do
+  service "$svc" stop 2>/dev/null || true
+done
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

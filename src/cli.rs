@@ -10,14 +10,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::chain::{StoreClass, TrustStore, TrustStores};
 use crate::config::{self, Config, Endpoint, HumanDuration};
-use crate::outcome::TargetMeta;
+use crate::outcome::{ProbeOutcome, TargetMeta};
 use crate::policy::Policy;
+use crate::probe::handshake::{AppProtocol, KeyType, TlsVersion};
 use crate::probe::{ClientIdentity, ProbeSpec};
 use crate::report;
 use crate::runner::{self, EvalContext};
 
 /// Exit code for a usage or configuration error (EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
+/// `inspect` captured nothing (sysexits EX_UNAVAILABLE): the reason is printed to stderr.
+pub const EXIT_UNAVAILABLE: u8 = 69;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,6 +112,53 @@ pub struct AdhocArgs {
     /// Handshake timeout for ad-hoc targets.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: HumanDuration,
+    /// Application protocol spoken after the handshake: `none`, or `http` (sends `HEAD /` and
+    /// reads the status, e.g. nginx's 400 for a rejected client certificate). Config: `protocol`.
+    #[arg(long, value_parser = parse_app_protocol, value_name = "none|http")]
+    pub protocol: Option<AppProtocol>,
+    /// ALPN protocol to offer (repeatable, in order). Config: `alpn`.
+    #[arg(long = "alpn", value_name = "PROTO")]
+    pub alpn: Vec<String>,
+    /// Lowest TLS version to offer: 1.2 or 1.3. Config: `tls.min_version`.
+    #[arg(long = "min-tls", value_parser = parse_tls_version, value_name = "1.2|1.3")]
+    pub min_tls: Option<TlsVersion>,
+    /// Highest TLS version to offer: 1.2 or 1.3. Config: `tls.max_version`.
+    #[arg(long = "max-tls", value_parser = parse_tls_version, value_name = "1.2|1.3")]
+    pub max_tls: Option<TlsVersion>,
+    /// Probe once per key type, offering only that type's signature schemes (repeatable:
+    /// `--key-type ecdsa --key-type rsa`), to see each certificate of a dual-certificate server.
+    /// Without it the probe also checks for a second certificate. Config: `key_types`.
+    #[arg(long = "key-type", value_parser = parse_key_type, value_name = "ecdsa|rsa")]
+    pub key_types: Vec<KeyType>,
+    /// Connect to these addresses instead of resolving the host (repeatable); SNI and the name
+    /// check still use the host. Config: `resolve`.
+    #[arg(long = "resolve", value_name = "IP")]
+    pub resolve: Vec<std::net::IpAddr>,
+}
+
+fn parse_app_protocol(s: &str) -> Result<AppProtocol, String> {
+    match s {
+        "none" => Ok(AppProtocol::None),
+        "http" => Ok(AppProtocol::Http),
+        _ => Err(format!("{s:?}: expected none or http")),
+    }
+}
+
+fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
+    match s.trim_start_matches("TLSv").trim_start_matches("tls") {
+        "1.2" => Ok(TlsVersion::Tls12),
+        "1.3" => Ok(TlsVersion::Tls13),
+        _ => Err(format!(
+            "{s:?}: expected 1.2 or 1.3 (rustls speaks no older version; a TLS 1.0/1.1 server is captured by the legacy hello)"
+        )),
+    }
+}
+
+fn parse_key_type(s: &str) -> Result<KeyType, String> {
+    KeyType::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s.to_ascii_lowercase())
+        .ok_or_else(|| format!("{s:?}: expected ecdsa or rsa"))
 }
 
 impl Default for AdhocArgs {
@@ -124,6 +174,12 @@ impl Default for AdhocArgs {
             client_key: None,
             profile: "default".to_string(),
             timeout: HumanDuration::default(),
+            protocol: None,
+            alpn: Vec::new(),
+            min_tls: None,
+            max_tls: None,
+            key_types: Vec::new(),
+            resolve: Vec::new(),
         }
     }
 }
@@ -340,7 +396,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             certs.extend(v);
         }
         stores.push(
-            TrustStore::from_certs("internal", StoreClass::Internal, certs)
+            TrustStore::from_bundle("internal", StoreClass::Internal, certs)
                 .map_err(anyhow::Error::msg)?,
         );
     }
@@ -352,7 +408,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             certs.extend(config_read_certs(f)?);
         }
         stores.push(
-            TrustStore::from_certs("public", StoreClass::Public, certs)
+            TrustStore::from_bundle("public", StoreClass::Public, certs)
                 .map_err(anyhow::Error::msg)?,
         );
     }
@@ -372,6 +428,24 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         }
         spec.handshake_timeout = a.timeout.0;
         spec.client_identity = identity.as_ref().map(|(id, _)| id.clone());
+        if let Some(p) = a.protocol {
+            spec.app_protocol = p;
+        }
+        spec.alpn = a.alpn.clone();
+        if let Some(v) = a.min_tls {
+            spec.min_version = v;
+        }
+        if let Some(v) = a.max_tls {
+            spec.max_version = v;
+        }
+        if spec.min_version > spec.max_version {
+            bail!("--min-tls is above --max-tls: no TLS version to offer");
+        }
+        spec.key_types = if a.key_types.is_empty() {
+            crate::probe::KeyTypes::Auto
+        } else {
+            crate::probe::KeyTypes::Only(a.key_types.clone())
+        };
         // A target listed twice gets a distinct name (`host:port#index`).
         let name = if names.contains(&t) {
             format!("{t}#{i}")
@@ -390,7 +464,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             },
             spec,
             addresses: crate::probe::AddressMode::All,
-            resolve: Vec::new(),
+            resolve: a.resolve.clone(),
             interval: config::DEFAULT_INTERVAL,
             retry_interval: config::DEFAULT_INTERVAL,
             expected_names: Vec::new(),
@@ -443,7 +517,13 @@ fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'s
     let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
     let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("{}: not valid PEM: {e}", f.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not valid PEM: {}",
+                f.display(),
+                crate::chain::pem_error_text(&e)
+            )
+        })?;
     if certs.is_empty() {
         bail!("{}: contains no PEM certificates", f.display());
     }
@@ -593,6 +673,9 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
         let mut ep = Arc::unwrap_or_clone(cfg.endpoints.remove(0));
         ep.meta.endpoint = file.display().to_string();
         ep.spec.sni = args.sni.clone();
+        // No address: the only name to check is --sni.
+        ep.spec.host = String::new();
+        ep.meta.host = String::new();
         let mut cap = crate::probe::Capture::new(
             std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
             args.sni.clone(),
@@ -631,6 +714,23 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
                 print!("{}", report::render_chain(o));
             }
         }
+    }
+    // Nothing to inspect is an operational failure, not a success with an empty page.
+    let empty: Vec<&ProbeOutcome> = outcomes.iter().filter(|o| o.report.is_none()).collect();
+    if !empty.is_empty() {
+        for o in &empty {
+            let why = o
+                .capture
+                .failure
+                .as_ref()
+                .map(|f| format!("{}: {}", f.reason, f.detail))
+                .unwrap_or_else(|| "the server sent no certificate".into());
+            eprintln!(
+                "inspect: no certificate captured from {} ({}): {why}",
+                o.target.endpoint, o.address
+            );
+        }
+        return Ok(ExitCode::from(EXIT_UNAVAILABLE));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,6 +57,30 @@ pub fn probe_crypto_provider() -> Arc<CryptoProvider> {
     Arc::clone(&PROVIDER)
 }
 
+/// [`probe_crypto_provider`] restricted to one key type's TLS 1.2 cipher suites (ECDHE_ECDSA or
+/// ECDHE_RSA; TLS 1.3 suites are key-agnostic), built once per type. `None` is the whole
+/// provider.
+pub fn probe_crypto_provider_for(
+    key_type: Option<crate::probe::handshake::KeyType>,
+) -> Arc<CryptoProvider> {
+    use crate::probe::handshake::KeyType;
+    fn restricted(kt: KeyType) -> Arc<CryptoProvider> {
+        let mut provider = (*probe_crypto_provider()).clone();
+        provider.cipher_suites.retain(|suite| match suite {
+            rustls::SupportedCipherSuite::Tls13(_) => true,
+            rustls::SupportedCipherSuite::Tls12(s) => s.sign.iter().any(|sch| kt.allows(*sch)),
+        });
+        Arc::new(provider)
+    }
+    static ECDSA: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| restricted(KeyType::Ecdsa));
+    static RSA: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| restricted(KeyType::Rsa));
+    match key_type {
+        None => probe_crypto_provider(),
+        Some(KeyType::Ecdsa) => Arc::clone(&ECDSA),
+        Some(KeyType::Rsa) => Arc::clone(&RSA),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,10 @@ pub struct ProbeOutcome {
     pub target: TargetMeta,
     /// The `address` label: `ip:port`, or `unresolved` when name resolution failed.
     pub address: String,
+    /// The outcome's identity within its endpoint (metrics series, scheduler state, cross
+    /// rules): the address, followed by `/rsa` or `/ecdsa` when the address is probed per key
+    /// type (see [`ProbeOutcome::series_key_for`]).
+    pub series_key: String,
     pub capture: Capture,
     /// Chain analysis; None when no certificate was captured.
     pub report: Option<ChainReport>,
@@ -44,6 +48,27 @@ pub struct ProbeOutcome {
 }
 
 impl ProbeOutcome {
+    /// `address`, or `address/key_type` for a per-key-type probe.
+    pub fn series_key_for(address: &str, key_type: Option<crate::probe::KeyType>) -> String {
+        match key_type {
+            Some(k) => format!("{address}/{}", k.as_str()),
+            None => address.to_string(),
+        }
+    }
+
+    /// Split a series key back into (address, key type).
+    pub fn split_series_key(key: &str) -> (&str, Option<crate::probe::KeyType>) {
+        if let Some((a, t)) = key.rsplit_once('/') {
+            if let Some(k) = crate::probe::KeyType::ALL
+                .into_iter()
+                .find(|k| k.as_str() == t)
+            {
+                return (a, Some(k));
+            }
+        }
+        (key, None)
+    }
+
     /// Leaf certificate SHA-256 fingerprint, when a chain was captured and parsed.
     pub fn leaf_fingerprint(&self) -> Option<&str> {
         self.report

@@ -210,7 +210,8 @@ pub fn render_table(
         rows.push([
             o.evaluation.status.as_str().to_string(),
             o.target.endpoint.clone(),
-            o.address.clone(),
+            // `127.0.0.1:443/rsa` for one certificate of a dual-certificate server.
+            o.series_key.clone(),
             o.capture.tls_version.clone().unwrap_or_else(|| "-".into()),
             leaf.map(|l| l.subject_cn.clone().unwrap_or_else(|| l.subject.clone()))
                 .unwrap_or_else(|| "-".into()),
@@ -289,10 +290,36 @@ pub fn render_table(
     out
 }
 
+/// The negotiated TLS parameters in one line: version, suite, key-exchange group, the server's
+/// signature scheme, ALPN and whether an OCSP response was stapled. None before a ServerHello.
+pub fn tls_line(c: &crate::probe::Capture) -> Option<String> {
+    let v = c.tls_version.as_deref()?;
+    let mut parts = vec![format!("{v} {}", c.cipher_suite.as_deref().unwrap_or("-"))];
+    if let Some(g) = &c.kx_group {
+        parts.push(format!("group {g}"));
+    }
+    if let Some(s) = &c.signature_scheme {
+        parts.push(format!("signature {s}"));
+    }
+    if let Some(a) = &c.alpn {
+        parts.push(format!("ALPN {a}"));
+    }
+    if c.legacy.is_none() {
+        parts.push(match c.ocsp_staple_bytes {
+            Some(n) => format!("OCSP staple {n} bytes"),
+            None => "no OCSP staple".into(),
+        });
+    }
+    Some(parts.join(", "))
+}
+
 fn details(out: &mut String, o: &ProbeOutcome) {
     let pad = "    ";
     if let Some(f) = &o.capture.failure {
         let _ = writeln!(out, "{pad}failure: {} — {}", f.reason, f.detail);
+    }
+    if let Some(line) = tls_line(&o.capture) {
+        let _ = writeln!(out, "{pad}tls: {line}");
     }
     if let Some(l) = &o.capture.legacy {
         let _ = writeln!(
@@ -368,17 +395,12 @@ fn details(out: &mut String, o: &ProbeOutcome) {
 /// `inspect` output: every certificate of the chain with its facts.
 pub fn render_chain(o: &ProbeOutcome) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} ({})", o.target.endpoint, o.address);
+    let _ = writeln!(out, "{} ({})", o.target.endpoint, o.series_key);
     if let Some(f) = &o.capture.failure {
         let _ = writeln!(out, "  failure: {} — {}", f.reason, f.detail);
     }
-    if let Some(v) = &o.capture.tls_version {
-        let _ = writeln!(
-            out,
-            "  tls: {v} {} {}",
-            o.capture.cipher_suite.as_deref().unwrap_or("-"),
-            o.capture.kx_group.as_deref().unwrap_or("")
-        );
+    if let Some(line) = tls_line(&o.capture) {
+        let _ = writeln!(out, "  tls: {line}");
     }
     let Some(r) = &o.report else {
         let _ = writeln!(out, "  no certificate captured");
@@ -395,10 +417,10 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
             rfc3339(c.not_before),
             rfc3339(c.not_after)
         );
-        let _ = writeln!(out, "      key:     {:?}", c.key);
+        let _ = writeln!(out, "      key:     {}", c.key);
         let _ = writeln!(
             out,
-            "      sig:     {} ({:?})",
+            "      sig:     {} ({})",
             c.signature_algorithm, c.signature_hash
         );
         if !c.san_dns.is_empty() || !c.san_ip.is_empty() {

@@ -43,21 +43,21 @@ pub fn evaluate_capture(
 ) -> ProbeOutcome {
     let now = ctx.at.unwrap_or(finished_at as i64);
     let unix_now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
-    let name_check = ep
-        .spec
-        .sni
-        .as_deref()
-        .map(|name| ctx.policy.name_check(&ep.meta.profile, name));
+    // Every probed address gets a hostname verdict: the SNI, else the host itself (an IP
+    // literal is checked against the leaf's IP SANs, as a client connecting to it would).
+    let expected_name = ep.spec.expected_name();
+    let name_check = expected_name.map(|name| ctx.policy.name_check(&ep.meta.profile, name));
     let report = (!capture.chain.is_empty())
         .then(|| chain::analyze(&capture.chain, name_check.as_ref(), &ctx.stores, unix_now));
     let ectx = EndpointContext {
         endpoint: ep.meta.endpoint.clone(),
         host: ep.meta.host.clone(),
         pool: ep.meta.pool.clone(),
-        name: ep.spec.sni.clone(),
+        name: expected_name.map(str::to_string),
         expected_names: ep.expected_names.clone(),
         expect_client_auth_required: ep.spec.expect_client_auth
             == probe::handshake::ClientAuthExpectation::Required,
+        client_cert_configured: ep.spec.client_identity.is_some(),
     };
     let empty;
     let judged = match report.as_ref() {
@@ -70,6 +70,7 @@ pub fn evaluate_capture(
     let evaluation = policy::evaluate(&ctx.policy, &ep.meta.profile, &capture, judged, &ectx, now);
     ProbeOutcome {
         target: ep.meta.clone(),
+        series_key: ProbeOutcome::series_key_for(&address_label, capture.key_type),
         address: address_label,
         capture,
         report,
@@ -181,7 +182,7 @@ where
 fn task_failed(ep: &Endpoint, ctx: &EvalContext) -> ProbeOutcome {
     let mut capture = Capture::new(
         SocketAddr::from(([0, 0, 0, 0], ep.meta.port)),
-        ep.spec.sni.clone(),
+        ep.spec.sent_sni(),
     );
     capture.failure = Some(probe::Failure::new(
         FailureReason::TlsError,
@@ -227,10 +228,11 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
             .iter()
             .map(|o| Member {
                 endpoint: &o.target.endpoint,
-                address: &o.address,
+                address: &o.series_key,
                 profile: &o.target.profile,
                 pool: o.target.pool.as_deref(),
                 report: o.report.as_ref(),
+                key_type: o.capture.key_type,
             })
             .collect();
         let mut cross = policy::cross::pool_verdicts_for_members(policy, &members);
@@ -241,7 +243,7 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
     let index: std::collections::HashMap<(String, String), usize> = outcomes
         .iter()
         .enumerate()
-        .map(|(i, o)| ((o.target.endpoint.clone(), o.address.clone()), i))
+        .map(|(i, o)| ((o.target.endpoint.clone(), o.series_key.clone()), i))
         .collect();
     for c in cross {
         if let Some(&i) = index.get(&(c.endpoint, c.address)) {

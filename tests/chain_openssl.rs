@@ -131,7 +131,7 @@ fn leaf(dir: &Path, key: &Key, digest: &str, sigopts: &[&str]) {
 
 fn evaluate(dir: &Path, chain: Vec<CertificateDer<'static>>) -> ChainReport {
     let stores = TrustStores {
-        stores: vec![TrustStore::from_certs(
+        stores: vec![TrustStore::from_bundle(
             "internal",
             StoreClass::Internal,
             vec![pem(dir, "root.pem")],

@@ -79,7 +79,7 @@ fn leaf(p: &Pki, params: CertificateParams) -> CertificateDer<'static> {
 fn stores(p: &Pki) -> TrustStores {
     TrustStores {
         stores: vec![
-            TrustStore::from_certs("internal", StoreClass::Internal, vec![p.root.der().clone()])
+            TrustStore::from_bundle("internal", StoreClass::Internal, vec![p.root.der().clone()])
                 .unwrap(),
             TrustStore::webpki_roots("public"),
         ],
@@ -528,7 +528,7 @@ fn a_self_signed_leaf_pinned_in_the_internal_store_is_trusted() {
     let cert = lp.self_signed(&key).unwrap().der().clone();
     let s = TrustStores {
         stores: vec![
-            TrustStore::from_certs("internal", StoreClass::Internal, vec![cert.clone()]).unwrap(),
+            TrustStore::from_bundle("internal", StoreClass::Internal, vec![cert.clone()]).unwrap(),
         ],
     };
     let r = run(&[cert], "edge.contoso.com", &s);

@@ -203,7 +203,9 @@ fn limbo_core_server_cases_agree_or_are_known_divergences_and_optional_ones_are_
             continue;
         }
         let stores = TrustStores {
-            stores: vec![TrustStore::from_certs(
+            // x509-limbo's trusted_certs are anchors whatever they are (some are not
+            // self-signed).
+            stores: vec![TrustStore::from_anchors(
                 "limbo",
                 StoreClass::Internal,
                 case.trusted_certs.iter().map(|p| pem_cert(p)).collect(),
@@ -286,7 +288,7 @@ fn pkits_core_cases_agree_or_are_known_divergences_and_optional_ones_are_reporte
     let anchor =
         CertificateDer::from(std::fs::read(dir.join("TrustAnchorRootCertificate.crt")).unwrap());
     let stores = TrustStores {
-        stores: vec![TrustStore::from_certs("pkits", StoreClass::Internal, vec![anchor]).unwrap()],
+        stores: vec![TrustStore::from_bundle("pkits", StoreClass::Internal, vec![anchor]).unwrap()],
     };
     // Every non-end-entity certificate is the untrusted pool; path building picks.
     let mut pool_names: Vec<String> = std::fs::read_dir(&dir)

@@ -826,3 +826,64 @@ fn rule_severity_label_is_the_verdicts_level_when_the_rule_fails() {
     assert_eq!(sev("hostname"), ("fail".to_string(), 1.0));
     assert_eq!(sev("validity"), ("fail".to_string(), 0.0));
 }
+
+/// A dual-certificate server probed per key type: two series sets for one address, told apart
+/// by `key_type`, and removing one key type leaves the other.
+#[test]
+fn per_key_type_outcomes_get_their_own_series() {
+    use certprobe::outcome::ProbeOutcome;
+    use certprobe::probe::KeyType;
+    let m = Metrics::new(build());
+    let mut rsa = ok_outcome("dual", "127.0.0.9:443", "rsa00000");
+    rsa.capture.key_type = Some(KeyType::Rsa);
+    rsa.series_key = ProbeOutcome::series_key_for(&rsa.address, rsa.capture.key_type);
+    let mut ec = ok_outcome("dual", "127.0.0.9:443", "ec000000");
+    ec.capture.key_type = Some(KeyType::Ecdsa);
+    ec.series_key = ProbeOutcome::series_key_for(&ec.address, ec.capture.key_type);
+    m.record(&rsa);
+    m.record(&ec);
+    let text = m.render_text();
+    let (ok, out) = promtool_check(&text);
+    assert!(ok, "{out}");
+    let e = parse(&text);
+    for kt in ["rsa", "ecdsa"] {
+        assert_eq!(
+            e.value(
+                "certprobe_probe_success",
+                &[
+                    ("endpoint", "dual"),
+                    ("address", "127.0.0.9:443"),
+                    ("key_type", kt)
+                ]
+            ),
+            1.0,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "dual")]),
+        2
+    );
+    m.remove_targets("dual", &["127.0.0.9:443/rsa".to_string()]);
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_probe_success", &[("endpoint", "dual")]),
+        1
+    );
+    assert_eq!(
+        e.count(
+            "certprobe_probe_success",
+            &[("endpoint", "dual"), ("key_type", "ecdsa")]
+        ),
+        1
+    );
+    // A single-certificate target has no key_type label at all.
+    let single = ok_outcome("one", "127.0.0.8:443", "aaaaaaaa");
+    m.record(&single);
+    let text = m.render_text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("certprobe_probe_success{endpoint=\"one\""))
+        .expect("series");
+    assert!(!line.contains("key_type"), "{line}");
+}

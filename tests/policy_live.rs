@@ -253,7 +253,9 @@ fn capture(port: u16, sni: &str) -> Capture {
 fn stores(d: &Path) -> TrustStores {
     let root = CertificateDer::from_pem_file(d.join("root.pem")).unwrap();
     TrustStores {
-        stores: vec![TrustStore::from_certs("internal", StoreClass::Internal, vec![root]).unwrap()],
+        stores: vec![
+            TrustStore::from_bundle("internal", StoreClass::Internal, vec![root]).unwrap(),
+        ],
     }
 }
 

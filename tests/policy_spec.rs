@@ -234,7 +234,7 @@ fn base_report() -> (Capture, ChainReport) {
     let leaf = lp.signed_by(&KeyPair::generate().unwrap(), &root).unwrap();
     let chain = vec![leaf.der().clone()];
     let stores = TrustStores {
-        stores: vec![TrustStore::from_certs(
+        stores: vec![TrustStore::from_bundle(
             "internal",
             StoreClass::Internal,
             vec![root.der().clone()],

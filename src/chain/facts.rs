@@ -21,6 +21,41 @@ pub enum SignatureHash {
     Unknown,
 }
 
+impl SignatureHash {
+    /// The name used in JSON, policy files and messages (`sha256`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureHash::Md5 => "md5",
+            SignatureHash::Sha1 => "sha1",
+            SignatureHash::Sha224 => "sha224",
+            SignatureHash::Sha256 => "sha256",
+            SignatureHash::Sha384 => "sha384",
+            SignatureHash::Sha512 => "sha512",
+            SignatureHash::Intrinsic => "intrinsic",
+            SignatureHash::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for SignatureHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for KeyAlgorithm {
+    /// `RSA 2048`, `EC P-256`, `Ed25519`, `key 1.2.3` (never Rust debug text).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyAlgorithm::Rsa { bits } => write!(f, "RSA {bits}"),
+            KeyAlgorithm::Ec { curve, .. } => write!(f, "EC {curve}"),
+            KeyAlgorithm::Ed25519 => f.write_str("Ed25519"),
+            KeyAlgorithm::Ed448 => f.write_str("Ed448"),
+            KeyAlgorithm::Other { oid } => write!(f, "key algorithm {oid}"),
+        }
+    }
+}
+
 /// Public key algorithm and size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
@@ -476,12 +511,22 @@ pub(crate) fn rfc4514(name: &X509Name<'_>) -> String {
 fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
     let oid = spki.algorithm.algorithm.to_id_string();
     match oid.as_str() {
-        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => match spki.parsed() {
+        "1.2.840.113549.1.1.1" => match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => KeyAlgorithm::Rsa {
                 bits: rsa.key_size() as u32,
             },
             _ => KeyAlgorithm::Rsa { bits: 0 },
         },
+        // id-RSASSA-PSS keys (RFC 4055): the same RSAPublicKey in the bit string, which
+        // x509-parser's `parsed()` does not decode for this OID.
+        "1.2.840.113549.1.1.10" => {
+            use x509_parser::prelude::FromDer;
+            let bits =
+                x509_parser::public_key::RSAPublicKey::from_der(&spki.subject_public_key.data)
+                    .map(|(_, k)| k.key_size() as u32)
+                    .unwrap_or(0);
+            KeyAlgorithm::Rsa { bits }
+        }
         "1.2.840.10045.2.1" => {
             let curve_oid = spki
                 .algorithm

@@ -18,6 +18,13 @@ pub enum StoreClass {
 }
 
 /// One named trust store.
+///
+/// A bundle's self-signed roots are its trust anchors; the other certificates of a bundle
+/// (issuing and policy CAs) are only path-building helpers, as in a client's intermediate
+/// store: a chain that needs one of them verifies, but is reported incomplete (the server does
+/// not send that CA, and clients that trust only the root fail). Certificates the operator
+/// marks as anchors ([`TrustStore::from_anchors`], config `anchor_files`) are anchors whatever
+/// they are.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
     pub name: String,
@@ -28,21 +35,57 @@ pub struct TrustStore {
     /// Parsed facts of `anchor_certs` (parsed once when the store is built; certificates that
     /// x509-parser cannot read are absent).
     pub anchor_facts: Vec<CertFacts>,
+    /// Non-anchor CA certificates of the bundle: offered to path building after the presented
+    /// intermediates, never trusted by themselves.
+    pub helpers: Vec<CertificateDer<'static>>,
+    /// Parsed facts of `helpers`, index for index.
+    pub helper_facts: Vec<Option<CertFacts>>,
     /// Memo of chain verifications against this store (see [`super::verify::VerdictCache`]).
     pub verdict_cache: super::verify::VerdictCache,
 }
 
 impl TrustStore {
-    /// A store from PEM-decoded DER certificates.
-    pub fn from_certs(
+    /// A store from a PEM bundle's certificates: self-signed roots become anchors, every other
+    /// certificate a path-building helper.
+    pub fn from_bundle(
+        name: impl Into<String>,
+        class: StoreClass,
+        certs: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, String> {
+        let mut roots = Vec::new();
+        let mut helpers = Vec::new();
+        let mut helper_facts = Vec::new();
+        for c in certs {
+            match parse_cert(&c) {
+                Ok(f) if !f.self_signed => {
+                    helpers.push(c);
+                    helper_facts.push(Some(f));
+                }
+                // Self-signed, or unreadable by x509-parser (webpki decides below).
+                _ => roots.push(c),
+            }
+        }
+        let mut store = Self::from_anchors(name, class, roots)?;
+        store.helpers = helpers;
+        store.helper_facts = helper_facts;
+        Ok(store)
+    }
+
+    /// A store whose every certificate is a trust anchor (pinned intermediates or server
+    /// certificates; x509-limbo's `trusted_certs`).
+    pub fn from_anchors(
         name: impl Into<String>,
         class: StoreClass,
         certs: Vec<CertificateDer<'static>>,
     ) -> Result<Self, String> {
         let mut anchors = Vec::with_capacity(certs.len());
         for (i, c) in certs.iter().enumerate() {
-            let a = webpki::anchor_from_trusted_cert(c)
-                .map_err(|e| format!("certificate #{i} is not a usable trust anchor: {e:?}"))?;
+            let a = webpki::anchor_from_trusted_cert(c).map_err(|e| {
+                format!(
+                    "certificate #{i} is not a usable trust anchor: {}",
+                    super::verify::webpki_error_text(&e)
+                )
+            })?;
             anchors.push(a.to_owned());
         }
         let anchor_facts = certs.iter().filter_map(|c| parse_cert(c).ok()).collect();
@@ -52,8 +95,19 @@ impl TrustStore {
             anchors,
             anchor_certs: certs,
             anchor_facts,
+            helpers: Vec::new(),
+            helper_facts: Vec::new(),
             verdict_cache: Default::default(),
         })
+    }
+
+    /// Add certificates the operator marks as anchors to this store.
+    pub fn add_anchors(&mut self, certs: Vec<CertificateDer<'static>>) -> Result<(), String> {
+        let extra = Self::from_anchors(self.name.clone(), self.class, certs)?;
+        self.anchors.extend(extra.anchors);
+        self.anchor_certs.extend(extra.anchor_certs);
+        self.anchor_facts.extend(extra.anchor_facts);
+        Ok(())
     }
 
     /// The built-in public store (webpki-roots, Mozilla's root program).
@@ -64,6 +118,8 @@ impl TrustStore {
             anchors: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             anchor_certs: Vec::new(),
             anchor_facts: Vec::new(),
+            helpers: Vec::new(),
+            helper_facts: Vec::new(),
             verdict_cache: Default::default(),
         }
     }

@@ -55,6 +55,9 @@ pub struct StoreVerdict {
     /// The chain verifies to this store when the leaf's EKU is ignored (set when the only
     /// problem is a leaf without serverAuth: then `verified` is false and `error` is `BadEku`).
     pub trusted_ignoring_eku: bool,
+    /// Subjects of the intermediates the verified path took from the store's bundle because
+    /// the server did not send them (empty when the presented chain is complete for it).
+    pub intermediates_from_store: Vec<String>,
 }
 
 /// Chain hygiene facts.
@@ -64,9 +67,14 @@ pub struct Hygiene {
     pub order_valid: bool,
     /// A self-signed root was sent.
     pub root_sent: bool,
-    /// The issuer of the last presented certificate is an anchor in some store (or it is a
-    /// root): no intermediate is missing.
+    /// No intermediate is missing: a store verifies the chain with the presented certificates
+    /// alone (or, when none verifies it, the issuer of the last presented certificate is an
+    /// anchor in some store, or it is a root). A path that needed a CA certificate from a
+    /// store's bundle is incomplete.
     pub complete: bool,
+    /// Subjects of the CA certificates the server should send but does not (taken from a trust
+    /// store's bundle to verify the chain). Empty when `complete` or when nothing is known.
+    pub missing_intermediates: Vec<String>,
     /// Presented certificates unrelated to the leaf's path.
     pub superfluous: Vec<usize>,
     /// Positions of expired / not-yet-valid non-leaf certificates.
@@ -533,6 +541,8 @@ struct PathInfo {
     path: Vec<String>,
     not_after: Option<i64>,
     anchor: Option<CertFacts>,
+    /// Subjects of the intermediates taken from the store's bundle (not presented).
+    from_store: Vec<String>,
 }
 
 /// A failed run: webpki's error and, when certprobe's own path checks rejected a candidate
@@ -615,7 +625,25 @@ fn run_webpki(
     algs: &[&dyn SignatureVerificationAlgorithm],
     eku: impl ExtendedKeyUsageValidator,
 ) -> RunResult {
-    let intermediates = ctx.chain.get(1..).unwrap_or(&[]);
+    // The presented intermediates first, then the store's helper CAs (path building prefers
+    // what the server sent; a helper only fills a gap).
+    let presented = ctx.chain.get(1..).unwrap_or(&[]);
+    let with_helpers: Vec<CertificateDer<'_>>;
+    let intermediates: &[CertificateDer<'_>] = if store.helpers.is_empty() {
+        presented
+    } else {
+        with_helpers = presented
+            .iter()
+            .map(|c| CertificateDer::from(c.as_ref()))
+            .chain(
+                store
+                    .helpers
+                    .iter()
+                    .map(|c| CertificateDer::from(c.as_ref())),
+            )
+            .collect();
+        &with_helpers
+    };
     // certprobe's own checks run on each candidate path (see `path_checks`).
     let now = ctx.now;
     let rejected: std::cell::Cell<Option<&'static str>> = std::cell::Cell::new(None);
@@ -639,6 +667,7 @@ fn run_webpki(
         .map_err(|e| (e, rejected.get()))?;
     let mut positions = vec![0usize];
     let mut path = Vec::new();
+    let mut from_store = Vec::new();
     let mut not_after = ctx.fact(0).map(|f| f.not_after);
     if let Some(f) = ctx.fact(0) {
         path.push(f.fingerprint_sha256.clone());
@@ -655,7 +684,25 @@ fn run_webpki(
                     path.push(super::facts::sha256_hex(der.as_ref()));
                 }
             }
-            None => path.push(super::facts::sha256_hex(der.as_ref())),
+            None => {
+                path.push(super::facts::sha256_hex(der.as_ref()));
+                let helper = store
+                    .helpers
+                    .iter()
+                    .position(|h| h.as_ref() == der.as_ref())
+                    .and_then(|i| store.helper_facts.get(i))
+                    .and_then(|f| f.as_ref());
+                match helper {
+                    Some(f) => {
+                        not_after = Some(not_after.map_or(f.not_after, |n| n.min(f.not_after)));
+                        from_store.push(f.subject.clone());
+                    }
+                    None => from_store.push(format!(
+                        "certificate {}",
+                        &super::facts::sha256_hex(der.as_ref())[..16]
+                    )),
+                }
+            }
         }
     }
     let anchor = ctx.anchor_facts(store, vp.anchor()).cloned();
@@ -680,6 +727,7 @@ fn run_webpki(
         path,
         not_after,
         anchor,
+        from_store,
     })
 }
 
@@ -708,9 +756,167 @@ fn verify_with_fallback(
 }
 
 fn describe(e: &webpki::Error, why: Option<&'static str>) -> String {
+    let text = webpki_error_text(e);
     match why {
-        Some(w) => format!("{e:?} (a candidate path was rejected: {w})"),
-        None => format!("{e:?}"),
+        Some(w) => format!("{text} (a candidate path was rejected: {w})"),
+        None => text,
+    }
+}
+
+/// A webpki error as a sentence (webpki's own `Display` is its `Debug` text, with Unix times
+/// and byte arrays): dates in RFC 3339, algorithm identifiers as OIDs, EKUs by name.
+pub fn webpki_error_text(e: &webpki::Error) -> String {
+    use webpki::Error as E;
+    let at = |t: UnixTime| super::fmt_time(unix(t));
+    #[allow(deprecated)]
+    match e {
+        E::UnknownIssuer => "no path to a trust anchor of this store (unknown issuer)".into(),
+        E::CertDistrusted => "a certificate on the path is distrusted".into(),
+        E::CertExpired { time, not_after } => format!(
+            "a certificate on the path expired at {} (checked at {})",
+            at(*not_after),
+            at(*time)
+        ),
+        E::CertNotValidYet { time, not_before } => format!(
+            "a certificate on the path is not valid before {} (checked at {})",
+            at(*not_before),
+            at(*time)
+        ),
+        E::InvalidSignatureForPublicKey => {
+            "a signature on the path does not verify with its issuer's key".into()
+        }
+        E::SignatureAlgorithmMismatch => {
+            "a certificate's signature algorithm differs from the one in its signed part".into()
+        }
+        E::UnsupportedSignatureAlgorithmContext(c) => format!(
+            "unsupported signature algorithm {}",
+            algorithm_text(c.signature_algorithm_id.as_ref())
+        ),
+        E::UnsupportedSignatureAlgorithmForPublicKeyContext(c) => format!(
+            "signature algorithm {} is not supported for the issuer's key ({})",
+            algorithm_text(c.signature_algorithm_id.as_ref()),
+            algorithm_text(c.public_key_algorithm_id.as_ref())
+        ),
+        E::UnsupportedSignatureAlgorithm => "unsupported signature algorithm".into(),
+        E::UnsupportedSignatureAlgorithmForPublicKey => {
+            "signature algorithm not supported for the issuer's key".into()
+        }
+        E::RequiredEkuNotFoundContext(c) => {
+            let required = format!("{:?}", c.required);
+            let required = required
+                .split("KeyPurposeId(")
+                .nth(1)
+                .and_then(|r| r.split(')').next())
+                .unwrap_or("the required purpose");
+            let present: Vec<String> = c
+                .present
+                .iter()
+                .map(|arcs| {
+                    eku_text(
+                        &arcs
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join("."),
+                    )
+                })
+                .collect();
+            format!(
+                "the leaf's extended key usage lacks {} (present: {})",
+                eku_text(required),
+                if present.is_empty() {
+                    "none".to_string()
+                } else {
+                    present.join(", ")
+                }
+            )
+        }
+        E::RequiredEkuNotFound => "the leaf's extended key usage lacks the required purpose".into(),
+        E::EmptyEkuExtension => "the leaf has an empty extended key usage extension".into(),
+        E::PathLenConstraintViolated => "a CA's path length constraint is exceeded".into(),
+        E::MaximumPathDepthExceeded => "the path is longer than the validator allows".into(),
+        E::MaximumPathBuildCallsExceeded | E::MaximumSignatureChecksExceeded => {
+            "path building gave up (too many candidate paths)".into()
+        }
+        E::NameConstraintViolation => "a name on the path violates a CA's name constraints".into(),
+        E::MaximumNameConstraintComparisonsExceeded => {
+            "name-constraint checking gave up (too many comparisons)".into()
+        }
+        E::InvalidNetworkMaskConstraint | E::MalformedNameConstraint => {
+            "a CA's name constraints are malformed".into()
+        }
+        E::CaUsedAsEndEntity => "the leaf is a CA certificate".into(),
+        E::EndEntityUsedAsCa => "a certificate used as an issuer is not a CA".into(),
+        E::BadDer | E::BadDerTime | E::TrailingData(_) => "a certificate is malformed DER".into(),
+        E::MalformedExtensions | E::ExtensionValueInvalid => {
+            "a certificate has malformed extensions".into()
+        }
+        E::InvalidCertValidity => "a certificate's validity period is invalid".into(),
+        E::InvalidSerialNumber => "a certificate's serial number is invalid".into(),
+        E::MalformedDnsIdentifier => "a DNS name in a certificate is malformed".into(),
+        E::UnsupportedCertVersion => "a certificate's X.509 version is not supported".into(),
+        E::UnsupportedCriticalExtension => "a certificate has an unknown critical extension".into(),
+        E::CertNotValidForName(_) => "the certificate is not valid for the name".into(),
+        E::CertRevoked => "a certificate on the path is revoked".into(),
+        other => format!("path validation failed ({})", error_variant_name(other)),
+    }
+}
+
+/// The variant name of a webpki error (its Debug text up to the first `(` or `{`), for the
+/// rare variants without their own sentence.
+fn error_variant_name(e: &webpki::Error) -> String {
+    let d = format!("{e:?}");
+    d.split(['(', '{', ' '])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(64)
+        .collect()
+}
+
+/// An AlgorithmIdentifier's contents as `name (OID)` where known, else the dotted OID.
+fn algorithm_text(der: &[u8]) -> String {
+    // OID TLV first.
+    let oid = match der {
+        [0x06, len, rest @ ..] if usize::from(*len) <= rest.len() => {
+            x509_parser::der_parser::oid::Oid::new(std::borrow::Cow::Borrowed(
+                &rest[..usize::from(*len)],
+            ))
+            .to_id_string()
+        }
+        _ => return format!("(unparseable identifier, {} bytes)", der.len()),
+    };
+    let name = match oid.as_str() {
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => Some("sha1WithRSAEncryption"),
+        "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
+        "1.2.840.113549.1.1.11" => Some("sha256WithRSAEncryption"),
+        "1.2.840.113549.1.1.12" => Some("sha384WithRSAEncryption"),
+        "1.2.840.113549.1.1.13" => Some("sha512WithRSAEncryption"),
+        "1.2.840.113549.1.1.10" => Some("RSASSA-PSS"),
+        "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
+        "1.2.840.10045.4.3.2" => Some("ecdsa-with-SHA256"),
+        "1.2.840.10045.4.3.3" => Some("ecdsa-with-SHA384"),
+        "1.2.840.10045.4.3.4" => Some("ecdsa-with-SHA512"),
+        "1.2.840.10040.4.3" => Some("dsa-with-SHA1"),
+        "1.3.101.112" => Some("Ed25519"),
+        "1.3.101.113" => Some("Ed448"),
+        _ => None,
+    };
+    match name {
+        Some(n) => format!("{n} ({oid})"),
+        None => oid,
+    }
+}
+
+fn eku_text(oid: &str) -> String {
+    match oid {
+        "1.3.6.1.5.5.7.3.1" => "serverAuth (1.3.6.1.5.5.7.3.1)".into(),
+        "1.3.6.1.5.5.7.3.2" => "clientAuth (1.3.6.1.5.5.7.3.2)".into(),
+        "1.3.6.1.5.5.7.3.3" => "codeSigning (1.3.6.1.5.5.7.3.3)".into(),
+        "1.3.6.1.5.5.7.3.4" => "emailProtection (1.3.6.1.5.5.7.3.4)".into(),
+        "1.3.6.1.5.5.7.3.8" => "timeStamping (1.3.6.1.5.5.7.3.8)".into(),
+        "1.3.6.1.5.5.7.3.9" => "OCSPSigning (1.3.6.1.5.5.7.3.9)".into(),
+        _ => oid.chars().take(128).collect(),
     }
 }
 
@@ -843,6 +1049,55 @@ fn verify_store_cached(
     (v, p)
 }
 
+/// A store's verdict is about that store's paths only: an error found on the way (an expired
+/// intermediate, a bad signature) is only this store's error when the chain could reach one of
+/// its anchors at all. Otherwise the truth for this store is `unknown_issuer`.
+fn reachable_kind(ctx: &Ctx<'_, '_>, store: &TrustStore, kind: VerifyErrorKind) -> VerifyErrorKind {
+    match kind {
+        VerifyErrorKind::UnknownIssuer | VerifyErrorKind::Malformed => kind,
+        _ if store_reaches(ctx, store) => kind,
+        _ => VerifyErrorKind::UnknownIssuer,
+    }
+}
+
+/// Whether some issuer -> subject link (by DN) from the leaf, through presented certificates
+/// and the store's helper CAs, ends at one of the store's anchors. Bounded by the number of
+/// candidate certificates (each is visited once).
+fn store_reaches(ctx: &Ctx<'_, '_>, store: &TrustStore) -> bool {
+    let Some(leaf) = ctx.fact(0) else {
+        return true; // nothing to say: keep webpki's verdict
+    };
+    let is_anchor_subject = |dn: &[u8]| store.anchors.iter().any(|a| a.subject.as_ref() == dn);
+    let candidates: Vec<&CertFacts> = ctx
+        .facts
+        .iter()
+        .skip(1)
+        .flatten()
+        .chain(store.helper_facts.iter().flatten())
+        .collect();
+    if is_anchor_subject(&leaf.subject_der) && leaf.self_signed {
+        return true; // a pinned self-signed leaf
+    }
+    let mut visited = vec![false; candidates.len()];
+    let mut frontier: Vec<&[u8]> = vec![&leaf.issuer_der];
+    while let Some(issuer) = frontier.pop() {
+        if is_anchor_subject(issuer) {
+            return true;
+        }
+        for (i, c) in candidates.iter().enumerate() {
+            if !visited[i] && c.subject_der == issuer {
+                visited[i] = true;
+                if !c.self_signed {
+                    frontier.push(&c.issuer_der);
+                } else if is_anchor_subject(&c.subject_der) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
 fn verify_store(
     ctx: &Ctx<'_, '_>,
     ee: Option<&EndEntityCert<'_>>,
@@ -859,6 +1114,7 @@ fn verify_store(
         path: Vec::new(),
         path_not_after: None,
         trusted_ignoring_eku: false,
+        intermediates_from_store: Vec::new(),
     };
     let Some(ee) = ee else {
         v.error = Some(VerifyErrorKind::Malformed);
@@ -874,6 +1130,7 @@ fn verify_store(
             v.legacy_algorithms = legacy;
             v.path = p.path.clone();
             v.path_not_after = p.not_after;
+            v.intermediates_from_store = p.from_store.clone();
             (v, Some(p))
         }
         Err((e, _)) if is_eku_error(&e) => {
@@ -886,13 +1143,14 @@ fn verify_store(
                     v.legacy_algorithms = legacy2;
                     v.error = Some(VerifyErrorKind::BadEku);
                     v.error_position = Some(0);
-                    v.detail = Some(format!("{e:?}"));
+                    v.detail = Some(webpki_error_text(&e));
                     v.path = p.path;
                     v.path_not_after = p.not_after;
+                    v.intermediates_from_store = p.from_store;
                     (v, None)
                 }
                 Err((e2, why)) => {
-                    let kind = map_error(&e2);
+                    let kind = reachable_kind(ctx, store, map_error(&e2));
                     v.error = Some(kind);
                     v.error_position = ctx.error_position(kind, store);
                     v.detail = Some(format!(
@@ -904,10 +1162,15 @@ fn verify_store(
             }
         }
         Err((e, why)) => {
-            let kind = map_error(&e);
+            let kind = reachable_kind(ctx, store, map_error(&e));
             v.error = Some(kind);
             v.error_position = ctx.error_position(kind, store);
             v.detail = Some(match kind {
+                VerifyErrorKind::UnknownIssuer if map_error(&e) != kind => format!(
+                    "no path to a trust anchor of this store (the chain's issuers are not in it; \
+                     the path validator stopped earlier: {})",
+                    describe(&e, why)
+                ),
                 VerifyErrorKind::UnsupportedSignatureAlgorithm => {
                     format!("unverifiable legacy algorithm: {}", describe(&e, why))
                 }
@@ -989,19 +1252,54 @@ pub fn analyze(
         _ => false,
     });
     let root_sent = (1..n).any(|i| ctx.fact(i).is_some_and(|f| f.self_signed));
-    let any_verified = verdicts
-        .iter()
-        .any(|v| v.verified || v.trusted_ignoring_eku);
+    // Complete: some store verifies the chain with the presented certificates alone. A path
+    // that needed a CA certificate from a store's bundle is incomplete (clients that trust only
+    // the root fail); when no store verifies it, the last presented certificate's issuer must be
+    // an anchor somewhere (or it is a root itself).
+    let trusted_verdicts = || {
+        verdicts
+            .iter()
+            .filter(|v| v.verified || v.trusted_ignoring_eku)
+    };
     let walk = ctx.dn_walk();
-    let complete = any_verified
-        || walk.last().and_then(|&i| ctx.fact(i)).is_some_and(|last| {
-            last.self_signed
-                || stores.stores.iter().any(|s| {
-                    s.anchors
-                        .iter()
-                        .any(|a| a.subject.as_ref() == last.issuer_der)
-                })
-        });
+    let (complete, missing_intermediates) =
+        match trusted_verdicts().find(|v| v.intermediates_from_store.is_empty()) {
+            Some(_) => (true, Vec::new()),
+            None => match trusted_verdicts().next() {
+                Some(v) => (false, v.intermediates_from_store.clone()),
+                // No store verifies the chain. Complete when the last presented certificate is
+                // a root or issued by an anchor of some store. Incomplete when its issuer is a CA
+                // certificate of a store's bundle (known to be missing), or when only the leaf
+                // (no CA certificate) was sent and its issuer is unknown. A chain that ends in a
+                // CA certificate of an unknown issuer is left complete: its root is untrusted,
+                // which `trusted` reports, not missing.
+                None => match walk.last().and_then(|&i| ctx.fact(i)) {
+                    None => (false, Vec::new()),
+                    Some(last) if last.self_signed => (true, Vec::new()),
+                    Some(last)
+                        if stores.stores.iter().any(|s| {
+                            s.anchors
+                                .iter()
+                                .any(|a| a.subject.as_ref() == last.issuer_der)
+                        }) =>
+                    {
+                        (true, Vec::new())
+                    }
+                    Some(last) => {
+                        let helper = stores
+                            .stores
+                            .iter()
+                            .flat_map(|s| s.helper_facts.iter().flatten())
+                            .find(|h| h.subject_der == last.issuer_der);
+                        match helper {
+                            Some(h) => (false, vec![h.subject.clone()]),
+                            None if last.is_ca => (true, Vec::new()),
+                            None => (false, vec![last.issuer.clone()]),
+                        }
+                    }
+                },
+            },
+        };
     let related: Vec<usize> = match best_path {
         Some(p) => {
             let mut r = p.positions.clone();
@@ -1028,6 +1326,7 @@ pub fn analyze(
         order_valid,
         root_sent,
         complete,
+        missing_intermediates,
         superfluous,
         expired_intermediates,
         earliest_not_after,
@@ -1212,7 +1511,8 @@ mod tests {
     fn cached_verdicts_equal_fresh_ones_and_respect_validity_boundaries() {
         let (nb, na) = (1_800_000_000, 1_800_000_000 + 90 * 86_400);
         let (root, chain) = ecdsa_chain(nb, na);
-        let store = || TrustStore::from_certs("internal", StoreClass::Internal, vec![root.clone()]);
+        let store =
+            || TrustStore::from_bundle("internal", StoreClass::Internal, vec![root.clone()]);
         let cached = TrustStores {
             stores: vec![store().unwrap(), TrustStore::webpki_roots("public")],
         };
@@ -1249,7 +1549,7 @@ mod tests {
         let (root, _) = ecdsa_chain(1_800_000_000, 1_800_100_000);
         let stores = TrustStores {
             stores: vec![
-                TrustStore::from_certs("internal", StoreClass::Internal, vec![root]).unwrap(),
+                TrustStore::from_bundle("internal", StoreClass::Internal, vec![root]).unwrap(),
             ],
         };
         let c = &stores.stores[0].verdict_cache;
@@ -1270,6 +1570,7 @@ mod tests {
                         path: vec![],
                         path_not_after: None,
                         trusted_ignoring_eku: false,
+                        intermediates_from_store: vec![],
                     },
                     path: None,
                 },

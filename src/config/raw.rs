@@ -82,14 +82,34 @@ pub struct RawGlobal {
 pub struct RawStore {
     /// `internal` (enterprise roots) or `public` (web PKI). Decides issuer classification.
     pub class: StoreClass,
-    /// PEM bundle files with the store's root certificates (relative paths are relative to the
-    /// config file).
+    /// PEM bundle files (relative paths are relative to the config file). Self-signed roots
+    /// are the store's trust anchors; other CA certificates in them only help build paths (a
+    /// chain that needs one is verified but reported incomplete).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub pem_files: Vec<Spanned<String>>,
+    /// PEM files whose every certificate is a trust anchor, self-signed or not (a pinned
+    /// intermediate or server certificate).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub anchor_files: Vec<Spanned<String>>,
     /// Include the built-in webpki-roots (Mozilla) public roots.
     #[serde(default)]
     pub builtin: bool,
+}
+
+/// `key_types:` is `auto` or a list of key types.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RawKeyTypes {
+    List(Vec<crate::probe::KeyType>),
+    Mode(RawKeyTypesMode),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawKeyTypesMode {
+    Auto,
 }
 
 /// `sni:` is a name, or `false` to send no SNI (IP-only targets).
@@ -167,6 +187,10 @@ pub struct RawEndpoint {
     /// ALPN protocols to offer, e.g. `[h2, http/1.1]`.
     #[serde(default)]
     pub alpn: Vec<String>,
+    /// Which certificates to probe by key type: `auto` (default: the server's preferred one,
+    /// plus a check for a second certificate of the other key type, probed too when found), or
+    /// a list such as `[ecdsa, rsa]` (one probe per type, each offering only its schemes).
+    pub key_types: Option<RawKeyTypes>,
     /// Application protocol spoken after the handshake: `none` (default) or `http` (sends a
     /// `HEAD /` to read an HTTP-level rejection such as nginx's 400 for a missing client cert).
     pub protocol: Option<AppProtocol>,

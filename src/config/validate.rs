@@ -10,7 +10,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
-use super::raw::{RawConfig, RawEndpoint, RawSni, RawStore};
+use super::raw::{RawConfig, RawEndpoint, RawKeyTypes, RawKeyTypesMode, RawSni, RawStore};
 use super::{ClientCertInfo, Config, ConfigError, ConfigErrors, Endpoint, Global, Shard};
 use crate::chain::{StoreClass, TrustStore, TrustStores};
 use crate::outcome::TargetMeta;
@@ -264,30 +264,52 @@ fn validate_stores(
                 "store names may only contain letters, digits, '_' and '-'",
             );
         }
-        if s.pem_files.is_empty() && !s.builtin {
-            c.err(None, &path, "needs pem_files, builtin: true, or both");
+        if s.pem_files.is_empty() && s.anchor_files.is_empty() && !s.builtin {
+            c.err(
+                None,
+                &path,
+                "needs pem_files, anchor_files or builtin: true (or several)",
+            );
             continue;
         }
-        let mut certs = Vec::new();
-        for (j, f) in s.pem_files.iter().enumerate() {
-            let fpath = format!("{path}.pem_files[{j}]");
-            match read_pem_certs(&base.resolve(&f.value)) {
-                Ok(v) if v.is_empty() => c.err_at(
-                    f,
-                    &fpath,
-                    format!("{:?} contains no PEM certificates", f.value),
-                ),
-                Ok(v) => certs.extend(v),
-                Err(e) => c.err_at(f, &fpath, e),
+        let mut read_files = |key: &str, files: &[Spanned<String>]| {
+            let mut certs = Vec::new();
+            for (j, f) in files.iter().enumerate() {
+                let fpath = format!("{path}.{key}[{j}]");
+                match read_pem_certs(&base.resolve(&f.value)) {
+                    Ok(v) if v.is_empty() => c.err_at(
+                        f,
+                        &fpath,
+                        format!("{:?} contains no PEM certificates", f.value),
+                    ),
+                    Ok(v) => certs.extend(v),
+                    Err(e) => c.err_at(f, &fpath, e),
+                }
             }
-        }
-        let mut store = match TrustStore::from_certs(name.clone(), s.class, certs) {
+            certs
+        };
+        let bundle = read_files("pem_files", &s.pem_files);
+        let pinned = read_files("anchor_files", &s.anchor_files);
+        let mut store = match TrustStore::from_bundle(name.clone(), s.class, bundle)
+            .and_then(|mut st| st.add_anchors(pinned).map(|()| st))
+        {
             Ok(st) => st,
             Err(e) => {
                 c.err(None, &path, e);
                 continue;
             }
         };
+        if !s.pem_files.is_empty()
+            && store.anchors.is_empty()
+            && s.anchor_files.is_empty()
+            && !s.builtin
+        {
+            c.warn(
+                None,
+                &path,
+                "pem_files hold no self-signed root: this store has no trust anchor and verifies nothing (list the root, or put a CA you pin in anchor_files)",
+            );
+        }
         if s.builtin {
             store
                 .anchors
@@ -331,7 +353,13 @@ pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>
     for item in CertificateDer::pem_slice_iter(&bytes) {
         match item {
             Ok(c) => out.push(c),
-            Err(e) => return Err(format!("{} is not valid PEM: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "{} is not valid PEM: {}",
+                    path.display(),
+                    crate::chain::pem_error_text(&e)
+                ))
+            }
         }
     }
     Ok(out)
@@ -550,6 +578,18 @@ fn validate_endpoint(
     spec.min_version = min_version;
     spec.max_version = max_version;
     spec.alpn = e.alpn.clone();
+    spec.key_types = match &e.key_types {
+        None | Some(RawKeyTypes::Mode(RawKeyTypesMode::Auto)) => crate::probe::KeyTypes::Auto,
+        Some(RawKeyTypes::List(list)) if list.is_empty() => {
+            c.err(
+                line_of(&e.host),
+                p("key_types"),
+                "key_types: an empty list probes nothing; give auto, or key types such as [ecdsa, rsa]",
+            );
+            crate::probe::KeyTypes::Auto
+        }
+        Some(RawKeyTypes::List(list)) => crate::probe::KeyTypes::Only(list.clone()),
+    };
     spec.app_protocol = e.protocol.unwrap_or_default();
     spec.connect_timeout = global.connect_timeout;
     spec.handshake_timeout = timeout;

@@ -50,6 +50,7 @@ pub const CONTENT_TYPE_OPENMETRICS: &str =
 pub const RESERVED_LABELS: &[&str] = &[
     "endpoint",
     "address",
+    "key_type",
     "role",
     "pool",
     "phase",
@@ -144,7 +145,7 @@ const FAMILIES: [(&str, &str); NFAM] = [
     ("tls_version_info", "Negotiated TLS protocol version of the last probe (value always 1)."),
     ("tls_cipher_info", "Negotiated TLS cipher suite (IANA name) of the last probe (value always 1)."),
     ("legacy_tls", "1 if the server only speaks TLS below 1.2 (or SSL), 0 otherwise."),
-    ("handshake_signature_weak", "1 if the leaf key was too weak to verify the handshake signature (e.g. RSA-1024), 0 if it was verified."),
+    ("handshake_signature_weak", "1 if the handshake signature could not be verified (leaf key too weak, e.g. RSA-1024, or a scheme the crypto provider lacks, e.g. ECDSA P-521), 0 if it was verified."),
     ("cert_not_after_timestamp_seconds", "notAfter of each presented certificate, Unix time; position 0 is the leaf."),
     ("cert_not_before_timestamp_seconds", "notBefore of each presented certificate, Unix time; position 0 is the leaf."),
     ("cert_info", "Identity of each presented certificate (value always 1); the only family with high-cardinality labels."),
@@ -518,7 +519,7 @@ impl Metrics {
     /// outcome's endpoint is not in the configured set: a probe that was in flight when a
     /// reload removed its endpoint cannot resurrect its series.
     pub fn record(&self, outcome: &ProbeOutcome) -> bool {
-        let key = (outcome.target.endpoint.clone(), outcome.address.clone());
+        let key = (outcome.target.endpoint.clone(), outcome.series_key.clone());
         // Encode outside the write lock (scrapes only need the read lock).
         let prev = {
             let state = self.read();
@@ -687,7 +688,7 @@ impl Metrics {
     pub fn render_outcomes(&self, outcomes: &[ProbeOutcome], openmetrics: bool) -> String {
         let mut tmp: BTreeMap<(String, String), Arc<TargetSeries>> = BTreeMap::new();
         for o in outcomes {
-            let key = (o.target.endpoint.clone(), o.address.clone());
+            let key = (o.target.endpoint.clone(), o.series_key.clone());
             let prev = self.read().targets.get(&key).cloned();
             tmp.insert(key, Arc::new(build_series(o, prev.as_deref())));
         }
@@ -798,6 +799,12 @@ fn base_text(o: &ProbeOutcome) -> Box<str> {
     push_label(&mut base, "endpoint", &t.endpoint);
     base.push(',');
     push_label(&mut base, "address", &o.address);
+    if let Some(k) = o.capture.key_type {
+        // Only for an address probed per key type: a single-certificate server's series keep
+        // their label set.
+        base.push(',');
+        push_label(&mut base, "key_type", k.as_str());
+    }
     base.push(',');
     push_label(&mut base, "role", &t.profile);
     base.push(',');
@@ -873,7 +880,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     }
     match &c.handshake_signature {
         HandshakeSignature::Verified => l.push(Fam::HandshakeSignatureWeak, &[], Value::Int(0)),
-        HandshakeSignature::WeakKeyNotVerified(_) => {
+        HandshakeSignature::WeakKeyNotVerified(_) | HandshakeSignature::Unverifiable(_) => {
             l.push(Fam::HandshakeSignatureWeak, &[], Value::Int(1))
         }
         HandshakeSignature::NotChecked => {}

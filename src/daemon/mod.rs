@@ -191,6 +191,8 @@ impl Daemon {
         if let Some(shard) = self.shard_override {
             cfg.global.shard = shard;
         }
+        // Look for second certificates (key_types: auto) again at every address's next probe.
+        crate::probe::handshake::recheck_key_types();
         {
             let old = self
                 .current

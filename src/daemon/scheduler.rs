@@ -137,13 +137,13 @@ impl State {
         for o in outcomes.iter_mut() {
             let prev = previous
                 .iter()
-                .position(|(a, _)| *a == o.address)
+                .position(|(a, _)| *a == o.series_key)
                 .map(|i| previous.swap_remove(i).1);
             if keep_full {
                 carry_over(o, prev.as_ref().and_then(|p| p.full.as_deref()));
             }
             log_changes(o, prev.as_ref());
-            fresh.push((o.address.clone(), Latest::of(o, keep_full)));
+            fresh.push((o.series_key.clone(), Latest::of(o, keep_full)));
         }
         fresh.sort_by(|a, b| a.0.cmp(&b.0));
         entry.addrs = fresh;
@@ -487,7 +487,7 @@ impl EndpointTask {
         let now = runner::unix_now();
         let detail = format!("the probe did not finish within its overall bound of {bound:?}");
         let mk = |label: String, addr: std::net::SocketAddr, reason| {
-            let mut c = crate::probe::Capture::new(addr, self.ep.spec.sni.clone());
+            let mut c = crate::probe::Capture::new(addr, self.ep.spec.sent_sni());
             c.failure = Some(crate::probe::Failure::new(reason, detail.clone()));
             runner::evaluate_capture(&self.ep, label, c, ctx, now)
         };
@@ -501,9 +501,16 @@ impl EndpointTask {
         }
         known
             .into_iter()
-            .map(|a| {
+            .map(|key| {
+                let (a, key_type) = ProbeOutcome::split_series_key(&key);
                 let addr = a.parse().unwrap_or(unspecified);
-                mk(a, addr, crate::probe::FailureReason::HandshakeTimeout)
+                let label = a.to_string();
+                let mut o = mk(label, addr, crate::probe::FailureReason::HandshakeTimeout);
+                if key_type.is_some() {
+                    o.capture.key_type = key_type;
+                    o.series_key = key;
+                }
+                o
             })
             .collect()
     }

@@ -21,6 +21,9 @@ pub struct Member<'a> {
     pub pool: Option<&'a str>,
     /// None when no chain was captured.
     pub report: Option<&'a ChainReport>,
+    /// Set when the address is probed per key type (a dual-certificate server): pool members
+    /// are then compared key type by key type.
+    pub key_type: Option<crate::probe::KeyType>,
 }
 
 impl Member<'_> {
@@ -87,8 +90,11 @@ pub fn pool_consistency(policy: &Policy, members: &[Member<'_>]) -> Vec<PoolVerd
         if severity == Severity::Off {
             continue;
         }
-        // key -> members presenting it
-        let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // key -> members presenting it. When a member holds certificates of two key types
+        // (probed per type), the comparison is per key type: its RSA certificate is compared
+        // with the other members' RSA certificates, not with their ECDSA ones.
+        let per_type = ms.iter().any(|m| m.key_type.is_some());
+        let mut seen: BTreeMap<(&'static str, String), Vec<String>> = BTreeMap::new();
         let mut skipped = Vec::new();
         for m in &ms {
             match m.leaf() {
@@ -97,7 +103,12 @@ pub fn pool_consistency(policy: &Policy, members: &[Member<'_>]) -> Vec<PoolVerd
                         PoolMode::SameCert => l.fingerprint_sha256.clone(),
                         PoolMode::SameSpki => l.spki_sha256.clone(),
                     };
-                    seen.entry(key).or_default().push(format!(
+                    let kt = if per_type {
+                        crate::probe::KeyType::of_key(&l.key).map_or("other", |k| k.as_str())
+                    } else {
+                        ""
+                    };
+                    seen.entry((kt, key)).or_default().push(format!(
                         "{}@{} ({})",
                         m.endpoint,
                         m.address,
@@ -108,7 +119,9 @@ pub fn pool_consistency(policy: &Policy, members: &[Member<'_>]) -> Vec<PoolVerd
             }
         }
         let n: usize = seen.values().map(Vec::len).sum();
-        let consistent = seen.len() <= 1;
+        let mut types: Vec<&str> = seen.keys().map(|(t, _)| *t).collect();
+        types.dedup();
+        let consistent = seen.len() <= types.len().max(1);
         let what = match mode {
             PoolMode::SameCert => "certificate",
             PoolMode::SameSpki => "public key",
@@ -120,7 +133,14 @@ pub fn pool_consistency(policy: &Policy, members: &[Member<'_>]) -> Vec<PoolVerd
         } else {
             let parts: Vec<String> = seen
                 .iter()
-                .map(|(k, v)| format!("{} {}: {}", what, short(k), v.join(", ")))
+                .map(|((t, k), v)| {
+                    let t = if t.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{t} ")
+                    };
+                    format!("{t}{} {}: {}", what, short(k), v.join(", "))
+                })
                 .collect();
             format!("{} different {what}s: {}", seen.len(), parts.join("; "))
         };

@@ -115,6 +115,10 @@ pub struct EndpointContext {
     pub expected_names: Vec<String>,
     /// The endpoint expects the server to require client certificates.
     pub expect_client_auth_required: bool,
+    /// A client certificate is configured for the endpoint (ad hoc or in YAML): its rejection
+    /// is then judged by `client_cert_accepted` under every profile, at severity fail unless the
+    /// profile sets that rule itself.
+    pub client_cert_configured: bool,
 }
 
 /// Every rule id the evaluator can emit (the `rule` metric label values), in evaluation order.

@@ -47,16 +47,7 @@ struct Ctx<'a> {
     now: i64,
 }
 
-/// Format Unix seconds as RFC 3339 (UTC).
-pub fn fmt_time(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
-}
+pub use crate::chain::fmt_time;
 
 /// A short human label for a certificate: `CN=x` or the subject DN.
 pub fn label(c: &CertFacts) -> String {
@@ -67,21 +58,15 @@ pub fn label(c: &CertFacts) -> String {
     }
 }
 
+/// A duration in days with one decimal, rounded down (so that it agrees with the table's whole
+/// DAYS column: 9.97 days is "9.9 days", never "10.0 days").
 fn days(secs: i64) -> String {
-    format!("{:.1} days", secs as f64 / DAY as f64)
+    let tenths = secs.div_euclid(DAY / 10);
+    format!("{}.{} days", tenths.div_euclid(10), tenths.rem_euclid(10))
 }
 
 fn hash_name(h: SignatureHash) -> &'static str {
-    match h {
-        SignatureHash::Md5 => "md5",
-        SignatureHash::Sha1 => "sha1",
-        SignatureHash::Sha224 => "sha224",
-        SignatureHash::Sha256 => "sha256",
-        SignatureHash::Sha384 => "sha384",
-        SignatureHash::Sha512 => "sha512",
-        SignatureHash::Intrinsic => "intrinsic",
-        SignatureHash::Unknown => "unknown",
-    }
+    h.as_str()
 }
 
 fn hash_spec(h: SignatureHash) -> Option<HashName> {
@@ -219,6 +204,12 @@ pub fn run(
         }
     ));
     info.extend(report.inferences.iter().cloned());
+    if report.hygiene.root_sent {
+        info.push(
+            "chain hygiene: the server sends its self-signed root (harmless; clients ignore it and it costs bytes in every handshake)"
+                .into(),
+        );
+    }
 
     macro_rules! rule {
         ($id:literal, $field:ident, $check:expr) => {
@@ -515,26 +506,19 @@ pub fn run(
             }
         }
     });
-    rule!("client_cert_accepted", client_cert_accepted, |_r| {
-        let ca = &capture.client_auth;
-        if !ca.client_cert_sent {
-            Finding::NotApplicable("no client certificate presented".into())
-        } else {
-            match ca.accepted {
-                Some(true) => Finding::Pass("the server accepted our client certificate".into()),
-                Some(false) => Finding::Violation(format!(
-                    "the server rejected our client certificate{}",
-                    failure
-                        .as_ref()
-                        .map(|f| format!(" ({f})"))
-                        .unwrap_or_default()
-                )),
-                None => {
-                    Finding::NotApplicable("acceptance of the client certificate unknown".into())
-                }
-            }
+    // Whoever configures a client certificate expects its rejection to be an error: the rule
+    // is part of every profile then (the profile's own setting, `off` included, wins).
+    let implied_client_cert_rule = super::spec::BasicRule::default();
+    let client_cert_rule = rules.client_cert_accepted.as_ref().or(ctx
+        .client_cert_configured
+        .then_some(&implied_client_cert_rule));
+    if let Some(r) = client_cert_rule {
+        let sev = sev_of(r.severity);
+        if sev != Severity::Off {
+            let f = check_client_cert_accepted(capture, ctx, failure.as_deref());
+            out.push(apply("client_cert_accepted", sev, f, &mut info));
         }
-    });
+    }
     rule!("handshake_signature", handshake_signature, |_r| {
         match &capture.handshake_signature {
             HandshakeSignature::Verified => {
@@ -542,6 +526,9 @@ pub fn run(
             }
             HandshakeSignature::WeakKeyNotVerified(d) => Finding::Advisory(format!(
                 "handshake signature not verified: leaf key too weak for the provider ({d})"
+            )),
+            HandshakeSignature::Unverifiable(d) => Finding::Advisory(format!(
+                "handshake signature not verified: {d}; that the server holds the leaf's key is unproven"
             )),
             HandshakeSignature::NotChecked => {
                 Finding::NotApplicable("handshake signature not checked".into())
@@ -552,7 +539,23 @@ pub fn run(
         let h = &report.hygiene;
         let mut p = Vec::new();
         if !h.complete {
-            p.push("chain incomplete (an intermediate is missing)".to_string());
+            let verified = report
+                .stores
+                .iter()
+                .any(|s| s.verified || s.trusted_ignoring_eku);
+            p.push(if h.missing_intermediates.is_empty() {
+                "chain incomplete (an intermediate is missing)".to_string()
+            } else if verified {
+                format!(
+                    "chain incomplete (an intermediate is missing): the server does not send {} (verified only because the trust store's bundle holds it; clients that trust only the root fail)",
+                    h.missing_intermediates.join(", ")
+                )
+            } else {
+                format!(
+                    "chain incomplete (an intermediate is missing): the server does not send its issuing CA {}",
+                    h.missing_intermediates.join(", ")
+                )
+            });
         }
         if !h.order_valid {
             p.push("certificates out of order".to_string());
@@ -605,6 +608,35 @@ pub fn run(
         }
     );
     (out, info)
+}
+
+fn check_client_cert_accepted(
+    capture: &Capture,
+    ctx: &EndpointContext,
+    failure: Option<&str>,
+) -> Finding {
+    let ca = &capture.client_auth;
+    if !ca.client_cert_sent {
+        return if ctx.client_cert_configured && ca.requested {
+            Finding::Violation(
+                "a client certificate is configured but none was sent although the server asked for one".into(),
+            )
+        } else if ctx.client_cert_configured {
+            Finding::NotApplicable(
+                "a client certificate is configured, but the server did not ask for one".into(),
+            )
+        } else {
+            Finding::NotApplicable("no client certificate presented".into())
+        };
+    }
+    match ca.accepted {
+        Some(true) => Finding::Pass("the server accepted our client certificate".into()),
+        Some(false) => Finding::Violation(format!(
+            "the server rejected our client certificate{}",
+            failure.map(|f| format!(" ({f})")).unwrap_or_default()
+        )),
+        None => Finding::NotApplicable("acceptance of the client certificate unknown".into()),
+    }
 }
 
 fn apply(

@@ -35,6 +35,12 @@ pub struct Capture {
     pub alpn: Option<String>,
     /// Key-exchange group, e.g. `X25519`, where rustls exposes it.
     pub kx_group: Option<String>,
+    /// The signature scheme of the server's handshake signature (CertificateVerify /
+    /// ServerKeyExchange), e.g. `ecdsa_secp256r1_sha256`.
+    pub signature_scheme: Option<String>,
+    /// The server stapled an OCSP response (its length in bytes; its content is judged by the
+    /// revocation checks).
+    pub ocsp_staple_bytes: Option<usize>,
     /// The chain exactly as presented by the server (leaf first), DER.
     #[serde(skip)]
     pub chain: Vec<CertificateDer<'static>>,
@@ -45,6 +51,13 @@ pub struct Capture {
     /// For `expect_client_auth: required`: did the server refuse a client WITHOUT a certificate?
     /// `Some(true)` = enforced (good), `Some(false)` = the server let us in without one.
     pub mtls_enforced: Option<bool>,
+    /// Set when this address is probed once per key type (a dual-certificate server, or
+    /// `key_types` configured): the key type this probe asked for (the `key_type` label).
+    pub key_type: Option<super::handshake::KeyType>,
+    /// Whether the server holds a second certificate of another key type: `Some(true)` when a
+    /// probe restricted to the other type got another leaf, `Some(false)` when it got the same
+    /// leaf or none, None when not checked by this probe.
+    pub several_certificates: Option<bool>,
     /// Set when the chain was obtained by the legacy (TLS <= 1.2, non-rustls) capture.
     pub legacy: Option<LegacyFacts>,
     /// Why the probe failed, if it did. A capture with a chain and a failure is normal (MTLS
@@ -72,10 +85,14 @@ impl Capture {
             cipher_suite: None,
             alpn: None,
             kx_group: None,
+            signature_scheme: None,
+            ocsp_staple_bytes: None,
             chain: Vec::new(),
             handshake_signature: HandshakeSignature::NotChecked,
             client_auth: ClientAuthFacts::default(),
             mtls_enforced: None,
+            key_type: None,
+            several_certificates: None,
             legacy: None,
             failure: None,
         }
@@ -97,6 +114,10 @@ pub enum HandshakeSignature {
     /// The leaf key is too weak for the provider (e.g. RSA-1024): the handshake was allowed to
     /// complete but the signature could not be verified. Flagged, not failed.
     WeakKeyNotVerified(String),
+    /// The server signed with a scheme certprobe offers so that the chain can be captured but
+    /// the crypto provider cannot verify (ECDSA P-521 with ring): the handshake was allowed to
+    /// complete, the signature was not verified. Flagged, not failed.
+    Unverifiable(String),
     /// Not checked (no handshake, or legacy capture which stops before the key exchange).
     NotChecked,
 }

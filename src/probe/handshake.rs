@@ -48,6 +48,252 @@ pub enum TlsVersion {
     Tls13,
 }
 
+/// The type of a server certificate's key, as a probe can ask for it: a dual-certificate server
+/// (nginx, haproxy, IIS with an RSA and an ECDSA certificate) chooses by the signature schemes
+/// the client offers, so a probe restricted to one type sees that type's certificate.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    Ecdsa,
+    Rsa,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 2] = [KeyType::Ecdsa, KeyType::Rsa];
+
+    /// The name used in config, JSON and the `key_type` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::Rsa => "rsa",
+        }
+    }
+
+    /// Whether a handshake signature scheme belongs to this key type.
+    pub fn allows(self, scheme: rustls::SignatureScheme) -> bool {
+        let code = u16::from(scheme);
+        match self {
+            // ecdsa_sha1 (0x0203), ecdsa_secp256r1/384r1/521r1 (0x0403/0x0503/0x0603).
+            KeyType::Ecdsa => code & 0x00ff == 0x03,
+            // rsa_pkcs1_* (0x0201, 0x0401, 0x0501, 0x0601), rsa_pss_rsae/pss_* (0x0804-0x0806,
+            // 0x0809-0x080b).
+            KeyType::Rsa => {
+                code & 0x00ff == 0x01 || matches!(code, 0x0804..=0x0806 | 0x0809..=0x080b)
+            }
+        }
+    }
+
+    /// The key type of a certificate's key, when it is one a probe can ask for.
+    pub fn of_key(key: &crate::chain::KeyAlgorithm) -> Option<KeyType> {
+        match key {
+            crate::chain::KeyAlgorithm::Rsa { .. } => Some(KeyType::Rsa),
+            crate::chain::KeyAlgorithm::Ec { .. } => Some(KeyType::Ecdsa),
+            _ => None,
+        }
+    }
+
+    /// The other type (for the `auto` check of a second certificate).
+    pub fn other(self) -> KeyType {
+        match self {
+            KeyType::Ecdsa => KeyType::Rsa,
+            KeyType::Rsa => KeyType::Ecdsa,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyType::Ecdsa => "ECDSA",
+            KeyType::Rsa => "RSA",
+        })
+    }
+}
+
+/// Which certificates of an address are probed, by key type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeyTypes {
+    /// One probe offering every scheme (the server's preferred certificate). At an address's
+    /// first probe, whenever its leaf changes and after a config reload, one extra hello offers
+    /// only the other key type's schemes; when that reveals a second certificate, both are
+    /// probed every round (each restricted to its type). A single-certificate server keeps
+    /// costing one handshake.
+    #[default]
+    Auto,
+    /// One probe per listed key type, each offering only that type's schemes.
+    Only(Vec<KeyType>),
+}
+
+/// Bumped on every config reload: `auto` key-type checks run again at each address's next
+/// probe.
+static KEY_CHECK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Make every `auto` endpoint look for a second certificate again at its next probe (the
+/// daemon calls this on reload).
+pub fn recheck_key_types() {
+    KEY_CHECK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Per-address memory of the `auto` key-type check, shared by the clones of one endpoint's
+/// spec (bounded by the endpoint's addresses).
+#[derive(Debug, Clone, Default)]
+pub struct KeyTypeMemo(Arc<std::sync::Mutex<std::collections::HashMap<SocketAddr, KeyCheck>>>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyCheck {
+    /// Leaf fingerprint of the unrestricted probe when the check ran.
+    leaf: String,
+    /// A second certificate of the other key type was found.
+    several: bool,
+    generation: u64,
+}
+
+impl KeyTypeMemo {
+    fn get(&self, a: SocketAddr) -> Option<KeyCheck> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&a)
+            .cloned()
+    }
+
+    fn set(&self, a: SocketAddr, check: KeyCheck) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Addresses come and go with DNS; never keep more than a few hundred.
+        if m.len() >= 1024 && !m.contains_key(&a) {
+            m.clear();
+        }
+        m.insert(a, check);
+    }
+}
+
+/// (fingerprint, key type) of a capture's leaf.
+fn leaf_identity(c: &Capture) -> Option<(String, Option<KeyType>)> {
+    let der = c.chain.first()?;
+    let facts = crate::chain::facts::parse_cert_cached(der.as_ref()).ok()?;
+    Some((
+        facts.fingerprint_sha256.clone(),
+        KeyType::of_key(&facts.key),
+    ))
+}
+
+/// Probe one address for every certificate its `key_types` asks for: one capture per key type
+/// probed (see [`KeyTypes`]).
+pub async fn probe_address_key_types(spec: &ProbeSpec, address: SocketAddr) -> Vec<Capture> {
+    let restricted = |kt: KeyType| {
+        let mut s = spec.clone();
+        s.key_type = Some(kt);
+        // The legacy hello offers every suite: it would capture the other type's certificate
+        // and report it under this one. A restricted probe is rustls only (TLS 1.2/1.3).
+        s.legacy_fallback = false;
+        s
+    };
+    let mut types = match &spec.key_types {
+        KeyTypes::Only(list) => list.clone(),
+        KeyTypes::Auto => Vec::new(),
+    };
+    if !types.is_empty() {
+        types.sort();
+        types.dedup();
+        let mut out = Vec::with_capacity(types.len());
+        for kt in types {
+            let mut c = probe_address(&restricted(kt), address).await;
+            c.key_type = Some(kt);
+            out.push(c);
+        }
+        return out;
+    }
+    let generation = KEY_CHECK_GENERATION.load(std::sync::atomic::Ordering::Relaxed);
+    let memo = spec.key_memo.get(address);
+    if let Some(m) = memo
+        .as_ref()
+        .filter(|m| m.several && m.generation == generation)
+    {
+        // Known dual-certificate server: both certificates, each by its own hello.
+        let mut out: Vec<Capture> = Vec::with_capacity(2);
+        for kt in KeyType::ALL {
+            let mut s = restricted(kt);
+            if let Some(prev) = out.first() {
+                // One enforcement check per address is enough: it is the same server.
+                s.expect_client_auth = ClientAuthExpectation::None;
+                let enforced = prev.mtls_enforced;
+                let mut c = probe_address(&s, address).await;
+                c.mtls_enforced = enforced;
+                c.key_type = Some(kt);
+                c.several_certificates = Some(true);
+                out.push(c);
+                continue;
+            }
+            let mut c = probe_address(&s, address).await;
+            c.key_type = Some(kt);
+            c.several_certificates = Some(true);
+            out.push(c);
+        }
+        let leaves: Vec<_> = out.iter().map(|c| leaf_identity(c).map(|l| l.0)).collect();
+        if leaves[0].is_some() && leaves[0] == leaves[1] {
+            // Both hellos got the same certificate now: a single-certificate server again.
+            spec.key_memo.set(
+                address,
+                KeyCheck {
+                    leaf: m.leaf.clone(),
+                    several: false,
+                    generation,
+                },
+            );
+            let mut c = out.swap_remove(0);
+            c.key_type = None;
+            c.several_certificates = Some(false);
+            return vec![c];
+        }
+        return out;
+    }
+    let mut first = probe_address(spec, address).await;
+    let Some((leaf, Some(kt))) = leaf_identity(&first) else {
+        return vec![first];
+    };
+    let fresh = memo
+        .as_ref()
+        .is_some_and(|m| m.leaf == leaf && m.generation == generation);
+    if fresh {
+        return vec![first];
+    }
+    // The check: the same address, offering only the other key type's schemes.
+    let mut probe = restricted(kt.other());
+    probe.expect_client_auth = ClientAuthExpectation::None;
+    let mut second = probe_address(&probe, address).await;
+    let several = leaf_identity(&second).is_some_and(|(l, t)| l != leaf && t == Some(kt.other()));
+    spec.key_memo.set(
+        address,
+        KeyCheck {
+            leaf,
+            several,
+            generation,
+        },
+    );
+    first.several_certificates = Some(several);
+    if !several {
+        return vec![first];
+    }
+    first.key_type = Some(kt);
+    second.key_type = Some(kt.other());
+    second.several_certificates = Some(true);
+    // The second probe skipped the enforcement check; it is the same server.
+    second.mtls_enforced = first.mtls_enforced;
+    vec![first, second]
+}
+
 /// What the endpoint is expected to do about client certificates.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
@@ -101,9 +347,36 @@ pub struct ProbeSpec {
     pub max_chain_bytes: usize,
     /// Try the legacy (TLS 1.0-1.2 ClientHello) capture when rustls cannot negotiate.
     pub legacy_fallback: bool,
+    /// Offer only this key type's signature schemes (and TLS 1.2 cipher suites), to see that
+    /// certificate of a dual-certificate server; None offers every scheme.
+    pub key_type: Option<KeyType>,
+    /// Which certificates of each address to probe (config `key_types`, `--key-type`).
+    pub key_types: KeyTypes,
+    /// The `auto` check's memory (shared by clones of this spec).
+    pub key_memo: KeyTypeMemo,
 }
 
 impl ProbeSpec {
+    /// The SNI a handshake actually sends: the configured name unless it is an IP literal
+    /// (RFC 6066 forbids IP addresses in SNI; rustls and the legacy hello send none then).
+    pub fn sent_sni(&self) -> Option<String> {
+        self.sni
+            .as_deref()
+            .map(|s| s.trim_start_matches('[').trim_end_matches(']'))
+            .filter(|s| !s.is_empty() && s.parse::<std::net::IpAddr>().is_err())
+            .map(|_| self.sni.clone().unwrap_or_default())
+    }
+
+    /// The name a client using this spec checks the certificate against: the SNI, else the
+    /// host as configured (an IP literal is matched against the leaf's IP SANs). None only for
+    /// a spec without a host (a chain read from a file).
+    pub fn expected_name(&self) -> Option<&str> {
+        self.sni
+            .as_deref()
+            .or(Some(self.host.as_str()))
+            .filter(|n| !n.is_empty())
+    }
+
     /// Defaults for a target: TLS 1.2-1.3, 5 s connect, 10 s handshake, 1 s verdict read,
     /// 32 certificates / 256 KiB, legacy fallback on.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
@@ -129,6 +402,9 @@ impl ProbeSpec {
             max_chain_certs: 32,
             max_chain_bytes: 256 * 1024,
             legacy_fallback: true,
+            key_type: None,
+            key_types: KeyTypes::Auto,
+            key_memo: KeyTypeMemo::default(),
         }
     }
 }
@@ -151,7 +427,7 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     {
         Ok(identity) => identity,
         Err(failure) => {
-            let mut capture = Capture::new(address, spec.sni.clone());
+            let mut capture = Capture::new(address, spec.sent_sni());
             capture.failure = Some(failure);
             return capture;
         }
@@ -215,7 +491,7 @@ pub async fn probe_endpoint(spec: &ProbeSpec, mode: AddressMode) -> Vec<Capture>
         Ok(addresses) => addresses,
         Err(failure) => {
             let unresolved = SocketAddr::from(([0, 0, 0, 0], spec.port));
-            let mut capture = Capture::new(unresolved, spec.sni.clone());
+            let mut capture = Capture::new(unresolved, spec.sent_sni());
             capture.failure = Some(failure);
             return vec![capture];
         }
@@ -228,9 +504,9 @@ pub async fn probe_addresses(spec: &ProbeSpec, addresses: &[SocketAddr]) -> Vec<
     let mut set = tokio::task::JoinSet::new();
     for (index, address) in addresses.iter().copied().enumerate() {
         let spec = spec.clone();
-        set.spawn(async move { (index, probe_address(&spec, address).await) });
+        set.spawn(async move { (index, probe_address_key_types(&spec, address).await) });
     }
-    let mut out: Vec<Option<Capture>> = vec![None; addresses.len()];
+    let mut out: Vec<Option<Vec<Capture>>> = vec![None; addresses.len()];
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok((index, capture)) => out[index] = Some(capture),
@@ -240,11 +516,11 @@ pub async fn probe_addresses(spec: &ProbeSpec, addresses: &[SocketAddr]) -> Vec<
     }
     out.into_iter()
         .zip(addresses.iter().copied())
-        .map(|(capture, address)| {
-            capture.unwrap_or_else(|| {
-                let mut c = Capture::new(address, spec.sni.clone());
+        .flat_map(|(captures, address)| {
+            captures.unwrap_or_else(|| {
+                let mut c = Capture::new(address, spec.sent_sni());
                 c.failure = Some(Failure::new(FailureReason::TlsError, "probe task failed"));
-                c
+                vec![c]
             })
         })
         .collect()
@@ -291,7 +567,7 @@ async fn tls_probe(
     address: SocketAddr,
     identity: Option<Arc<CertifiedKey>>,
 ) -> (Capture, bool) {
-    let mut capture = Capture::new(address, spec.sni.clone());
+    let mut capture = Capture::new(address, spec.sent_sni());
     let recorder = Recorder::new();
     let outcome = run_tls(spec, address, identity, &recorder, &mut capture).await;
     let rec = recorder.snapshot();
@@ -300,6 +576,8 @@ async fn tls_probe(
         .handshake_signature
         .clone()
         .unwrap_or(HandshakeSignature::NotChecked);
+    capture.signature_scheme = rec.signature_scheme.clone();
+    capture.ocsp_staple_bytes = rec.ocsp_staple_bytes;
     capture.client_auth = ClientAuthFacts {
         requested: rec.client_auth_requested,
         acceptable_ca_names: rec.acceptable_ca_names.clone(),
@@ -308,6 +586,11 @@ async fn tls_probe(
         accepted: None,
     };
     let silent = matches!(&outcome, Err(Step::Handshake(_, flight)) if flight.is_empty());
+    if let Err(Step::Handshake(_, flight)) = &outcome {
+        // The handshake died (a TLS 1.2 client-certificate rejection, a bad signature): keep
+        // what the ServerHello negotiated, read from the cleartext flight.
+        record_server_hello(flight, &mut capture);
+    }
     let failure = match outcome {
         Ok(()) => None,
         Err(Step::Failed(failure)) => Some(failure),
@@ -316,6 +599,15 @@ async fn tls_probe(
         }
         Err(Step::Verdict(err)) => Some(classify_io_error(&err, &rec, Stage::Verdict, &[])),
     };
+    let failure = failure.map(|mut f| {
+        if let (FailureReason::HandshakeFailure, Some(kt)) = (f.reason, spec.key_type) {
+            f.detail = format!(
+                "{}; only {kt} signature schemes and cipher suites were offered (key_types): the server may hold no {kt} certificate",
+                f.detail
+            );
+        }
+        f
+    });
     if rec.client_cert_sent {
         capture.client_auth.accepted = match failure.as_ref().map(|f| f.reason) {
             None => Some(true),
@@ -448,7 +740,7 @@ fn client_config(
     identity: Option<Arc<CertifiedKey>>,
     recorder: &Recorder,
 ) -> Result<ClientConfig, Failure> {
-    let provider = crate::probe_crypto_provider();
+    let provider = crate::probe_crypto_provider_for(spec.key_type);
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
         (TlsVersion::Tls13, &rustls::version::TLS13),
         (TlsVersion::Tls12, &rustls::version::TLS12),
@@ -468,7 +760,8 @@ fn client_config(
         spec.max_chain_certs,
         spec.max_chain_bytes,
         recorder.clone(),
-    );
+    )
+    .with_key_type(spec.key_type);
     let resolver = RecordingClientCertResolver::new(identity, recorder.clone());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
@@ -540,6 +833,21 @@ fn record_session(stream: &TlsStream<Tap<TcpStream>>, capture: &mut Capture) {
     capture.kx_group = conn
         .negotiated_key_exchange_group()
         .and_then(|g| g.name().as_str().map(str::to_owned));
+}
+
+/// Version and cipher suite from the ServerHello in the server's (cleartext) flight, for a
+/// handshake that failed before rustls reported them.
+fn record_server_hello(flight: &[u8], capture: &mut Capture) {
+    if capture.tls_version.is_some() {
+        return;
+    }
+    if let Some((version, suite)) = super::legacy::negotiated_by_server_hello(flight) {
+        capture.tls_version = Some(version_name(rustls::ProtocolVersion::from(version)));
+        capture.cipher_suite = rustls::CipherSuite::from(suite)
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| Some(format!("0x{suite:04x}")));
+    }
 }
 
 fn version_name(v: rustls::ProtocolVersion) -> String {

@@ -98,7 +98,8 @@ pub enum LegacyError {
 /// What the server's first flight told us.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerFlight {
-    /// `server_version` from the ServerHello (e.g. 0x0301 = TLS 1.0).
+    /// The version the ServerHello chose (e.g. 0x0301 = TLS 1.0): `server_version`, or the
+    /// supported_versions extension's value for TLS 1.3.
     pub version: u16,
     /// The chosen cipher suite.
     pub cipher_suite: u16,
@@ -108,6 +109,12 @@ pub struct ServerFlight {
     pub certificate_seen: bool,
     /// ServerHelloDone arrived (the flight is over).
     pub hello_done: bool,
+    /// The ServerKeyExchange's group (`secp256r1`, `X25519`; `ffdhe-2048` style for finite-field
+    /// DHE by prime size), when one was sent.
+    pub kx_group: Option<String>,
+    /// The ServerKeyExchange's signature scheme (TLS 1.2 only: TLS 1.0/1.1 sign with a fixed
+    /// MD5+SHA-1 or SHA-1 construction and name no scheme).
+    pub signature_scheme: Option<u16>,
 }
 
 impl ServerFlight {
@@ -204,6 +211,12 @@ pub fn parse_server_flight(bytes: &[u8]) -> Result<ServerFlight, LegacyError> {
                 flight.certificates = parse_certificate_list(body)?;
                 flight.certificate_seen = true;
             }
+            12 if hello_seen => {
+                let ecdhe = cipher_suite_name(flight.cipher_suite).contains("ECDHE_");
+                let (group, scheme) = parse_server_key_exchange(body, ecdhe, flight.version);
+                flight.kx_group = group;
+                flight.signature_scheme = scheme;
+            }
             14 if hello_seen => {
                 flight.hello_done = true;
                 break;
@@ -226,16 +239,108 @@ pub fn parse_server_flight(bytes: &[u8]) -> Result<ServerFlight, LegacyError> {
     }
 }
 
+/// The (version, cipher suite) the ServerHello at the start of `bytes` chose, ignoring what
+/// follows the cleartext handshake records (an alert that ended the handshake, encrypted
+/// records). None when no complete ServerHello is there.
+pub fn negotiated_by_server_hello(bytes: &[u8]) -> Option<(u16, u16)> {
+    let mut end = 0;
+    while let [22, 3, _, l0, l1, ..] = bytes.get(end..)? {
+        let next = end + 5 + usize::from(u16::from_be_bytes([*l0, *l1]));
+        if next > bytes.len() {
+            break;
+        }
+        end = next;
+    }
+    parse_server_flight(&bytes[..end])
+        .ok()
+        .map(|f| (f.version, f.cipher_suite))
+}
+
 fn parse_server_hello(body: &[u8]) -> Result<(u16, u16), LegacyError> {
     let short = || LegacyError::Malformed("ServerHello too short".into());
     if body.len() < 2 + 32 + 1 {
         return Err(short());
     }
-    let version = u16::from_be_bytes([body[0], body[1]]);
+    let legacy_version = u16::from_be_bytes([body[0], body[1]]);
     let sid_len = usize::from(body[34]);
     let at = 35 + sid_len;
     let suite = body.get(at..at + 2).ok_or_else(short)?;
-    Ok((version, u16::from_be_bytes([suite[0], suite[1]])))
+    let suite = u16::from_be_bytes([suite[0], suite[1]]);
+    // TLS 1.3 (RFC 8446 4.1.3): legacy_version stays 0x0303 and the version chosen is in the
+    // supported_versions extension. Extensions follow the compression method; a ServerHello
+    // without them (TLS <= 1.2) ends there.
+    let version = body
+        .get(at + 3..)
+        .and_then(selected_version)
+        .unwrap_or(legacy_version);
+    Ok((version, suite))
+}
+
+/// The supported_versions (43) extension's version from a ServerHello's extensions block.
+fn selected_version(ext_block: &[u8]) -> Option<u16> {
+    let (len, mut rest) = match ext_block {
+        [a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
+        _ => return None,
+    };
+    rest = rest.get(..len)?;
+    while let [t0, t1, l0, l1, tail @ ..] = rest {
+        let ext_len = usize::from(u16::from_be_bytes([*l0, *l1]));
+        let data = tail.get(..ext_len)?;
+        if u16::from_be_bytes([*t0, *t1]) == 43 {
+            return match data {
+                [v0, v1] => Some(u16::from_be_bytes([*v0, *v1])),
+                _ => None,
+            };
+        }
+        rest = &tail[ext_len..];
+    }
+    None
+}
+
+/// (group, signature scheme) of a ServerKeyExchange (RFC 8422 5.4 for ECDHE, RFC 5246 7.4.3 for
+/// DHE). Best effort: a message that does not parse gives (None, None), never an error (the
+/// chain is what the legacy capture is for).
+fn parse_server_key_exchange(
+    body: &[u8],
+    ecdhe: bool,
+    version: u16,
+) -> (Option<String>, Option<u16>) {
+    let u16_at = |i: usize| body.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (group, params_end) = if ecdhe {
+        // curve_type named_curve(3), NamedCurve, opaque point<1..2^8-1>.
+        if body.first() != Some(&3) {
+            return (None, None);
+        }
+        let Some(curve) = u16_at(1) else {
+            return (None, None);
+        };
+        let point_len = usize::from(*body.get(3).unwrap_or(&0));
+        let name = rustls::NamedGroup::from(curve)
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("0x{curve:04x}"));
+        (name, 4 + point_len)
+    } else {
+        // dh_p<1..2^16-1>, dh_g<1..2^16-1>, dh_Ys<1..2^16-1>.
+        let mut at = 0;
+        let mut p_bits = 0;
+        for i in 0..3 {
+            let Some(len) = u16_at(at) else {
+                return (None, None);
+            };
+            if i == 0 {
+                p_bits = usize::from(len) * 8;
+            }
+            at += 2 + usize::from(len);
+        }
+        (format!("ffdhe-{p_bits}"), at)
+    };
+    let scheme = if version >= 0x0303 {
+        u16_at(params_end)
+    } else {
+        None
+    };
+    (Some(group), scheme)
 }
 
 fn parse_certificate_list(body: &[u8]) -> Result<Vec<Vec<u8>>, LegacyError> {
@@ -475,7 +580,10 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
     capture.tls_version = Some(version.clone());
     capture.cipher_suite = Some(suite.clone());
     capture.alpn = None;
-    capture.kx_group = None;
+    capture.kx_group = flight.kx_group.clone();
+    capture.signature_scheme = flight
+        .signature_scheme
+        .map(|code| super::verifier::scheme_name(rustls::SignatureScheme::from(code)));
     capture.handshake_signature = HandshakeSignature::NotChecked;
     capture.legacy = Some(LegacyFacts {
         version: version.clone(),

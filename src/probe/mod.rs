@@ -24,6 +24,9 @@ pub mod tap;
 pub mod verifier;
 
 pub use capture::{Capture, ClientAuthFacts, HandshakeSignature, LegacyFacts};
-pub use handshake::{probe_address, probe_addresses, probe_endpoint, ClientIdentity, ProbeSpec};
+pub use handshake::{
+    probe_address, probe_address_key_types, probe_addresses, probe_endpoint, ClientIdentity,
+    KeyType, KeyTypes, ProbeSpec,
+};
 pub use reason::{Failure, FailureReason};
 pub use resolve::{resolve, AddressMode};

@@ -46,6 +46,11 @@ pub struct Recorded {
     pub signature_error: Option<String>,
     /// The leaf could not be parsed for the signature check.
     pub leaf_unparseable: bool,
+    /// The scheme of the server's handshake signature (IANA name, e.g.
+    /// `ecdsa_secp256r1_sha256`).
+    pub signature_scheme: Option<String>,
+    /// Length of the OCSP response the server stapled (None: nothing stapled).
+    pub ocsp_staple_bytes: Option<usize>,
     /// The server sent a CertificateRequest.
     pub client_auth_requested: bool,
     /// Acceptable CA names from the CertificateRequest (RFC 4514 strings).
@@ -83,9 +88,17 @@ pub struct RecordingVerifier {
     max_chain_certs: usize,
     max_chain_bytes: usize,
     recorder: Recorder,
+    /// Offer only this key type's schemes.
+    key_types: Option<super::handshake::KeyType>,
 }
 
 impl RecordingVerifier {
+    /// Offer only `key_type`'s signature schemes (None: every scheme).
+    pub fn with_key_type(mut self, key_type: Option<super::handshake::KeyType>) -> Self {
+        self.key_types = key_type;
+        self
+    }
+
     pub fn new(
         algorithms: WebPkiSupportedAlgorithms,
         max_chain_certs: usize,
@@ -97,18 +110,48 @@ impl RecordingVerifier {
             max_chain_certs,
             max_chain_bytes,
             recorder,
+            key_types: None,
         }
     }
 
     /// Record the outcome of a handshake-signature check. A failure with a leaf key that is too
     /// weak for the provider (RSA < 2048, which ring refuses to verify) is flagged and allowed;
+    /// so is a scheme offered only for capture that the provider cannot verify (ECDSA P-521);
     /// any other failure aborts the handshake.
     fn judge_signature(
         &self,
+        message: &[u8],
         cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
         result: Result<HandshakeSignatureValid, rustls::Error>,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let mut rec = self.recorder.lock();
+        rec.signature_scheme = Some(scheme_name(dss.scheme));
+        // Schemes ring's rustls provider does not map: verified here where ring can (RSA-PSS
+        // with an id-RSASSA-PSS key), flagged as unverifiable where it cannot (P-521).
+        let result = match (&result, capture_only_scheme(dss.scheme)) {
+            (Err(_), Some(CaptureOnly::RsaPssKey(alg))) => match rsa_pss_key_bits(cert) {
+                Some(key) => {
+                    let ok = ring::signature::UnparsedPublicKey::new(alg, &key)
+                        .verify(message, dss.signature())
+                        .is_ok();
+                    if ok {
+                        Ok(HandshakeSignatureValid::assertion())
+                    } else {
+                        result
+                    }
+                }
+                None => result,
+            },
+            (Err(_), Some(CaptureOnly::Unverifiable)) => {
+                rec.handshake_signature = Some(HandshakeSignature::Unverifiable(format!(
+                    "the crypto provider cannot verify {} signatures",
+                    scheme_name(dss.scheme)
+                )));
+                return Ok(HandshakeSignatureValid::assertion());
+            }
+            _ => result,
+        };
         match result {
             Ok(valid) => {
                 rec.handshake_signature = Some(HandshakeSignature::Verified);
@@ -131,6 +174,72 @@ impl RecordingVerifier {
     }
 }
 
+/// A scheme certprobe offers so that every chain another TLS stack can capture is captured,
+/// though rustls' ring provider does not map it.
+enum CaptureOnly {
+    /// rsa_pss_pss_* (RFC 8446: an id-RSASSA-PSS leaf key): ring verifies it given the key.
+    RsaPssKey(&'static ring::signature::RsaParameters),
+    /// ring has no implementation (ECDSA P-521).
+    Unverifiable,
+}
+
+/// rsa_pss_pss_sha256/384/512 (RFC 8446 4.2.3).
+const RSA_PSS_PSS: [(u16, &ring::signature::RsaParameters); 3] = [
+    (0x0809, &ring::signature::RSA_PSS_2048_8192_SHA256),
+    (0x080a, &ring::signature::RSA_PSS_2048_8192_SHA384),
+    (0x080b, &ring::signature::RSA_PSS_2048_8192_SHA512),
+];
+
+fn capture_only_scheme(scheme: SignatureScheme) -> Option<CaptureOnly> {
+    let code = u16::from(scheme);
+    if scheme == SignatureScheme::ECDSA_NISTP521_SHA512 {
+        return Some(CaptureOnly::Unverifiable);
+    }
+    RSA_PSS_PSS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, alg)| CaptureOnly::RsaPssKey(alg))
+}
+
+/// The schemes offered beyond the provider's: P-521 and the RSA-PSS-key schemes.
+fn capture_only_schemes() -> impl Iterator<Item = SignatureScheme> {
+    std::iter::once(SignatureScheme::ECDSA_NISTP521_SHA512)
+        .chain(RSA_PSS_PSS.iter().map(|(c, _)| SignatureScheme::from(*c)))
+}
+
+/// IANA TLS SignatureScheme name (`ecdsa_secp256r1_sha256`), or `0x....`.
+pub fn scheme_name(scheme: SignatureScheme) -> String {
+    let name = match u16::from(scheme) {
+        0x0201 => "rsa_pkcs1_sha1",
+        0x0203 => "ecdsa_sha1",
+        0x0401 => "rsa_pkcs1_sha256",
+        0x0501 => "rsa_pkcs1_sha384",
+        0x0601 => "rsa_pkcs1_sha512",
+        0x0403 => "ecdsa_secp256r1_sha256",
+        0x0503 => "ecdsa_secp384r1_sha384",
+        0x0603 => "ecdsa_secp521r1_sha512",
+        0x0804 => "rsa_pss_rsae_sha256",
+        0x0805 => "rsa_pss_rsae_sha384",
+        0x0806 => "rsa_pss_rsae_sha512",
+        0x0807 => "ed25519",
+        0x0808 => "ed448",
+        0x0809 => "rsa_pss_pss_sha256",
+        0x080a => "rsa_pss_pss_sha384",
+        0x080b => "rsa_pss_pss_sha512",
+        other => return format!("0x{other:04x}"),
+    };
+    name.to_string()
+}
+
+/// The RSAPublicKey of an id-RSASSA-PSS leaf (the SPKI's bit string), when the leaf has one.
+fn rsa_pss_key_bits(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).ok()?;
+    let spki = parsed.public_key();
+    (spki.algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.10")
+        .then(|| spki.subject_public_key.data.to_vec())
+}
+
 /// `None` when the certificate cannot be parsed, `Some(None)` for a non-RSA key, else the RSA
 /// modulus size in bits.
 fn leaf_rsa_bits(cert: &CertificateDer<'_>) -> Option<Option<usize>> {
@@ -150,9 +259,12 @@ impl ServerCertVerifier for RecordingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if !ocsp_response.is_empty() {
+            self.recorder.lock().ocsp_staple_bytes = Some(ocsp_response.len());
+        }
         let presented = 1 + intermediates.len();
         let presented_bytes: usize =
             end_entity.len() + intermediates.iter().map(|c| c.len()).sum::<usize>();
@@ -188,7 +300,7 @@ impl ServerCertVerifier for RecordingVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let result = rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms);
-        self.judge_signature(cert, result)
+        self.judge_signature(message, cert, dss, result)
     }
 
     fn verify_tls13_signature(
@@ -198,11 +310,22 @@ impl ServerCertVerifier for RecordingVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let result = rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms);
-        self.judge_signature(cert, result)
+        self.judge_signature(message, cert, dss, result)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        // The provider's schemes, then the capture-only ones (a server that has only a P-521 or
+        // an RSA-PSS key must still show its chain; see `judge_signature`).
+        let mut schemes = self.algorithms.supported_schemes();
+        for extra in capture_only_schemes() {
+            if !schemes.contains(&extra) {
+                schemes.push(extra);
+            }
+        }
+        if let Some(only) = &self.key_types {
+            schemes.retain(|s| only.allows(*s));
+        }
+        schemes
     }
 }
 
@@ -243,17 +366,12 @@ impl ResolvesClientCert for RecordingClientCertResolver {
     }
 }
 
-/// DER `Name` -> RFC 4514 string (x509-parser's rendering); undecodable names as `#<hex>`.
+/// DER `Name` -> RFC 4514 string, the same rendering as certificate subjects and issuers
+/// (`CN=Issuing CA,O=Contoso`, most significant RDN last); undecodable names as `#<hex>`.
 pub fn distinguished_name_to_string(der: &[u8]) -> String {
     use x509_parser::prelude::FromDer;
     match x509_parser::x509::X509Name::from_der(der) {
-        Ok((_, name)) => match x509_parser::x509::X509Name::to_string_with_registry(
-            &name,
-            x509_parser::objects::oid_registry(),
-        ) {
-            Ok(s) => s,
-            Err(_) => format!("#{}", hex::encode(der)),
-        },
+        Ok((_, name)) => crate::chain::facts::rfc4514(&name),
         Err(_) => format!("#{}", hex::encode(der)),
     }
 }

@@ -59,6 +59,7 @@ pub fn store(name: &str, verified: bool, error: Option<VerifyErrorKind>) -> Stor
         path: vec![],
         path_not_after: None,
         trusted_ignoring_eku: false,
+        intermediates_from_store: vec![],
     }
 }
 
@@ -83,6 +84,7 @@ pub fn report(certs: Vec<CertFacts>, stores: Vec<StoreVerdict>, host: &str) -> C
             order_valid: true,
             root_sent: false,
             complete: true,
+            missing_intermediates: vec![],
             superfluous: vec![],
             expired_intermediates: vec![],
             earliest_not_after: None,
@@ -142,6 +144,7 @@ pub fn ok_outcome(endpoint: &str, address: &str, leaf_fp: &str) -> ProbeOutcome 
     ProbeOutcome {
         target: t,
         address: address.to_string(),
+        series_key: address.to_string(),
         capture: c,
         report: Some(report(
             vec![
@@ -196,6 +199,7 @@ pub fn refused_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
     ProbeOutcome {
         target: t,
         address: address.to_string(),
+        series_key: address.to_string(),
         capture: c,
         report: None,
         evaluation: eval("default", Status::Unknown, &[]),
@@ -263,6 +267,7 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
     ProbeOutcome {
         target: t,
         address: address.to_string(),
+        series_key: address.to_string(),
         capture: c,
         report: Some(r),
         evaluation: eval(

@@ -136,6 +136,32 @@ impl Ca {
         Self::from_parts(cn, params, key, cert)
     }
 
+    /// An intermediate CA signed by `self` with the given validity (e.g. already expired).
+    pub fn intermediate_valid(
+        &self,
+        cn: &str,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Self {
+        let key = KeyPair::generate().expect("generate key");
+        let mut params = ca_params(cn);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign intermediate");
+        Self::from_parts(cn, params, key, cert)
+    }
+
+    /// A leaf for `opts` whose key is `key_pem` (PKCS#8 PEM; e.g. an RSA key made with the
+    /// openssl CLI, since ring cannot generate RSA keys).
+    pub fn leaf_with_key(&self, opts: &LeafOptions<'_>, key_pem: &str) -> Leaf {
+        let (_, params) = leaf_params(opts);
+        let key = KeyPair::from_pem(key_pem).expect("parse leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        leaf_from(cert, key)
+    }
+
     fn from_parts(
         cn: &str,
         params: CertificateParams,
@@ -938,5 +964,212 @@ pub fn ossl_leaf(
         der: pem_to_der(dir, &cert),
         cert: dir.join(cert),
         key: dir.join(key),
+    }
+}
+
+/// A private key made with the openssl CLI (`genpkey` arguments, e.g. `["-algorithm", "RSA",
+/// "-pkeyopt", "rsa_keygen_bits:2048"]`), as PKCS#8 PEM.
+pub fn ossl_key(dir: &Path, name: &str, genpkey: &[&str]) -> String {
+    let file = format!("{name}.key");
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey);
+    args.extend_from_slice(&["-out", &file]);
+    openssl(dir, &args);
+    std::fs::read_to_string(dir.join(file)).expect("read key")
+}
+
+/// A server leaf with a key of any type openssl can make (`-newkey` argument list, e.g.
+/// `["ec", "-pkeyopt", "ec_paramgen_curve:P-521"]` or `["rsa-pss", "-pkeyopt",
+/// "rsa_keygen_bits:2048"]`), signed by the openssl-made `ca` with SHA-256.
+pub fn ossl_leaf_key(
+    dir: &Path,
+    ca: &OsslCert,
+    name: &str,
+    cn: &str,
+    sans: &str,
+    newkey: &[&str],
+) -> OsslCert {
+    let (key, csr, cert, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    std::fs::write(
+        dir.join(&ext),
+        format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
+    )
+    .expect("write ext");
+    let mut args = vec!["req", "-newkey"];
+    args.extend_from_slice(newkey);
+    let subj = format!("/CN={cn}");
+    args.extend_from_slice(&["-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj]);
+    openssl(dir, &args);
+    let ca_cert = ca.cert.display().to_string();
+    let ca_key = ca.key.display().to_string();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_cert,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "90",
+            "-sha256",
+            "-extfile",
+            &ext,
+        ],
+    );
+    OsslCert {
+        der: pem_to_der(dir, &cert),
+        cert: dir.join(cert),
+        key: dir.join(key),
+    }
+}
+
+// === Foreign TLS servers from Debian (gnutls-serv, stunnel4, haproxy, apache2) ===
+
+/// `gnutls-serv` (GnuTLS) on <free port>, killed on drop. gnutls-serv has no listen-address
+/// option and binds the wildcard address; the tests connect to it on 127.0.0.1 only. `extra`:
+/// e.g. `--require-client-cert --x509cafile ca.pem`, `--http`, `--ocsp-response r.der`.
+pub struct GnutlsServer {
+    pub addr: SocketAddr,
+    pub child: ChildGuard,
+}
+
+impl GnutlsServer {
+    pub fn start(chain: &Path, key: &Path, extra: &[&str]) -> Self {
+        let port = free_port("127.0.0.1");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut cmd = Command::new("gnutls-serv");
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--x509certfile")
+            .arg(chain)
+            .arg("--x509keyfile")
+            .arg(key)
+            .args(extra);
+        let child = ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(15));
+        Self { addr, child }
+    }
+}
+
+/// stunnel4 in the foreground on 127.0.0.1:<free port>, each accepted connection handed to
+/// `/bin/cat` (so the server stays silent after the handshake, like SIP). `service` lines go
+/// into the service section (e.g. `verifyChain = yes`, `CAfile = …`).
+pub struct Stunnel {
+    pub addr: SocketAddr,
+    pub child: ChildGuard,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stunnel {
+    pub fn start(cert_chain_pem: &str, key_pem: &str, service: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        write_file(dir.path(), "chain.pem", cert_chain_pem);
+        write_file(dir.path(), "key.pem", key_pem);
+        let port = free_port("127.0.0.1");
+        let conf = format!(
+            "foreground = yes\npid =\noutput = {d}/stunnel.log\n[probe]\naccept = 127.0.0.1:{port}\ncert = {d}/chain.pem\nkey = {d}/key.pem\nexec = /bin/cat\n{service}\n"
+        );
+        let conf_path = write_file(dir.path(), "stunnel.conf", &conf);
+        let mut cmd = Command::new("stunnel4");
+        cmd.arg(&conf_path);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(15));
+        Self { addr, child, dir }
+    }
+}
+
+/// haproxy 2.6 in the foreground (`-db`), an HTTP frontend on 127.0.0.1:<free port> answering
+/// 200 itself. `bind_extra` is appended to the `bind … ssl crt …` line (e.g. `verify required
+/// ca-file …`).
+pub struct Haproxy {
+    pub addr: SocketAddr,
+    pub child: ChildGuard,
+    pub dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    pub fn start(cert_chain_pem: &str, key_pem: &str, bind_extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        // haproxy wants the certificate chain and its key in one file.
+        write_file(dir.path(), "crt.pem", &format!("{cert_chain_pem}{key_pem}"));
+        let port = free_port("127.0.0.1");
+        let conf = format!(
+            "global\n  maxconn 64\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\nfrontend probe\n  bind 127.0.0.1:{port} ssl crt {d}/crt.pem {bind_extra}\n  http-request return status 200 content-type text/plain string ok\n"
+        );
+        let conf_path = write_file(dir.path(), "haproxy.cfg", &conf);
+        let mut cmd = Command::new("haproxy");
+        cmd.arg("-db").arg("-f").arg(&conf_path);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(15));
+        Self { addr, child, dir }
+    }
+}
+
+/// apache2 with mod_ssl in the foreground (`-X`, one process) on 127.0.0.1:<free port>, with
+/// its own minimal config. `vhost_extra` goes into the `<VirtualHost>` (e.g. `SSLVerifyClient
+/// require`).
+pub struct Apache {
+    pub addr: SocketAddr,
+    pub child: ChildGuard,
+    pub dir: tempfile::TempDir,
+}
+
+impl Apache {
+    pub fn start(cert_pem: &str, chain_pem: &str, key_pem: &str, vhost_extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        write_file(dir.path(), "cert.pem", cert_pem);
+        write_file(dir.path(), "chain.pem", chain_pem);
+        write_file(dir.path(), "key.pem", key_pem);
+        std::fs::create_dir_all(dir.path().join("htdocs")).expect("htdocs");
+        write_file(&dir.path().join("htdocs"), "index.html", "ok\n");
+        let port = free_port("127.0.0.1");
+        let m = "/usr/lib/apache2/modules";
+        let conf = format!(
+            r#"ServerRoot {d}
+ServerName localhost
+LoadModule mpm_event_module {m}/mod_mpm_event.so
+LoadModule authz_core_module {m}/mod_authz_core.so
+LoadModule socache_shmcb_module {m}/mod_socache_shmcb.so
+LoadModule ssl_module {m}/mod_ssl.so
+User www-data
+Group www-data
+PidFile {d}/httpd.pid
+ErrorLog {d}/error.log
+LogLevel info
+Mutex file:{d} default
+DefaultRuntimeDir {d}
+Listen 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+  DocumentRoot {d}/htdocs
+  SSLEngine on
+  SSLCertificateFile {d}/cert.pem
+  SSLCertificateChainFile {d}/chain.pem
+  SSLCertificateKeyFile {d}/key.pem
+  {vhost_extra}
+</VirtualHost>
+"#
+        );
+        let conf_path = write_file(dir.path(), "httpd.conf", &conf);
+        // The worker runs as www-data: it must be able to read the document root.
+        let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
+        let mut cmd = Command::new("apache2");
+        cmd.arg("-X").arg("-f").arg(&conf_path);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(20));
+        Self { addr, child, dir }
     }
 }
