@@ -536,3 +536,66 @@ fn a_self_signed_leaf_pinned_in_the_internal_store_is_trusted() {
     assert!(r.certs[0].self_signed);
     assert!(!r.hygiene.root_sent);
 }
+
+/// A bundle's issuing CA is a path-building helper, not an anchor: a leaf-only chain verifies
+/// through it but is incomplete and names it; the same bundle pinned as anchors (anchor_files)
+/// is the operator's explicit choice and complete.
+#[test]
+fn bundle_intermediates_help_paths_but_are_not_anchors() {
+    let p = pki();
+    let l = leaf(&p, leaf_params(&["pool.contoso.com"], "x", -10, 300));
+    let bundle = vec![p.root.der().clone(), p.inter.der().clone()];
+    let s = TrustStores {
+        stores: vec![
+            TrustStore::from_bundle("internal", StoreClass::Internal, bundle.clone()).unwrap(),
+        ],
+    };
+    assert_eq!(
+        s.stores[0].anchors.len(),
+        1,
+        "only the self-signed root is an anchor"
+    );
+    assert_eq!(s.stores[0].helpers.len(), 1);
+    let r = run(std::slice::from_ref(&l), "pool.contoso.com", &s);
+    assert!(r.stores[0].verified, "{:?}", r.stores[0]);
+    assert!(!r.hygiene.complete);
+    assert_eq!(r.hygiene.missing_intermediates.len(), 1);
+    assert!(r.hygiene.missing_intermediates[0].contains("Contoso Issuing CA"));
+    assert_eq!(
+        r.stores[0].intermediates_from_store,
+        r.hygiene.missing_intermediates
+    );
+    // The path's expiry includes the helper's notAfter (2000 days) — the leaf's (300) is earlier.
+    assert_eq!(r.best_path_not_after, Some(NOW + 300 * 86_400));
+    // With the intermediate presented, complete.
+    let r = run(&[l.clone(), p.inter.der().clone()], "pool.contoso.com", &s);
+    assert!(r.hygiene.complete && r.hygiene.missing_intermediates.is_empty());
+    // Every certificate pinned as an anchor: complete by the operator's choice.
+    let pinned = TrustStores {
+        stores: vec![TrustStore::from_anchors("internal", StoreClass::Internal, bundle).unwrap()],
+    };
+    let r = run(&[l], "pool.contoso.com", &pinned);
+    assert!(r.stores[0].verified && r.hygiene.complete);
+}
+
+/// A store's verdict is about its own paths: the expired intermediate is the internal store's
+/// error; the public store reaches none of its anchors and says unknown_issuer.
+#[test]
+fn an_expired_intermediate_is_unknown_issuer_for_a_store_it_does_not_reach() {
+    let p = pki_with((-3650, 3650), (-1000, -5));
+    let l = leaf(&p, leaf_params(&["pool.contoso.com"], "x", -10, 300));
+    let r = run(&[l, p.inter.der().clone()], "pool.contoso.com", &stores(&p));
+    assert_eq!(r.stores[0].error, Some(VerifyErrorKind::Expired));
+    assert_eq!(r.stores[1].store, "public");
+    assert_eq!(
+        r.stores[1].error,
+        Some(VerifyErrorKind::UnknownIssuer),
+        "{:?}",
+        r.stores[1]
+    );
+    let d = r.stores[0].detail.as_deref().unwrap();
+    assert!(
+        d.contains("expired at 20") && !d.contains("UnixTime"),
+        "{d}"
+    );
+}

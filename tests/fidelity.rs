@@ -30,9 +30,13 @@ impl Files {
     }
 }
 
-/// Run the real binary; returns (exit code, stdout, stderr).
+/// Run the real binary; returns (exit code, stdout, stderr). `CERTPROBE_BIN` runs another
+/// build instead (how the "fails before the fix" column of docs/reliability.md was checked:
+/// `CERTPROBE_BIN=/path/to/old/certprobe cargo test --test fidelity`).
 fn certprobe(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certprobe"))
+    let bin = std::env::var("CERTPROBE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_certprobe").to_string());
+    let out = Command::new(bin)
         .args(args)
         .output()
         .expect("run certprobe");

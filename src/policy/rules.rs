@@ -1244,3 +1244,17 @@ pub fn features_with_paths(r: &RulesSpec) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_down_so_they_agree_with_the_table() {
+        // 9.97 days left: the table's DAYS column says 9, so the message must not say 10.0.
+        assert_eq!(days(9 * DAY + DAY * 97 / 100), "9.9 days");
+        assert_eq!(days(10 * DAY), "10.0 days");
+        assert_eq!(days(DAY / 2), "0.5 days");
+        assert_eq!(days(0), "0.0 days");
+    }
+}

@@ -1154,6 +1154,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_types_split_the_signature_schemes() {
+        use rustls::SignatureScheme as S;
+        for s in [
+            S::ECDSA_NISTP256_SHA256,
+            S::ECDSA_NISTP384_SHA384,
+            S::ECDSA_NISTP521_SHA512,
+        ] {
+            assert!(KeyType::Ecdsa.allows(s) && !KeyType::Rsa.allows(s), "{s:?}");
+        }
+        for s in [
+            S::RSA_PKCS1_SHA256,
+            S::RSA_PKCS1_SHA512,
+            S::RSA_PSS_SHA256,
+            S::RSA_PSS_SHA512,
+            S::from(0x0809),
+        ] {
+            assert!(KeyType::Rsa.allows(s) && !KeyType::Ecdsa.allows(s), "{s:?}");
+        }
+        assert!(!KeyType::Rsa.allows(S::ED25519) && !KeyType::Ecdsa.allows(S::ED25519));
+        // The restricted providers keep TLS 1.3 suites and only that type's TLS 1.2 suites.
+        let rsa = crate::probe_crypto_provider_for(Some(KeyType::Rsa));
+        assert!(rsa
+            .cipher_suites
+            .iter()
+            .any(|s| s.version() == &rustls::version::TLS13));
+        assert!(rsa
+            .cipher_suites
+            .iter()
+            .all(|s| !format!("{:?}", s.suite()).contains("ECDSA")));
+    }
+
+    #[test]
+    fn sent_sni_is_none_for_ip_literals() {
+        let mut spec = ProbeSpec::new("10.1.2.3", 443);
+        assert_eq!(spec.sent_sni(), None);
+        assert_eq!(spec.expected_name(), Some("10.1.2.3"));
+        spec.sni = Some("10.1.2.3".into());
+        assert_eq!(spec.sent_sni(), None);
+        spec.sni = Some("[::1]".into());
+        assert_eq!(spec.sent_sni(), None);
+        spec.sni = Some("sip.contoso.com".into());
+        assert_eq!(spec.sent_sni().as_deref(), Some("sip.contoso.com"));
+    }
+
+    #[test]
     fn nginx_no_cert_page_is_a_client_cert_rejection() {
         let raw = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n\r\n<html><head><title>400 No required SSL certificate was sent</title></head></html>";
         let http = HttpResponse::parse(raw).unwrap();

@@ -745,6 +745,55 @@ mod tests {
     }
 
     #[test]
+    fn server_key_exchange_gives_group_and_scheme() {
+        // ECDHE, secp256r1 (23), a 65-byte point, then (TLS 1.2) ecdsa_secp256r1_sha256.
+        let mut ske = vec![3, 0, 23, 65];
+        ske.extend_from_slice(&[4; 65]);
+        ske.extend_from_slice(&[0x04, 0x03, 0, 2, 0xaa, 0xbb]);
+        assert_eq!(
+            parse_server_key_exchange(&ske, true, 0x0303),
+            (Some("secp256r1".to_string()), Some(0x0403))
+        );
+        // TLS 1.0 names no scheme.
+        assert_eq!(
+            parse_server_key_exchange(&ske, true, 0x0301),
+            (Some("secp256r1".to_string()), None)
+        );
+        // DHE with a 2048-bit prime, g, Ys, then rsa_pkcs1_sha256.
+        let mut dhe = vec![1, 0];
+        dhe.extend_from_slice(&[0xff; 256]);
+        dhe.extend_from_slice(&[0, 1, 2, 1, 0]);
+        dhe.extend_from_slice(&[0x11; 256]);
+        dhe.extend_from_slice(&[0x04, 0x01]);
+        assert_eq!(
+            parse_server_key_exchange(&dhe, false, 0x0303),
+            (Some("ffdhe-2048".to_string()), Some(0x0401))
+        );
+        // Garbage never panics.
+        assert_eq!(parse_server_key_exchange(&[3], true, 0x0303), (None, None));
+        assert_eq!(
+            parse_server_key_exchange(&[0xff], false, 0x0303),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn server_hello_version_comes_from_supported_versions_and_survives_a_trailing_alert() {
+        // ServerHello: legacy_version 0x0303, random, empty session id, suite 0x1301, null
+        // compression, extensions: supported_versions = 0x0304.
+        let mut hello = vec![0x03, 0x03];
+        hello.extend_from_slice(&[0x42; 32]);
+        hello.extend_from_slice(&[0, 0x13, 0x01, 0]);
+        hello.extend_from_slice(&[0, 6, 0, 43, 0, 2, 0x03, 0x04]);
+        let mut msg = vec![2, 0, 0, hello.len() as u8];
+        msg.extend_from_slice(&hello);
+        let mut bytes = record(22, &msg);
+        bytes.extend_from_slice(&record(21, &[2, 40]));
+        assert_eq!(negotiated_by_server_hello(&bytes), Some((0x0304, 0x1301)));
+        assert_eq!(negotiated_by_server_hello(b"garbage"), None);
+    }
+
+    #[test]
     fn unknown_suite_renders_as_hex() {
         assert_eq!(cipher_suite_name(0x1301), "0x1301");
     }
