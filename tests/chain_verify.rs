@@ -599,3 +599,43 @@ fn an_expired_intermediate_is_unknown_issuer_for_a_store_it_does_not_reach() {
         "{d}"
     );
 }
+
+/// A name-constraints failure names the CA that imposed the constraint.
+#[test]
+fn a_name_constraints_failure_names_the_constraining_ca() {
+    let root = CertifiedIssuer::self_signed(
+        ca_params("Contoso Root", -3650, 3650),
+        KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let mut ip = ca_params("Contoso Constrained CA", -1000, 2000);
+    ip.use_authority_key_identifier_extension = true;
+    ip.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("contoso.com".into())],
+        excluded_subtrees: vec![],
+    });
+    let inter = CertifiedIssuer::signed_by(ip, KeyPair::generate().unwrap(), &root).unwrap();
+    let l = leaf_params(&["sip.fabrikam.com"], "sip.fabrikam.com", -10, 300)
+        .signed_by(&KeyPair::generate().unwrap(), &inter)
+        .unwrap()
+        .der()
+        .clone();
+    let s = TrustStores {
+        stores: vec![TrustStore::from_bundle(
+            "internal",
+            StoreClass::Internal,
+            vec![root.der().clone()],
+        )
+        .unwrap()],
+    };
+    let r = run(&[l, inter.der().clone()], "sip.fabrikam.com", &s);
+    assert_eq!(
+        r.stores[0].error,
+        Some(VerifyErrorKind::NameConstraints),
+        "{:?}",
+        r.stores[0]
+    );
+    let d = r.stores[0].detail.as_deref().unwrap();
+    assert!(d.contains("CN=Contoso Constrained CA"), "{d}");
+    assert!(d.contains("name constraints"), "{d}");
+}

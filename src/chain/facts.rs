@@ -157,6 +157,9 @@ pub struct CertFacts {
     pub version: u32,
     /// Critical extensions outside the set a path validator understands (dotted OIDs).
     pub unknown_critical_extensions: Vec<String>,
+    /// The certificate carries a nameConstraints extension (a CA that constrains the names
+    /// below it).
+    pub has_name_constraints: bool,
     /// DER of the SubjectPublicKeyInfo (not serialized).
     #[serde(skip)]
     pub spki_der: Vec<u8>,
@@ -275,6 +278,7 @@ pub(crate) fn facts_from_x509(x509: &X509Certificate<'_>, der: &[u8]) -> CertFac
         adcs: AdcsExtensions::default(),
         version: x509.version().0 + 1,
         unknown_critical_extensions: Vec::new(),
+        has_name_constraints: false,
         spki_der,
         subject_der,
         issuer_der,
@@ -284,6 +288,9 @@ pub(crate) fn facts_from_x509(x509: &X509Certificate<'_>, der: &[u8]) -> CertFac
         let oid = ext.oid.to_id_string();
         if ext.critical && !KNOWN_EXTENSIONS.contains(&oid.as_str()) {
             f.unknown_critical_extensions.push(oid.clone());
+        }
+        if oid == "2.5.29.30" {
+            f.has_name_constraints = true;
         }
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {

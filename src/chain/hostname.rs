@@ -174,6 +174,7 @@ mod tests {
             adcs: AdcsExtensions::default(),
             version: 3,
             unknown_critical_extensions: vec![],
+            has_name_constraints: false,
             spki_der: vec![],
             subject_der: vec![],
             issuer_der: vec![],

@@ -427,6 +427,27 @@ impl Ctx<'_, '_> {
             })
     }
 
+    /// The CA that imposed name constraints on this chain: the nearest presented CA, store
+    /// helper or anchor on the DN walk that carries a nameConstraints extension.
+    fn constraining_ca(&self, store: &TrustStore) -> Option<String> {
+        let walk = self.dn_walk();
+        if let Some(f) = walk
+            .iter()
+            .skip(1)
+            .filter_map(|&i| self.fact(i))
+            .find(|f| f.has_name_constraints)
+        {
+            return Some(f.subject.clone());
+        }
+        store
+            .helper_facts
+            .iter()
+            .flatten()
+            .chain(store.anchor_facts.iter())
+            .find(|f| f.has_name_constraints)
+            .map(|f| f.subject.clone())
+    }
+
     fn position_of_der(&self, der: &[u8]) -> Option<usize> {
         self.chain.iter().position(|c| c.as_ref() == der)
     }
@@ -451,6 +472,8 @@ impl Ctx<'_, '_> {
                     .or_else(|| (0..self.chain.len()).find(|i| bad(i)))
             }
             VerifyErrorKind::BadEku | VerifyErrorKind::CaUsedAsLeaf => Some(0),
+            // The constrained name is the leaf's (webpki checks the leaf's names).
+            VerifyErrorKind::NameConstraints => Some(0),
             VerifyErrorKind::NotCa => walk
                 .iter()
                 .copied()
@@ -1166,6 +1189,10 @@ fn verify_store(
             v.error = Some(kind);
             v.error_position = ctx.error_position(kind, store);
             v.detail = Some(match kind {
+                VerifyErrorKind::NameConstraints => match ctx.constraining_ca(store) {
+                    Some(ca) => format!("{} (constraints imposed by {ca})", describe(&e, why)),
+                    None => describe(&e, why),
+                },
                 VerifyErrorKind::UnknownIssuer if map_error(&e) != kind => format!(
                     "no path to a trust anchor of this store (the chain's issuers are not in it; \
                      the path validator stopped earlier: {})",
