@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Works on a fresh Debian machine: installs what the tests
 # need (a C toolchain and make, openssl, nginx, prometheus/promtool, python3-yaml, and the
-# foreign TLS servers gnutls-bin, stunnel4, haproxy, apache2), then runs
+# foreign TLS servers gnutls-bin, stunnel4, haproxy, apache2, and the STARTTLS daemons postfix,
+# dovecot, slapd, prosody, postgresql, mariadb-server, vsftpd), then runs
 # formatting, lints, the single-crypto-provider guard, every test, and the deploy checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,16 +21,29 @@ command -v gnutls-serv >/dev/null || need_pkgs+=(gnutls-bin)
 command -v stunnel4 >/dev/null || need_pkgs+=(stunnel4)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
 command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2)
+# Real STARTTLS daemons for tests/starttls.rs.
+[ -x /usr/sbin/postfix ] || need_pkgs+=(postfix)
+[ -x /usr/sbin/dovecot ] || need_pkgs+=(dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved)
+[ -x /usr/sbin/slapd ] || need_pkgs+=(slapd)
+[ -x /usr/bin/prosody ] || need_pkgs+=(prosody)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_pkgs+=(postgresql)
+[ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
+[ -x /usr/sbin/vsftpd ] || need_pkgs+=(vsftpd)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # postfix and slapd ask questions on install: no system configuration (the tests write their
+  # own).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 # Debian starts the packaged services on install; the tests start their own on loopback ports
 # of their choosing, so stop the packaged ones (by service, never by process name).
-systemctl stop nginx prometheus haproxy apache2 stunnel4 2>/dev/null || true
-for svc in nginx prometheus haproxy apache2 stunnel4; do
+svcs="nginx prometheus haproxy apache2 stunnel4 postfix dovecot slapd prosody postgresql mariadb vsftpd"
+systemctl stop $svcs 2>/dev/null || true
+for svc in $svcs; do
   service "$svc" stop 2>/dev/null || true
 done
 

@@ -134,6 +134,20 @@ pub struct AdhocArgs {
     /// check still use the host. Config: `resolve`.
     #[arg(long = "resolve", value_name = "IP")]
     pub resolve: Vec<std::net::IpAddr>,
+    /// Upgrade with STARTTLS first: smtp, lmtp, imap, pop3, ftp, ldap, xmpp-client,
+    /// xmpp-server, postgres, mysql, sieve, nntp. Config: `starttls`.
+    #[arg(long = "starttls", value_parser = parse_starttls, value_name = "PROTO")]
+    pub starttls: Option<crate::probe::starttls::StartTls>,
+}
+
+fn parse_starttls(s: &str) -> Result<crate::probe::starttls::StartTls, String> {
+    crate::probe::starttls::StartTls::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = crate::probe::starttls::StartTls::ALL
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        format!("{s:?}: expected one of {}", all.join(", "))
+    })
 }
 
 fn parse_app_protocol(s: &str) -> Result<AppProtocol, String> {
@@ -180,6 +194,7 @@ impl Default for AdhocArgs {
             max_tls: None,
             key_types: Vec::new(),
             resolve: Vec::new(),
+            starttls: None,
         }
     }
 }
@@ -421,7 +436,14 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
     let mut endpoints = Vec::with_capacity(targets.len());
     let mut names = std::collections::HashSet::with_capacity(targets.len());
     for (i, (t, sni)) in targets.into_iter().enumerate() {
-        let (host, port) = split_host_port(&t)?;
+        let (host, mut port) = split_host_port(&t)?;
+        if let Some(st) = a.starttls {
+            // `--starttls smtp --target mail.contoso.com`: the protocol's port.
+            let explicit = t.contains("]:") || (!t.starts_with('[') && t.matches(':').count() == 1);
+            if !explicit {
+                port = st.default_port();
+            }
+        }
         let mut spec = ProbeSpec::new(host.clone(), port);
         if let Some(s) = sni {
             spec.sni = Some(s);
@@ -441,6 +463,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         if spec.min_version > spec.max_version {
             bail!("--min-tls is above --max-tls: no TLS version to offer");
         }
+        spec.starttls = a.starttls.map(crate::probe::starttls::StartTlsSpec::new);
         spec.key_types = if a.key_types.is_empty() {
             crate::probe::KeyTypes::Auto
         } else {
@@ -461,6 +484,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 profile: a.profile.clone(),
                 pool: None,
                 labels: Default::default(),
+                starttls: a.starttls,
             },
             spec,
             addresses: crate::probe::AddressMode::All,

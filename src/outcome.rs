@@ -22,6 +22,10 @@ pub struct TargetMeta {
     pub pool: Option<String>,
     /// Configured extra labels (small string map; keys validated as Prometheus label names).
     pub labels: BTreeMap<String, String>,
+    /// The STARTTLS protocol, for endpoints that upgrade with it (the `starttls` label; absent
+    /// for implicit TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<crate::probe::starttls::StartTls>,
 }
 
 /// One probe of one address, evaluated.

@@ -73,7 +73,22 @@ fn the_lync2013_example_passes_check_config_with_its_certificates_in_place() {
     .unwrap();
     let p = dir.path().join("lync2013.yaml");
     let cfg = Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.endpoints.len(), 8);
+    assert_eq!(cfg.endpoints.len(), 11);
+    // The STARTTLS examples take their protocol's port.
+    let ports: Vec<(String, u16)> = cfg
+        .endpoints
+        .iter()
+        .filter(|e| e.meta.starttls.is_some())
+        .map(|e| (e.meta.endpoint.clone(), e.meta.port))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![
+            ("exchange-smtp".to_string(), 25),
+            ("dc01-ldap".to_string(), 389),
+            ("xmpp-gateway".to_string(), 5269)
+        ]
+    );
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     let (code, out) = check_config_cli(&p);
     assert_eq!(code, 0, "{out}");

@@ -887,3 +887,29 @@ fn per_key_type_outcomes_get_their_own_series() {
         .expect("series");
     assert!(!line.contains("key_type"), "{line}");
 }
+
+/// A STARTTLS endpoint's series carry `starttls`; implicit-TLS ones do not.
+#[test]
+fn starttls_endpoints_get_a_starttls_label_and_others_do_not() {
+    let m = Metrics::new(build());
+    let mut smtp = ok_outcome("mx", "127.0.0.7:25", "aaaaaaaa");
+    smtp.target.starttls = Some(certprobe::probe::starttls::StartTls::Smtp);
+    m.record(&smtp);
+    m.record(&ok_outcome("web", "127.0.0.1:443", "bbbbbbbb"));
+    let text = m.render_text();
+    let (ok, out) = promtool_check(&text);
+    assert!(ok, "{out}");
+    let e = parse(&text);
+    assert_eq!(
+        e.value(
+            "certprobe_probe_success",
+            &[("endpoint", "mx"), ("starttls", "smtp")]
+        ),
+        1.0
+    );
+    let web = text
+        .lines()
+        .find(|l| l.starts_with("certprobe_probe_success{endpoint=\"web\""))
+        .expect("web series");
+    assert!(!web.contains("starttls"), "{web}");
+}

@@ -187,6 +187,14 @@ pub struct RawEndpoint {
     /// ALPN protocols to offer, e.g. `[h2, http/1.1]`.
     #[serde(default)]
     pub alpn: Vec<String>,
+    /// Upgrade with STARTTLS before the handshake: smtp, lmtp, imap, pop3, ftp, ldap,
+    /// xmpp-client, xmpp-server, postgres, mysql, sieve, nntp. Without `port`, the protocol's
+    /// usual port (25, 24, 143, 110, 21, 389, 5222, 5269, 5432, 3306, 4190, 119).
+    pub starttls: Option<crate::probe::starttls::StartTls>,
+    /// SMTP EHLO / LMTP LHLO name for `starttls` (default `certprobe.invalid`).
+    pub ehlo_name: Option<String>,
+    /// XMPP stream `to=` domain for `starttls: xmpp-*` (default: the SNI, else the host).
+    pub xmpp_domain: Option<String>,
     /// Which certificates to probe by key type: `auto` (default: the server's preferred one,
     /// plus a check for a second certificate of the other key type, probed too when found), or
     /// a list such as `[ecdsa, rsa]` (one probe per type, each offering only its schemes).

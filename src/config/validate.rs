@@ -415,7 +415,7 @@ fn validate_endpoint(
             443
         }
         Some(s) => s.value as u16,
-        None => 443,
+        None => e.starttls.map_or(443, |st| st.default_port()),
     };
 
     let sni = match &e.sni {
@@ -578,6 +578,39 @@ fn validate_endpoint(
     spec.min_version = min_version;
     spec.max_version = max_version;
     spec.alpn = e.alpn.clone();
+    spec.starttls = e.starttls.map(|proto| {
+        let mut st = crate::probe::starttls::StartTlsSpec::new(proto);
+        if let Some(n) = &e.ehlo_name {
+            if valid_dns_name(n) {
+                st.hello_name = n.clone();
+            } else {
+                c.err(
+                    line_of(&e.host),
+                    p("ehlo_name"),
+                    format!("{n:?} is not a valid DNS name"),
+                );
+            }
+        }
+        if let Some(d) = &e.xmpp_domain {
+            if valid_dns_name(d) {
+                st.xmpp_domain = Some(d.clone());
+            } else {
+                c.err(
+                    line_of(&e.host),
+                    p("xmpp_domain"),
+                    format!("{d:?} is not a valid DNS name"),
+                );
+            }
+        }
+        st
+    });
+    if e.starttls.is_none() && (e.ehlo_name.is_some() || e.xmpp_domain.is_some()) {
+        c.err(
+            line_of(&e.host),
+            p("starttls"),
+            "ehlo_name and xmpp_domain only apply with starttls",
+        );
+    }
     spec.key_types = match &e.key_types {
         None | Some(RawKeyTypes::Mode(RawKeyTypesMode::Auto)) => crate::probe::KeyTypes::Auto,
         Some(RawKeyTypes::List(list)) if list.is_empty() => {
@@ -606,6 +639,7 @@ fn validate_endpoint(
             profile,
             pool: e.pool.clone().filter(|p| !p.is_empty()),
             labels: e.labels.clone(),
+            starttls: e.starttls,
         },
         spec,
         addresses: e.addresses.unwrap_or(global.addresses),

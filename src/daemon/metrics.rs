@@ -51,6 +51,7 @@ pub const RESERVED_LABELS: &[&str] = &[
     "endpoint",
     "address",
     "key_type",
+    "starttls",
     "role",
     "pool",
     "phase",
@@ -804,6 +805,11 @@ fn base_text(o: &ProbeOutcome) -> Box<str> {
         // their label set.
         base.push(',');
         push_label(&mut base, "key_type", k.as_str());
+    }
+    if let Some(st) = t.starttls {
+        // Only where set: implicit-TLS targets keep their label set.
+        base.push(',');
+        push_label(&mut base, "starttls", st.as_str());
     }
     base.push(',');
     push_label(&mut base, "role", &t.profile);

@@ -138,6 +138,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
                             profile: "default".into(),
                             pool: None,
                             labels: Default::default(),
+                            starttls: None,
                         },
                         spec,
                         addresses: cfg.global.addresses,

@@ -58,6 +58,9 @@ pub struct Capture {
     /// probe restricted to the other type got another leaf, `Some(false)` when it got the same
     /// leaf or none, None when not checked by this probe.
     pub several_certificates: Option<bool>,
+    /// The STARTTLS preamble's facts (banner, capabilities, XMPP stream facts), when the
+    /// endpoint upgrades with STARTTLS.
+    pub starttls: Option<super::starttls::StartTlsFacts>,
     /// Set when the chain was obtained by the legacy (TLS <= 1.2, non-rustls) capture.
     pub legacy: Option<LegacyFacts>,
     /// Why the probe failed, if it did. A capture with a chain and a failure is normal (MTLS
@@ -93,6 +96,7 @@ impl Capture {
             mtls_enforced: None,
             key_type: None,
             several_certificates: None,
+            starttls: None,
             legacy: None,
             failure: None,
         }

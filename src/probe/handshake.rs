@@ -354,6 +354,8 @@ pub struct ProbeSpec {
     pub key_types: KeyTypes,
     /// The `auto` check's memory (shared by clones of this spec).
     pub key_memo: KeyTypeMemo,
+    /// Upgrade the connection with this STARTTLS preamble before the TLS handshake.
+    pub starttls: Option<super::starttls::StartTlsSpec>,
 }
 
 impl ProbeSpec {
@@ -405,6 +407,7 @@ impl ProbeSpec {
             key_type: None,
             key_types: KeyTypes::Auto,
             key_memo: KeyTypeMemo::default(),
+            starttls: None,
         }
     }
 }
@@ -450,7 +453,12 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     );
     let dropped_hello =
         silent && matches!(reason, Some(FailureReason::Reset | FailureReason::Closed));
-    if spec.legacy_fallback && capture.chain.is_empty() && (incompatible || dropped_hello) {
+    // The legacy hello has no STARTTLS preamble: a STARTTLS endpoint is rustls only.
+    if spec.legacy_fallback
+        && spec.starttls.is_none()
+        && capture.chain.is_empty()
+        && (incompatible || dropped_hello)
+    {
         super::legacy::fallback(spec, address, &mut capture).await;
     }
 
@@ -646,9 +654,17 @@ async fn run_tls(
     let config = client_config(spec, identity, recorder).map_err(Step::Failed)?;
     let server_name = server_name(spec, address).map_err(Step::Failed)?;
 
-    let tcp = connect(address, spec.connect_timeout, capture)
+    let mut tcp = connect(address, spec.connect_timeout, capture)
         .await
         .map_err(Step::Failed)?;
+    if let Some(st) = &spec.starttls {
+        // The plaintext preamble shares the handshake timeout.
+        let domain = spec.sni.as_deref().unwrap_or(&spec.host);
+        let facts = super::starttls::negotiate(&mut tcp, st, domain, spec.handshake_timeout)
+            .await
+            .map_err(Step::Failed)?;
+        capture.starttls = Some(facts);
+    }
 
     let started = Instant::now();
     let connector = TlsConnector::from(Arc::new(config));

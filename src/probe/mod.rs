@@ -20,6 +20,7 @@ pub mod handshake;
 pub mod legacy;
 pub mod reason;
 pub mod resolve;
+pub mod starttls;
 pub mod tap;
 pub mod verifier;
 

@@ -37,6 +37,13 @@ pub enum FailureReason {
     BadCertificate,
     /// Any other TLS protocol error (detail has the text).
     TlsError,
+    /// STARTTLS: the server does not offer the upgrade (capability missing).
+    StarttlsUnsupported,
+    /// STARTTLS: the server refused the upgrade (its reply code is in the detail).
+    StarttlsRefused,
+    /// STARTTLS: an unexpected reply, an over-long or endless answer, or data after the
+    /// server's go-ahead (the port may speak another protocol).
+    StarttlsProtocol,
 }
 
 impl FailureReason {
@@ -57,6 +64,9 @@ impl FailureReason {
         Self::HandshakeFailure,
         Self::BadCertificate,
         Self::TlsError,
+        Self::StarttlsUnsupported,
+        Self::StarttlsRefused,
+        Self::StarttlsProtocol,
     ];
 
     /// The label value.
@@ -77,6 +87,9 @@ impl FailureReason {
             Self::HandshakeFailure => "handshake_failure",
             Self::BadCertificate => "bad_certificate",
             Self::TlsError => "tls_error",
+            Self::StarttlsUnsupported => "starttls_unsupported",
+            Self::StarttlsRefused => "starttls_refused",
+            Self::StarttlsProtocol => "starttls_protocol",
         }
     }
 }

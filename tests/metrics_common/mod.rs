@@ -106,6 +106,7 @@ pub fn target(endpoint: &str, profile: &str, pool: Option<&str>) -> TargetMeta {
         profile: profile.to_string(),
         pool: pool.map(str::to_string),
         labels: BTreeMap::new(),
+        starttls: None,
     }
 }
 
