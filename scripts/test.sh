@@ -29,6 +29,9 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_pkgs+=(postgresql)
 [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
 [ -x /usr/sbin/vsftpd ] || need_pkgs+=(vsftpd)
+# Proxies for tests/proxy.rs.
+[ -x /usr/bin/tinyproxy ] || need_pkgs+=(tinyproxy)
+[ -x /usr/sbin/danted ] || need_pkgs+=(dante-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -41,7 +44,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 # Debian starts the packaged services on install; the tests start their own on loopback ports
 # of their choosing, so stop the packaged ones (by service, never by process name).
-svcs="nginx prometheus haproxy apache2 stunnel4 postfix dovecot slapd prosody postgresql mariadb vsftpd"
+svcs="nginx prometheus haproxy apache2 stunnel4 postfix dovecot slapd prosody postgresql mariadb vsftpd tinyproxy danted"
 systemctl stop $svcs 2>/dev/null || true
 for svc in $svcs; do
   service "$svc" stop 2>/dev/null || true

@@ -138,6 +138,13 @@ pub struct AdhocArgs {
     /// xmpp-server, postgres, mysql, sieve, nntp. Config: `starttls`.
     #[arg(long = "starttls", value_parser = parse_starttls, value_name = "PROTO")]
     pub starttls: Option<crate::probe::starttls::StartTls>,
+    /// Reach the targets through a proxy: http://HOST:PORT (CONNECT), socks5://HOST:PORT,
+    /// socks5h://HOST:PORT (remote DNS). Config: `proxy`.
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+    /// File with USER:PASSWORD for --proxy. Config: `proxy_auth_file`.
+    #[arg(long = "proxy-auth-file", value_name = "FILE", requires = "proxy")]
+    pub proxy_auth_file: Option<PathBuf>,
 }
 
 fn parse_starttls(s: &str) -> Result<crate::probe::starttls::StartTls, String> {
@@ -195,6 +202,8 @@ impl Default for AdhocArgs {
             key_types: Vec::new(),
             resolve: Vec::new(),
             starttls: None,
+            proxy: None,
+            proxy_auth_file: None,
         }
     }
 }
@@ -433,6 +442,22 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         _ => None,
     };
     let client_not_after = identity.as_ref().and_then(|(_, na)| *na);
+    let proxy = match &a.proxy {
+        None => None,
+        Some(url) => {
+            let p = crate::probe::proxy::Proxy::parse(url).map_err(anyhow::Error::msg)?;
+            let p = match &a.proxy_auth_file {
+                None => p,
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading --proxy-auth-file {}", f.display()))?;
+                    p.with_credentials_text(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
+                }
+            };
+            Some(Arc::new(p))
+        }
+    };
     let mut endpoints = Vec::with_capacity(targets.len());
     let mut names = std::collections::HashSet::with_capacity(targets.len());
     for (i, (t, sni)) in targets.into_iter().enumerate() {
@@ -464,6 +489,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             bail!("--min-tls is above --max-tls: no TLS version to offer");
         }
         spec.starttls = a.starttls.map(crate::probe::starttls::StartTlsSpec::new);
+        spec.proxy = proxy.clone();
         spec.key_types = if a.key_types.is_empty() {
             crate::probe::KeyTypes::Auto
         } else {

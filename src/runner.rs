@@ -106,7 +106,15 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
     captures
         .into_iter()
         .map(|c| {
-            let label = if c.address.ip().is_unspecified()
+            let remote_dns = ep
+                .spec
+                .proxy
+                .as_ref()
+                .is_some_and(|p| p.kind == probe::proxy::ProxyKind::Socks5h);
+            let label = if c.address.ip().is_unspecified() && remote_dns {
+                // Resolved by the socks5h proxy: the name is the target.
+                format!("{}:{}", ep.meta.host, ep.meta.port)
+            } else if c.address.ip().is_unspecified()
                 && c.failure
                     .as_ref()
                     .is_some_and(|f| f.reason == FailureReason::Dns)

@@ -140,6 +140,8 @@ pub struct Global {
     pub max_chain_bytes: usize,
     pub allow_adhoc_targets: Vec<String>,
     pub shard: Option<Shard>,
+    /// `global.proxy`, used by endpoints that name none.
+    pub proxy: Option<std::sync::Arc<crate::probe::proxy::Proxy>>,
 }
 
 impl Default for Global {
@@ -156,6 +158,7 @@ impl Default for Global {
             max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
             allow_adhoc_targets: Vec::new(),
             shard: None,
+            proxy: None,
         }
     }
 }

@@ -70,6 +70,10 @@ pub struct RawGlobal {
     /// although they are not configured. Empty (default): ad-hoc targets are refused.
     #[serde(default)]
     pub allow_adhoc_targets: Vec<String>,
+    /// Proxy for every endpoint that names none (see endpoints[].proxy).
+    pub proxy: Option<String>,
+    /// Credentials file for `global.proxy`.
+    pub proxy_auth_file: Option<String>,
     /// Only probe the endpoints of shard `I/N` (stable hash of the endpoint name).
     /// The `--shard` flag overrides it.
     #[schemars(with = "Option<String>")]
@@ -191,6 +195,12 @@ pub struct RawEndpoint {
     /// xmpp-client, xmpp-server, postgres, mysql, sieve, nntp. Without `port`, the protocol's
     /// usual port (25, 24, 143, 110, 21, 389, 5222, 5269, 5432, 3306, 4190, 119).
     pub starttls: Option<crate::probe::starttls::StartTls>,
+    /// Reach the server through a proxy: `http://HOST:PORT` (HTTP CONNECT),
+    /// `socks5://HOST:PORT` or `socks5h://HOST:PORT` (the proxy resolves the name). Overrides
+    /// `global.proxy`.
+    pub proxy: Option<String>,
+    /// File with `USER:PASSWORD` for the proxy (basic auth or SOCKS5 username/password).
+    pub proxy_auth_file: Option<String>,
     /// SMTP EHLO / LMTP LHLO name for `starttls` (default `certprobe.invalid`).
     pub ehlo_name: Option<String>,
     /// XMPP stream `to=` domain for `starttls: xmpp-*` (default: the SNI, else the host).

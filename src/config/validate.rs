@@ -90,7 +90,7 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
         }
     }
 
-    let global = validate_global(&raw, &mut c);
+    let global = validate_global(&raw, base, &mut c);
     let stores = validate_stores(raw.trust_stores.as_ref(), base, &mut c);
 
     let policy = match Policy::from_spec(raw.policy.clone()) {
@@ -162,7 +162,7 @@ fn positive(
     }
 }
 
-fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
+fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Global {
     let g = &raw.global;
     let d = Global::default();
     let interval = positive(&g.interval, d.interval, "global.interval", c);
@@ -222,7 +222,16 @@ fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
         },
         None => None,
     };
+    let proxy = g.proxy.as_deref().and_then(|url| {
+        load_proxy(url, g.proxy_auth_file.as_deref(), base)
+            .map_err(|e| c.err(None, "global.proxy", e))
+            .ok()
+    });
+    if g.proxy.is_none() && g.proxy_auth_file.is_some() {
+        c.err(None, "global.proxy_auth_file", "given without global.proxy");
+    }
     Global {
+        proxy,
         interval,
         retry_interval,
         connect_timeout,
@@ -363,6 +372,27 @@ pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>
         }
     }
     Ok(out)
+}
+
+/// A proxy URL and its optional credentials file.
+fn load_proxy(
+    url: &str,
+    auth_file: Option<&str>,
+    base: &BaseDir,
+) -> Result<Arc<crate::probe::proxy::Proxy>, String> {
+    let proxy = crate::probe::proxy::Proxy::parse(url)?;
+    let proxy = match auth_file {
+        None => proxy,
+        Some(f) => {
+            let path = base.resolve(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            proxy
+                .with_credentials_text(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    Ok(Arc::new(proxy))
 }
 
 fn validate_endpoint(
@@ -604,6 +634,19 @@ fn validate_endpoint(
         }
         st
     });
+    spec.proxy = match e.proxy.as_deref() {
+        Some(url) => load_proxy(url, e.proxy_auth_file.as_deref(), base)
+            .map_err(|err| c.err(line_of(&e.host), p("proxy"), err))
+            .ok(),
+        None => global.proxy.clone(),
+    };
+    if e.proxy.is_none() && e.proxy_auth_file.is_some() {
+        c.err(
+            line_of(&e.host),
+            p("proxy_auth_file"),
+            "given without proxy",
+        );
+    }
     if e.starttls.is_none() && (e.ehlo_name.is_some() || e.xmpp_domain.is_some()) {
         c.err(
             line_of(&e.host),

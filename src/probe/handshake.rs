@@ -356,6 +356,8 @@ pub struct ProbeSpec {
     pub key_memo: KeyTypeMemo,
     /// Upgrade the connection with this STARTTLS preamble before the TLS handshake.
     pub starttls: Option<super::starttls::StartTlsSpec>,
+    /// Reach the server through this proxy (HTTP CONNECT or SOCKS5).
+    pub proxy: Option<Arc<super::proxy::Proxy>>,
 }
 
 impl ProbeSpec {
@@ -408,6 +410,7 @@ impl ProbeSpec {
             key_types: KeyTypes::Auto,
             key_memo: KeyTypeMemo::default(),
             starttls: None,
+            proxy: None,
         }
     }
 }
@@ -453,9 +456,11 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
     );
     let dropped_hello =
         silent && matches!(reason, Some(FailureReason::Reset | FailureReason::Closed));
-    // The legacy hello has no STARTTLS preamble: a STARTTLS endpoint is rustls only.
+    // The legacy hello has no STARTTLS preamble and no proxy support: such an endpoint is
+    // rustls only.
     if spec.legacy_fallback
         && spec.starttls.is_none()
+        && spec.proxy.is_none()
         && capture.chain.is_empty()
         && (incompatible || dropped_hello)
     {
@@ -479,6 +484,15 @@ pub async fn probe_address(spec: &ProbeSpec, address: SocketAddr) -> Capture {
 /// Resolve the spec's host (all addresses or the first) and probe every address concurrently.
 /// A resolution failure yields one capture for `0.0.0.0:port` with reason `dns`.
 pub async fn probe_endpoint(spec: &ProbeSpec, mode: AddressMode) -> Vec<Capture> {
+    // socks5h: the proxy resolves the name; there is one target, the name itself.
+    if spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| p.kind == super::proxy::ProxyKind::Socks5h)
+        && spec.host.parse::<std::net::IpAddr>().is_err()
+    {
+        return probe_addresses(spec, &[SocketAddr::from(([0, 0, 0, 0], spec.port))]).await;
+    }
     // A hanging resolver must not hold the probe: resolution shares the connect timeout.
     let resolved = match tokio::time::timeout(
         spec.connect_timeout,
@@ -654,9 +668,18 @@ async fn run_tls(
     let config = client_config(spec, identity, recorder).map_err(Step::Failed)?;
     let server_name = server_name(spec, address).map_err(Step::Failed)?;
 
-    let mut tcp = connect(address, spec.connect_timeout, capture)
-        .await
-        .map_err(Step::Failed)?;
+    let mut tcp = match &spec.proxy {
+        None => connect(address, spec.connect_timeout, capture)
+            .await
+            .map_err(Step::Failed)?,
+        Some(proxy) => {
+            let started = Instant::now();
+            let tunnel =
+                super::proxy::tunnel(proxy, address, &spec.host, spec.connect_timeout).await;
+            capture.connect_duration = Some(started.elapsed());
+            tunnel.map_err(Step::Failed)?
+        }
+    };
     if let Some(st) = &spec.starttls {
         // The plaintext preamble shares the handshake timeout.
         let domain = spec.sni.as_deref().unwrap_or(&spec.host);

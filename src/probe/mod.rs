@@ -18,6 +18,7 @@
 pub mod capture;
 pub mod handshake;
 pub mod legacy;
+pub mod proxy;
 pub mod reason;
 pub mod resolve;
 pub mod starttls;

@@ -44,6 +44,12 @@ pub enum FailureReason {
     /// STARTTLS: an unexpected reply, an over-long or endless answer, or data after the
     /// server's go-ahead (the port may speak another protocol).
     StarttlsProtocol,
+    /// The proxy could not be reached, timed out, or does not speak its protocol.
+    ProxyConnect,
+    /// The proxy refused the tunnel (its status or SOCKS reply is in the detail).
+    ProxyRefused,
+    /// The proxy wants credentials, or rejected ours.
+    ProxyAuth,
 }
 
 impl FailureReason {
@@ -67,6 +73,9 @@ impl FailureReason {
         Self::StarttlsUnsupported,
         Self::StarttlsRefused,
         Self::StarttlsProtocol,
+        Self::ProxyConnect,
+        Self::ProxyRefused,
+        Self::ProxyAuth,
     ];
 
     /// The label value.
@@ -90,6 +99,9 @@ impl FailureReason {
             Self::StarttlsUnsupported => "starttls_unsupported",
             Self::StarttlsRefused => "starttls_refused",
             Self::StarttlsProtocol => "starttls_protocol",
+            Self::ProxyConnect => "proxy_connect",
+            Self::ProxyRefused => "proxy_refused",
+            Self::ProxyAuth => "proxy_auth",
         }
     }
 }
