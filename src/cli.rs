@@ -170,6 +170,8 @@ pub struct ProbeArgs {
     /// Grace period for in-flight probes at shutdown.
     #[arg(long = "shutdown-grace", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: HumanDuration,
+    #[command(flatten)]
+    pub web: crate::daemon::listener::WebArgs,
 }
 
 #[derive(Debug, Args)]
@@ -536,6 +538,7 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         shard_override: args.shard.is_some(),
         watch_config: args.watch_config,
         shutdown_grace: args.shutdown_grace.0,
+        web: args.web.clone(),
     }))
     .map(|_| ExitCode::SUCCESS)
 }

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod text;
 
 use std::sync::{Arc, LazyLock};
 

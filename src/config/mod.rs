@@ -139,6 +139,10 @@ pub struct Global {
     pub max_chain_certs: usize,
     pub max_chain_bytes: usize,
     pub allow_adhoc_targets: Vec<String>,
+    /// `allow_adhoc_ports` as written (None: the configured endpoints' ports).
+    pub allow_adhoc_ports: Option<Vec<u16>>,
+    /// `allow_adhoc_networks`, parsed (empty: the default deny list).
+    pub allow_adhoc_networks: Vec<crate::daemon::ssrf::IpNet>,
     pub shard: Option<Shard>,
 }
 
@@ -155,6 +159,8 @@ impl Default for Global {
             max_chain_certs: DEFAULT_MAX_CHAIN_CERTS,
             max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
             allow_adhoc_targets: Vec::new(),
+            allow_adhoc_ports: None,
+            allow_adhoc_networks: Vec::new(),
             shard: None,
         }
     }
@@ -242,6 +248,19 @@ impl Config {
                 if o.digest == e.digest {
                     *e = Arc::clone(o);
                 }
+            }
+        }
+    }
+
+    /// The ports ad-hoc probes may use: `allow_adhoc_ports`, or every configured endpoint's.
+    pub fn adhoc_ports(&self) -> Vec<u16> {
+        match &self.global.allow_adhoc_ports {
+            Some(p) => p.clone(),
+            None => {
+                let mut p: Vec<u16> = self.endpoints.iter().map(|e| e.meta.port).collect();
+                p.sort_unstable();
+                p.dedup();
+                p
             }
         }
     }

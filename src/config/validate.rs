@@ -212,6 +212,22 @@ fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
             c.err(None, format!("global.allow_adhoc_targets[{i}]"), e);
         }
     }
+    if let Some(ports) = &g.allow_adhoc_ports {
+        if ports.contains(&0) {
+            c.err(
+                None,
+                "global.allow_adhoc_ports",
+                "0 is not a TCP port (1-65535)",
+            );
+        }
+    }
+    let mut allow_adhoc_networks = Vec::new();
+    for (i, n) in g.allow_adhoc_networks.iter().enumerate() {
+        match crate::daemon::ssrf::IpNet::parse(n) {
+            Ok(net) => allow_adhoc_networks.push(net),
+            Err(e) => c.err(None, format!("global.allow_adhoc_networks[{i}]"), e),
+        }
+    }
     let shard = match &g.shard {
         Some(s) => match Shard::parse(&s.value) {
             Ok(sh) => Some(sh),
@@ -233,6 +249,8 @@ fn validate_global(raw: &RawConfig, c: &mut Collector<'_>) -> Global {
         max_chain_certs,
         max_chain_bytes,
         allow_adhoc_targets: g.allow_adhoc_targets.clone(),
+        allow_adhoc_ports: g.allow_adhoc_ports.clone(),
+        allow_adhoc_networks,
         shard,
     }
 }

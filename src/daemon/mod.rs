@@ -4,8 +4,10 @@
 //! into [`metrics::Metrics`]; `/metrics` only renders what is cached.
 
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod scheduler;
+pub mod ssrf;
 pub mod webconfig;
 
 use std::collections::{BTreeMap, HashSet};
@@ -37,6 +39,8 @@ pub struct DaemonOptions {
     pub shard_override: bool,
     pub watch_config: bool,
     pub shutdown_grace: Duration,
+    /// Listener limits, lifecycle and /probe switches (`--web.*`).
+    pub web: listener::WebArgs,
 }
 
 /// The scheduler's results go to the metrics registry.
@@ -105,8 +109,10 @@ fn owned_pools(cfg: &Config) -> HashSet<String> {
 }
 
 /// The `/probe` implementation: a fresh probe of a configured endpoint, or of an ad-hoc target
-/// (already matched against `allow_adhoc_targets`) judged by the built-in `default` profile.
-fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
+/// (already matched against `allow_adhoc_targets` and `allow_adhoc_ports`) judged by the built-in
+/// `default` profile. An ad-hoc target is resolved here once; only the addresses that pass
+/// `allow_adhoc_networks` (and are not the exporter's own `listen`) are probed.
+fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::SocketAddr>) -> Prober {
     Arc::new(move |query: ProbeQuery| {
         let cfg = current
             .read()
@@ -124,6 +130,14 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
                     .cloned()
                     .ok_or(ProbeRefused::UnknownEndpoint(name))?,
                 ProbeQuery::Target { host, port } => {
+                    let policy = ssrf::NetworkPolicy {
+                        allowed: cfg.global.allow_adhoc_networks.clone(),
+                        listener: listen,
+                        explicit_ports: cfg.global.allow_adhoc_ports.clone(),
+                    };
+                    let checked = ssrf::resolve_checked(&host, port, &policy)
+                        .await
+                        .map_err(|e| ProbeRefused::NotAllowed(format!("{host}:{port}: {e}")))?;
                     let mut spec = ProbeSpec::new(host.clone(), port);
                     spec.connect_timeout = cfg.global.connect_timeout;
                     spec.handshake_timeout = cfg.global.timeout;
@@ -141,7 +155,8 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
                         },
                         spec,
                         addresses: cfg.global.addresses,
-                        resolve: Vec::new(),
+                        // Connect to the checked addresses only: no second resolution.
+                        resolve: checked,
                         interval: cfg.global.interval,
                         retry_interval: cfg.global.interval,
                         expected_names: Vec::new(),
@@ -218,6 +233,7 @@ impl Daemon {
         self.metrics.retain_endpoints(&names);
         self.scheduler.apply(&cfg, owner(cfg.global.shard));
         self.sink.retain_pools(&owned_pools(&cfg));
+        self.state.set_adhoc_ports(Some(cfg.adhoc_ports()));
         self.metrics.set_config_reload(true, unix_now());
         tracing::info!(trigger, endpoints = names.len(), "config reloaded");
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
@@ -239,18 +255,46 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         }
         None => webconfig::WebConfig::default(),
     };
+    opts.web.validate().map_err(anyhow::Error::msg)?;
     let listener = TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
+    let local = listener.local_addr().ok();
+    // Raise the soft descriptor limit, keep the probes' share, give the listener the rest.
+    let budget = listener::fd_budget(
+        opts.web.max_connections,
+        cfg.global.concurrency + opts.web.probe_concurrency,
+    );
+    let mut limits = opts.web.limits();
+    limits.max_connections = budget.listener_connections;
+    tracing::info!(
+        nofile_limit = budget.limit,
+        nofile_soft_before = budget.soft_before,
+        reserved_for_probes = budget.reserved_for_probes,
+        listener_connections = budget.listener_connections,
+        "file descriptor budget"
+    );
+    if budget.listener_connections < budget.requested {
+        tracing::warn!(
+            requested = budget.requested,
+            listener_connections = budget.listener_connections,
+            "--web.max-connections lowered to fit the file descriptor limit after the probes' share; raise the hard RLIMIT_NOFILE (ulimit -Hn, LimitNOFILE=) to allow more"
+        );
+    }
     // One copy of the config: the scheduler's tasks and /probe share its endpoints.
     let cfg = Arc::new(cfg);
     let current = Arc::new(RwLock::new(cfg.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(
-        AppState::new(metrics.clone(), make_prober(current.clone()))
+        AppState::new(metrics.clone(), make_prober(current.clone(), local))
             .with_reload(reload_tx)
-            .with_web_config(web),
+            .with_web_config(web)
+            .with_limits(limits)
+            .with_lifecycle(opts.web.enable_lifecycle)
+            .with_probe_enabled(!opts.web.disable_probe)
+            .with_probe_limits(opts.web.probe_concurrency, opts.web.probe_queue_timeout.0),
     );
+    state.set_adhoc_ports(Some(cfg.adhoc_ports()));
     state
         .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
         .map_err(|e| anyhow::anyhow!("global.allow_adhoc_targets: {e}"))?;

@@ -18,7 +18,6 @@
 //! Passwords and hashes are never logged; `Debug` output lists user names only.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -32,10 +31,6 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 /// The file as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -421,82 +416,4 @@ fn parse_basic(h: &[u8]) -> Option<(String, String)> {
     let s = String::from_utf8(decoded).ok()?;
     let (u, p) = s.split_once(':')?;
     Some((u.to_string(), p.to_string()))
-}
-
-/// An axum listener that completes TLS handshakes in background tasks (a slow client never
-/// blocks accepting others) and hands over established TLS streams.
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-/// Handshakes that may be in progress at once.
-const MAX_PENDING_HANDSHAKES: usize = 256;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
-        let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
-        let task = tokio::spawn(async move {
-            loop {
-                let permit = tokio::select! {
-                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-                    _ = tx.closed() => return,
-                };
-                let (stream, peer) = tokio::select! {
-                    r = tcp.accept() => match r {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "exporter accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    _ = tx.closed() => return,
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "exporter TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(%peer, "exporter TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { rx, local, task })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(x) => x,
-            // The accept task only ends when the listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
