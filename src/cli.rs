@@ -530,7 +530,7 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         bail!("--at only makes sense with --once");
     }
     let rt = runtime()?;
-    rt.block_on(crate::daemon::run(crate::daemon::DaemonOptions {
+    let result = rt.block_on(crate::daemon::run(crate::daemon::DaemonOptions {
         config_path: args.config.clone(),
         initial: cfg,
         listen: args.listen.clone(),
@@ -539,8 +539,10 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         watch_config: args.watch_config,
         shutdown_grace: args.shutdown_grace.0,
         web: args.web.clone(),
-    }))
-    .map(|_| ExitCode::SUCCESS)
+    }));
+    // A config read stuck in the kernel must not hold the exit (SIGTERM always wins).
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result.map(|_| ExitCode::SUCCESS)
 }
 
 /// Probe every endpoint of `cfg` once, print the report, return the Nagios exit code.

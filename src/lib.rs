@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod fsread;
 pub mod outcome;
 pub mod policy;
 pub mod probe;

@@ -101,6 +101,24 @@ pub fn quote(s: &str) -> Cow<'_, str> {
     ))
 }
 
+/// A message for one log field: control characters escaped, and at most 4 KiB (a message
+/// quoting a huge config value is cut, with its full length named).
+pub fn quote_message(s: &str) -> Cow<'_, str> {
+    const MAX: usize = 4096;
+    if s.len() <= MAX {
+        return escape_control(s);
+    }
+    let mut cut = MAX;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… ({} bytes in all)",
+        escape_control(&s[..cut]),
+        s.len()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,15 +211,16 @@ impl Config {
     /// Load and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: origin.clone(),
-                line: None,
-                column: None,
-                path: String::new(),
-                message: format!("cannot read config file: {e}"),
-            }])
-        })?;
+        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_CONFIG_BYTES)
+            .map_err(|e| {
+                ConfigErrors(vec![ConfigError {
+                    file: origin.clone(),
+                    line: None,
+                    column: None,
+                    path: String::new(),
+                    message: format!("cannot load the config file: {e}"),
+                }])
+            })?;
         let base = path
             .parent()
             .map(Path::to_path_buf)

@@ -189,15 +189,27 @@ struct Daemon {
 impl Daemon {
     /// Reload the config file. On any problem the running config stays, the errors are logged
     /// (the same text `check-config` prints) and `config_last_reload_successful` drops to 0.
-    fn reload(&mut self, trigger: &str) -> Result<(), String> {
-        let Some(path) = &self.opts_path else {
+    /// The file is read and validated on a blocking thread with a time limit, so the control
+    /// loop (and SIGTERM) never waits on a slow file system.
+    async fn reload(&mut self, trigger: &str) -> Result<(), String> {
+        let Some(path) = self.opts_path.clone() else {
             return Err("started with ad-hoc targets: there is no config file to reload".into());
         };
-        let mut cfg = match Config::load(path) {
+        let loaded = load_off_loop(path.clone()).await;
+        self.apply(trigger, &path, loaded)
+    }
+
+    fn apply(
+        &mut self,
+        trigger: &str,
+        path: &std::path::Path,
+        loaded: Result<Config, crate::config::ConfigErrors>,
+    ) -> Result<(), String> {
+        let mut cfg = match loaded {
             Ok(c) => c,
             Err(errs) => {
                 for e in &errs.0 {
-                    tracing::error!(trigger, problem = %e, "config reload rejected; the previous config keeps running");
+                    tracing::error!(trigger, problem = %crate::text::quote_message(&e.to_string()), "config reload rejected; the previous config keeps running");
                 }
                 self.metrics.set_config_reload(false, unix_now());
                 return Err(errs.to_string());
@@ -238,6 +250,36 @@ impl Daemon {
         tracing::info!(trigger, endpoints = names.len(), "config reloaded");
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
         Ok(())
+    }
+}
+
+/// How long reading and validating a config file may take on reload.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `Config::load` on a blocking thread, bounded by [`RELOAD_TIMEOUT`].
+async fn load_off_loop(path: PathBuf) -> Result<Config, crate::config::ConfigErrors> {
+    let origin = path.display().to_string();
+    let fail = |message: String| {
+        crate::config::ConfigErrors(vec![crate::config::ConfigError {
+            file: origin.clone(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message,
+        }])
+    };
+    match tokio::time::timeout(
+        RELOAD_TIMEOUT,
+        tokio::task::spawn_blocking(move || Config::load(&path)),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(fail("loading the config failed unexpectedly".into())),
+        Err(_) => Err(fail(format!(
+            "reading and validating the config took longer than {} s; the previous config keeps running",
+            RELOAD_TIMEOUT.as_secs()
+        ))),
     }
 }
 
@@ -360,10 +402,20 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = sighup.recv() => { let _ = daemon.reload("SIGHUP"); }
+            // A reload never holds off SIGTERM: the signal ends the wait for the file.
+            _ = sighup.recv() => {
+                let stop = tokio::select! {
+                    _ = daemon.reload("SIGHUP") => false,
+                    _ = sigterm.recv() => true,
+                };
+                if stop { tracing::info!("SIGTERM during a reload: shutting down"); break; }
+            }
             Some(req) = reload_rx.recv() => {
-                let r = daemon.reload("/-/reload");
-                let _ = req.reply.send(r);
+                let stop = tokio::select! {
+                    r = daemon.reload("/-/reload") => { let _ = req.reply.send(r); false }
+                    _ = sigterm.recv() => true,
+                };
+                if stop { tracing::info!("SIGTERM during a reload: shutting down"); break; }
             }
             _ = housekeeping.tick() => {
                 ticks += 1;
@@ -377,7 +429,11 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
                         let stamp = opts.config_path.as_deref().and_then(file_stamp);
                         if stamp.is_some() && stamp != last_stamp {
                             last_stamp = stamp;
-                            let _ = daemon.reload("file change");
+                            let stop = tokio::select! {
+                                _ = daemon.reload("file change") => false,
+                                _ = sigterm.recv() => true,
+                            };
+                            if stop { tracing::info!("SIGTERM during a reload: shutting down"); break; }
                         }
                     }
                 }

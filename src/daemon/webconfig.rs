@@ -71,8 +71,8 @@ pub struct WebConfig {
 impl WebConfig {
     /// Load and validate `path` (certificate files are read now, so errors surface at start).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading web config {}", path.display()))?;
+        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_WEB_CONFIG_BYTES)
+            .map_err(anyhow::Error::msg)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_yaml(&text, base).with_context(|| format!("web config {}", path.display()))
     }
@@ -193,8 +193,9 @@ fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerC
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("reading {}", path.display()))?
+    let bytes = crate::fsread::read_capped(path, crate::fsread::MAX_PEM_BYTES)
+        .map_err(anyhow::Error::msg)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing PEM certificates in {}", path.display()))?;
     if certs.is_empty() {
@@ -205,8 +206,10 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 
 fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
     let certs = read_certs(cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("reading private key {}", key.display()))?;
+    let key_bytes = crate::fsread::read_capped(key, crate::fsread::MAX_KEY_BYTES)
+        .map_err(anyhow::Error::msg)?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_bytes)
+        .with_context(|| format!("{}: no PEM private key", key.display()))?;
     let signing = crate::crypto_provider()
         .key_provider
         .load_private_key(key_der)
