@@ -274,6 +274,27 @@ impl Config {
     }
 }
 
+/// Endpoints of the richest documented shape (every per-endpoint key of the README) a config
+/// may hold: the YAML budget below is sized for it (docs/reliability.md).
+pub const DOCUMENTED_MAX_ENDPOINTS: usize = 100_000;
+/// YAML nodes (maps, sequences, scalars) in one config: ~60 per rich endpoint, plus margin.
+pub const YAML_MAX_NODES: usize = 8_000_000;
+
+/// serde-saphyr's budget scaled to [`DOCUMENTED_MAX_ENDPOINTS`]; what stops a billion-laughs
+/// bomb (the alias/anchor ratio, the bound on replayed anchor events and bytes) is kept at the
+/// library's defaults.
+fn yaml_budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_reader_input_bytes = Some(crate::fsread::MAX_CONFIG_BYTES as usize);
+    b.max_events = 4 * YAML_MAX_NODES;
+    b.max_nodes = YAML_MAX_NODES;
+    b.max_total_scalar_bytes = 256 * 1024 * 1024;
+    // One `<<: *defaults` per endpoint is the documented way to share settings.
+    b.max_aliases = 4 * DOCUMENTED_MAX_ENDPOINTS;
+    b.max_merge_keys = 2 * DOCUMENTED_MAX_ENDPOINTS;
+    b
+}
+
 /// Deserialize YAML into `T`, turning a serde-saphyr error into a located [`ConfigError`] with
 /// the field path where serde knows it.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(
@@ -281,7 +302,9 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     origin: &str,
 ) -> Result<T, ConfigErrors> {
     let mut field_path = String::new();
-    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(yaml_budget());
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let p = e.path().to_string();
             if p != "." {
@@ -308,6 +331,16 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
                 rest.to_string()
             }
             _ => message,
+        };
+        let message = if message.contains("budget breached") {
+            format!(
+                "the config exceeds the YAML size limits ({message}): at most {} YAML nodes, \
+                 enough for about {} endpoints of the richest documented shape; split the estate \
+                 across shards (--shard) or files",
+                YAML_MAX_NODES, DOCUMENTED_MAX_ENDPOINTS
+            )
+        } else {
+            message
         };
         let message = match message.as_str() {
             "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {

@@ -284,8 +284,13 @@ pub struct BasicAuth {
     users: Vec<([u8; 32], String, String)>,
     /// SHA-256 over (user, password, hash) of credentials that verified.
     cache: Mutex<HashSet<[u8; 32]>>,
-    /// Verified against for unknown users so the response time does not reveal which users exist.
-    dummy_hash: String,
+    /// One dummy hash per cost the configured users have: an unknown user is verified against
+    /// the dummy of a cost picked from the users' costs by a keyed hash of the name, so unknown
+    /// names cost what known names cost, in the same proportions, and the same name always
+    /// costs the same (issue 16, item 9).
+    dummy_hashes: Vec<(u32, String)>,
+    /// Random key of that pick (per process).
+    dummy_key: [u8; 32],
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -331,19 +336,63 @@ impl BasicAuth {
             }
             out.push((sha(&[user.as_bytes()]), user.clone(), hash.clone()));
         }
-        // Same cost as the first configured hash, so unknown users cost as much as known ones.
-        let cost = out
-            .first()
-            .and_then(|u| u.2.parse::<bcrypt::HashParts>().ok())
+        let mut costs: Vec<u32> = out
+            .iter()
+            .filter_map(|u| u.2.parse::<bcrypt::HashParts>().ok())
             .map(|p| p.get_cost())
-            .unwrap_or(10);
-        let dummy_hash = bcrypt::hash("certprobe-dummy-password", cost)
-            .context("generating the dummy bcrypt hash")?;
+            .collect();
+        costs.sort_unstable();
+        costs.dedup();
+        if costs.is_empty() {
+            costs.push(10);
+        }
+        let dummy_hashes = costs
+            .into_iter()
+            .map(|cost| {
+                bcrypt::hash("certprobe-dummy-password", cost)
+                    .map(|h| (cost, h))
+                    .context("generating the dummy bcrypt hash")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             users: out,
             cache: Mutex::new(HashSet::new()),
-            dummy_hash,
+            dummy_hashes,
+            dummy_key: rand::random(),
         })
+    }
+
+    /// The dummy hash an unknown `user` is checked against: the cost of the configured user
+    /// that a keyed hash of the name points at.
+    fn dummy_for(&self, user: &str) -> &str {
+        let pick = sha(&[&self.dummy_key, user.as_bytes()]);
+        let idx = u64::from_be_bytes(pick[..8].try_into().unwrap_or([0; 8])) as usize
+            % self.users.len().max(1);
+        let cost = self
+            .users
+            .get(idx)
+            .and_then(|u| u.2.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost());
+        self.dummy_hashes
+            .iter()
+            .find(|(c, _)| Some(*c) == cost)
+            .or(self.dummy_hashes.first())
+            .map(|(_, h)| h.as_str())
+            .unwrap_or("")
+    }
+
+    /// The bcrypt cost a login as `user` is verified at (known or not).
+    pub fn verification_cost(&self, user: &str) -> u32 {
+        let user_key = sha(&[user.as_bytes()]);
+        let hash = self
+            .users
+            .iter()
+            .find(|(k, _, _)| ct_eq(k, &user_key))
+            .map(|u| u.2.as_str())
+            .unwrap_or_else(|| self.dummy_for(user));
+        hash.parse::<bcrypt::HashParts>()
+            .map(|p| p.get_cost())
+            .unwrap_or(0)
     }
 
     /// Check an `Authorization` header value. Blocking (bcrypt) on a cache miss: call from a
@@ -360,7 +409,7 @@ impl BasicAuth {
                 found = Some(hash.as_str());
             }
         }
-        let hash = found.unwrap_or(self.dummy_hash.as_str());
+        let hash = found.unwrap_or_else(|| self.dummy_for(&user));
         let cache_key = sha(&[user.as_bytes(), pass.as_bytes(), hash.as_bytes()]);
         if found.is_some()
             && self
@@ -419,4 +468,35 @@ fn parse_basic(h: &[u8]) -> Option<(String, String)> {
     let s = String::from_utf8(decoded).ok()?;
     let (u, p) = s.split_once(':')?;
     Some((u.to_string(), p.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Before: every unknown user was verified at the first user's cost, so a user with another
+    /// cost answered measurably slower than any unknown name.
+    #[test]
+    fn unknown_users_cost_what_known_users_cost() {
+        let mut users = BTreeMap::new();
+        users.insert("alice".to_string(), bcrypt::hash("a", 4).unwrap());
+        users.insert("bob".to_string(), bcrypt::hash("b", 6).unwrap());
+        let auth = BasicAuth::new(&users).unwrap();
+        assert_eq!(auth.verification_cost("alice"), 4);
+        assert_eq!(auth.verification_cost("bob"), 6);
+        let costs: Vec<u32> = (0..200)
+            .map(|i| auth.verification_cost(&format!("guess{i}")))
+            .collect();
+        let at6 = costs.iter().filter(|c| **c == 6).count();
+        assert!(costs.iter().all(|c| *c == 4 || *c == 6), "{costs:?}");
+        assert!(
+            (40..=160).contains(&at6),
+            "{at6} of 200 unknown names at cost 6"
+        );
+        // Stable per name, like a real user.
+        assert_eq!(
+            auth.verification_cost("mallory"),
+            auth.verification_cost("mallory")
+        );
+    }
 }
