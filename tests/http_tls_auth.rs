@@ -466,14 +466,25 @@ async fn tls13_only_listener_refuses_tls12_clients() {
 async fn health_endpoints_need_no_credentials_with_basic_auth_on() {
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "web.yml", &format!("basic_auth_users:\n  prometheus: '{hash}'\n"));
+    write(
+        dir.path(),
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+    );
     let srv = start(WebConfig::load(&dir.path().join("web.yml")).unwrap()).await;
     let r = get(srv.addr, "/healthz").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
-    assert_eq!(get(srv.addr, "/ready").await.status, 503, "not ready yet, but not 401");
+    assert_eq!(
+        get(srv.addr, "/ready").await.status,
+        503,
+        "not ready yet, but not 401"
+    );
     for path in ["/metrics", "/probe?endpoint=web", "/"] {
         assert_eq!(get(srv.addr, path).await.status, 401, "{path}");
     }
-    assert_eq!(request(srv.addr, "POST", "/-/reload", &[]).await.status, 401);
+    assert_eq!(
+        request(srv.addr, "POST", "/-/reload", &[]).await.status,
+        401
+    );
     srv.shutdown().await;
 }
