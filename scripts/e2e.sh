@@ -413,7 +413,7 @@ PY
 ok "probe --once: exit 2; JSON status healthy/mtls ok, sha1 warning, expiring/untrusted critical"
 
 # --------------------------------------------------------------------------- daemon
-"$binary" probe -c "$T/certprobe.yaml" --web.listen-address "$daemon_addr" >"$T/daemon.log" 2>&1 &
+"$binary" probe -c "$T/certprobe.yaml" --web.listen-address "$daemon_addr" --web.enable-lifecycle >"$T/daemon.log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")
 daemon_up() {

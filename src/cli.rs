@@ -250,6 +250,8 @@ pub struct ProbeArgs {
     /// Grace period for in-flight probes at shutdown.
     #[arg(long = "shutdown-grace", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: HumanDuration,
+    #[command(flatten)]
+    pub web: crate::daemon::listener::WebArgs,
 }
 
 #[derive(Debug, Args)]
@@ -658,7 +660,7 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         bail!("--at only makes sense with --once");
     }
     let rt = runtime()?;
-    rt.block_on(crate::daemon::run(crate::daemon::DaemonOptions {
+    let result = rt.block_on(crate::daemon::run(crate::daemon::DaemonOptions {
         config_path: args.config.clone(),
         initial: cfg,
         listen: args.listen.clone(),
@@ -666,8 +668,11 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         shard_override: args.shard.is_some(),
         watch_config: args.watch_config,
         shutdown_grace: args.shutdown_grace.0,
-    }))
-    .map(|_| ExitCode::SUCCESS)
+        web: args.web.clone(),
+    }));
+    // A config read stuck in the kernel must not hold the exit (SIGTERM always wins).
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result.map(|_| ExitCode::SUCCESS)
 }
 
 /// Probe every endpoint of `cfg` once, print the report, return the Nagios exit code.

@@ -17,11 +17,13 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod fsread;
 pub mod outcome;
 pub mod policy;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod text;
 
 use std::sync::{Arc, LazyLock};
 

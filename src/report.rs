@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::outcome::ProbeOutcome;
 use crate::policy::{Status, Verdict};
+use crate::text::{escape_control, term};
 
 /// JSON document schema version (bump on incompatible changes; see docs/json-output.md).
 pub const JSON_VERSION: u32 = 2;
@@ -233,17 +234,19 @@ pub fn render_table(
     let mut widths = [0usize; 9];
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(cell.chars().count().min(40));
+            *w = (*w).max(escape_control(cell).chars().count().min(40));
         }
     }
     let mut out = String::new();
     for (ri, r) in rows.iter().enumerate() {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
+            // Cells come from servers and certificates: control characters shown escaped.
+            let cell = escape_control(cell);
             let cell: String = if cell.chars().count() > 40 {
                 cell.chars().take(39).chain(std::iter::once('…')).collect()
             } else {
-                cell.clone()
+                cell.into_owned()
             };
             if i + 1 == r.len() {
                 line.push_str(&cell);
@@ -266,13 +269,13 @@ pub fn render_table(
         let _ = writeln!(
             out,
             "pool {}: {} ({})",
-            p.pool,
+            term(&p.pool),
             if p.consistent {
                 "consistent"
             } else {
                 "INCONSISTENT"
             },
-            p.detail
+            term(&p.detail)
         );
     }
     let status = overall_status(outcomes, pools);
@@ -316,7 +319,7 @@ pub fn tls_line(c: &crate::probe::Capture) -> Option<String> {
 fn details(out: &mut String, o: &ProbeOutcome) {
     let pad = "    ";
     if let Some(f) = &o.capture.failure {
-        let _ = writeln!(out, "{pad}failure: {} — {}", f.reason, f.detail);
+        let _ = writeln!(out, "{pad}failure: {} — {}", f.reason, term(&f.detail));
     }
     if let Some(line) = tls_line(&o.capture) {
         let _ = writeln!(out, "{pad}tls: {line}");
@@ -363,7 +366,7 @@ fn details(out: &mut String, o: &ProbeOutcome) {
                 if sans.is_empty() {
                     "(none)".into()
                 } else {
-                    sans.join(", ")
+                    escape_control(&sans.join(", ")).into_owned()
                 }
             );
         }
@@ -385,19 +388,19 @@ fn details(out: &mut String, o: &ProbeOutcome) {
             Verdict::Warn => "WARN",
             _ => continue,
         };
-        let _ = writeln!(out, "{pad}{tag} {}: {}", v.rule, v.message);
+        let _ = writeln!(out, "{pad}{tag} {}: {}", v.rule, term(&v.message));
     }
     for i in &o.evaluation.info {
-        let _ = writeln!(out, "{pad}info: {i}");
+        let _ = writeln!(out, "{pad}info: {}", term(i));
     }
 }
 
 /// `inspect` output: every certificate of the chain with its facts.
 pub fn render_chain(o: &ProbeOutcome) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} ({})", o.target.endpoint, o.series_key);
+    let _ = writeln!(out, "{} ({})", term(&o.target.endpoint), o.series_key);
     if let Some(f) = &o.capture.failure {
-        let _ = writeln!(out, "  failure: {} — {}", f.reason, f.detail);
+        let _ = writeln!(out, "  failure: {} — {}", f.reason, term(&f.detail));
     }
     if let Some(line) = tls_line(&o.capture) {
         let _ = writeln!(out, "  tls: {line}");
@@ -407,9 +410,9 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         return out;
     };
     for (i, c) in r.certs.iter().enumerate() {
-        let _ = writeln!(out, "  [{i}] subject: {}", c.subject);
-        let _ = writeln!(out, "      issuer:  {}", c.issuer);
-        let _ = writeln!(out, "      serial:  {}", c.serial);
+        let _ = writeln!(out, "  [{i}] subject: {}", term(&c.subject));
+        let _ = writeln!(out, "      issuer:  {}", term(&c.issuer));
+        let _ = writeln!(out, "      serial:  {}", term(&c.serial));
         let _ = writeln!(out, "      sha256:  {}", c.fingerprint_sha256);
         let _ = writeln!(
             out,
@@ -426,7 +429,7 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         if !c.san_dns.is_empty() || !c.san_ip.is_empty() {
             let mut s = c.san_dns.clone();
             s.extend(c.san_ip.iter().cloned());
-            let _ = writeln!(out, "      SAN:     {}", s.join(", "));
+            let _ = writeln!(out, "      SAN:     {}", term(&s.join(", ")));
         }
         if c.has_eku {
             let _ = writeln!(
@@ -458,10 +461,10 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
             );
         }
         for u in &c.crl_distribution_points {
-            let _ = writeln!(out, "      CDP:     {u}");
+            let _ = writeln!(out, "      CDP:     {}", term(u));
         }
         for u in &c.ocsp_urls {
-            let _ = writeln!(out, "      OCSP:    {u}");
+            let _ = writeln!(out, "      OCSP:    {}", term(u));
         }
         if c.adcs.any() {
             let _ = writeln!(
@@ -472,7 +475,7 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         }
     }
     for (p, e) in &r.parse_errors {
-        let _ = writeln!(out, "  [{p}] unparseable: {e}");
+        let _ = writeln!(out, "  [{p}] unparseable: {}", term(&e.to_string()));
     }
     for s in &r.stores {
         let _ = writeln!(
@@ -485,7 +488,7 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
                 format!(
                     "{} ({})",
                     error_name(s.error),
-                    s.detail.as_deref().unwrap_or("no detail")
+                    term(s.detail.as_deref().unwrap_or("no detail"))
                 )
             }
         );
@@ -494,12 +497,12 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         let _ = writeln!(
             out,
             "  hostname {}: {}",
-            h.name,
+            term(&h.name),
             if h.matched { "match" } else { "MISMATCH" }
         );
     }
     for i in &r.inferences {
-        let _ = writeln!(out, "  info: {i}");
+        let _ = writeln!(out, "  info: {}", term(&i.to_string()));
     }
     out
 }

@@ -96,6 +96,7 @@ fn start_daemon(config: &Path) -> Daemon {
             &format!("127.0.0.1:{port}"),
             "--shutdown-grace",
             "5s",
+            "--web.enable-lifecycle",
             "--log.level",
             "warn",
         ])

@@ -328,7 +328,7 @@ async fn reload_success_and_failure() {
         }
         n
     });
-    let s = start(|s| s.with_reload(tx)).await;
+    let s = start(|s| s.with_reload(tx).with_lifecycle(true)).await;
     let r = request(s.addr, "POST", "/-/reload", &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = request(s.addr, "POST", "/-/reload", &[]).await;
@@ -346,7 +346,7 @@ async fn reload_success_and_failure() {
 
 #[tokio::test]
 async fn reload_without_reloader_is_unavailable() {
-    let s = start(|s| s).await;
+    let s = start(|s| s.with_lifecycle(true)).await;
     assert_eq!(request(s.addr, "POST", "/-/reload", &[]).await.status, 503);
     s.shutdown().await;
 }
@@ -413,5 +413,85 @@ async fn probe_is_bounded_by_the_prometheus_scrape_timeout() {
     assert!(r.body.contains("scrape timeout"), "{}", r.body);
     let r = get(s.addr, "/probe?endpoint=busy").await;
     assert_eq!(r.status, 503);
+    s.shutdown().await;
+}
+
+/// Issue 16, item 7: the open-relay guard decides by what a pattern can match. Before, `*a*`,
+/// `*-*`, `*0*` and `[*:*]` passed while `*` was refused.
+#[test]
+fn host_patterns_are_judged_by_what_they_can_match() {
+    for open in [
+        "*a*",
+        "*-*",
+        "*0*",
+        "[*:*]",
+        "*.com",
+        "*example.com",
+        "*.co?",
+        "1*",
+        "*.1",
+        "?*",
+        "[*]:443",
+        "**.*",
+    ] {
+        let e = HostPattern::parse(open).expect_err(open);
+        assert!(e.contains("open relay"), "{open}: {e}");
+    }
+    for bounded in [
+        "fe?.corp.example",
+        "*.corp.example",
+        "lync-*.contoso.com:5061",
+        "10.*",
+        "10.0.?.*:443",
+        "[2001:db8:*]",
+        "[fd00::*]:5061",
+        "sip.contoso.com",
+    ] {
+        assert!(HostPattern::parse(bounded).is_ok(), "{bounded} refused");
+    }
+}
+
+/// Issue 16, item 4: /probe runs a bounded number of probes; a request that finds no slot within
+/// the queue timeout is answered 429 (before: every request probed at once).
+#[tokio::test]
+async fn probe_requests_beyond_the_bound_get_429() {
+    let s = start(|s| s.with_probe_limits(1, std::time::Duration::from_millis(300))).await;
+    let addr = s.addr;
+    let hung = tokio::spawn(async move {
+        request(
+            addr,
+            "GET",
+            "/probe?endpoint=hangs",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let r = get(s.addr, "/probe?endpoint=web").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.headers.get("retry-after").map(String::as_str), Some("1"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(hung.await.unwrap().status, 504);
+    // The slot is free again.
+    assert_eq!(get(s.addr, "/probe?endpoint=web").await.status, 200);
+    s.shutdown().await;
+}
+
+/// Issue 16, item 10: POST /-/reload is refused unless the lifecycle API is enabled; /probe can
+/// be turned off.
+#[tokio::test]
+async fn lifecycle_is_off_by_default_and_probe_can_be_disabled() {
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let s = start(|s| s.with_reload(tx).with_probe_enabled(false)).await;
+    let r = request(s.addr, "POST", "/-/reload", &[]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("--web.enable-lifecycle"), "{}", r.body);
+    for path in ["/probe?endpoint=web", "/probe?target=a.corp.example:443"] {
+        let r = get(s.addr, path).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains("disabled"), "{}", r.body);
+    }
+    assert!(s.calls.lock().unwrap().is_empty());
     s.shutdown().await;
 }

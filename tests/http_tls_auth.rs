@@ -458,3 +458,33 @@ async fn tls13_only_listener_refuses_tls12_clients() {
     assert_eq!(ok.status, 200);
     srv.shutdown().await;
 }
+
+/// Issue 16, item 11: with basic auth on, /healthz and /ready still answer without credentials
+/// (Kubernetes probes and the container HEALTHCHECK send none); everything else needs them.
+/// Before: both answered 401.
+#[tokio::test]
+async fn health_endpoints_need_no_credentials_with_basic_auth_on() {
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+    );
+    let srv = start(WebConfig::load(&dir.path().join("web.yml")).unwrap()).await;
+    let r = get(srv.addr, "/healthz").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
+    assert_eq!(
+        get(srv.addr, "/ready").await.status,
+        503,
+        "not ready yet, but not 401"
+    );
+    for path in ["/metrics", "/probe?endpoint=web", "/"] {
+        assert_eq!(get(srv.addr, path).await.status, 401, "{path}");
+    }
+    assert_eq!(
+        request(srv.addr, "POST", "/-/reload", &[]).await.status,
+        401
+    );
+    srv.shutdown().await;
+}

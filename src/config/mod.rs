@@ -139,6 +139,10 @@ pub struct Global {
     pub max_chain_certs: usize,
     pub max_chain_bytes: usize,
     pub allow_adhoc_targets: Vec<String>,
+    /// `allow_adhoc_ports` as written (None: the configured endpoints' ports).
+    pub allow_adhoc_ports: Option<Vec<u16>>,
+    /// `allow_adhoc_networks`, parsed (empty: the default deny list).
+    pub allow_adhoc_networks: Vec<crate::daemon::ssrf::IpNet>,
     pub shard: Option<Shard>,
     /// `global.proxy`, used by endpoints that name none.
     pub proxy: Option<std::sync::Arc<crate::probe::proxy::Proxy>>,
@@ -157,6 +161,8 @@ impl Default for Global {
             max_chain_certs: DEFAULT_MAX_CHAIN_CERTS,
             max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
             allow_adhoc_targets: Vec::new(),
+            allow_adhoc_ports: None,
+            allow_adhoc_networks: Vec::new(),
             shard: None,
             proxy: None,
         }
@@ -208,15 +214,16 @@ impl Config {
     /// Load and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: origin.clone(),
-                line: None,
-                column: None,
-                path: String::new(),
-                message: format!("cannot read config file: {e}"),
-            }])
-        })?;
+        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_CONFIG_BYTES)
+            .map_err(|e| {
+                ConfigErrors(vec![ConfigError {
+                    file: origin.clone(),
+                    line: None,
+                    column: None,
+                    path: String::new(),
+                    message: format!("cannot load the config file: {e}"),
+                }])
+            })?;
         let base = path
             .parent()
             .map(Path::to_path_buf)
@@ -249,12 +256,46 @@ impl Config {
         }
     }
 
+    /// The ports ad-hoc probes may use: `allow_adhoc_ports`, or every configured endpoint's.
+    pub fn adhoc_ports(&self) -> Vec<u16> {
+        match &self.global.allow_adhoc_ports {
+            Some(p) => p.clone(),
+            None => {
+                let mut p: Vec<u16> = self.endpoints.iter().map(|e| e.meta.port).collect();
+                p.sort_unstable();
+                p.dedup();
+                p
+            }
+        }
+    }
+
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints
             .iter()
             .find(|e| e.meta.endpoint == name)
             .map(|e| &**e)
     }
+}
+
+/// Endpoints of the richest documented shape (every per-endpoint key of the README) a config
+/// may hold: the YAML budget below is sized for it (docs/reliability.md).
+pub const DOCUMENTED_MAX_ENDPOINTS: usize = 100_000;
+/// YAML nodes (maps, sequences, scalars) in one config: ~60 per rich endpoint, plus margin.
+pub const YAML_MAX_NODES: usize = 8_000_000;
+
+/// serde-saphyr's budget scaled to [`DOCUMENTED_MAX_ENDPOINTS`]; what stops a billion-laughs
+/// bomb (the alias/anchor ratio, the bound on replayed anchor events and bytes) is kept at the
+/// library's defaults.
+fn yaml_budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_reader_input_bytes = Some(crate::fsread::MAX_CONFIG_BYTES as usize);
+    b.max_events = 4 * YAML_MAX_NODES;
+    b.max_nodes = YAML_MAX_NODES;
+    b.max_total_scalar_bytes = 256 * 1024 * 1024;
+    // One `<<: *defaults` per endpoint is the documented way to share settings.
+    b.max_aliases = 4 * DOCUMENTED_MAX_ENDPOINTS;
+    b.max_merge_keys = 2 * DOCUMENTED_MAX_ENDPOINTS;
+    b
 }
 
 /// Deserialize YAML into `T`, turning a serde-saphyr error into a located [`ConfigError`] with
@@ -264,7 +305,9 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     origin: &str,
 ) -> Result<T, ConfigErrors> {
     let mut field_path = String::new();
-    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(yaml_budget());
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let p = e.path().to_string();
             if p != "." {
@@ -291,6 +334,16 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
                 rest.to_string()
             }
             _ => message,
+        };
+        let message = if message.contains("budget breached") {
+            format!(
+                "the config exceeds the YAML size limits ({message}): at most {} YAML nodes, \
+                 enough for about {} endpoints of the richest documented shape; split the estate \
+                 across shards (--shard) or files",
+                YAML_MAX_NODES, DOCUMENTED_MAX_ENDPOINTS
+            )
+        } else {
+            message
         };
         let message = match message.as_str() {
             "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {

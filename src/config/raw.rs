@@ -74,6 +74,14 @@ pub struct RawGlobal {
     pub proxy: Option<String>,
     /// Credentials file for `global.proxy`.
     pub proxy_auth_file: Option<String>,
+    /// Ports `/probe?target=` may connect to. Default: the ports of the configured endpoints.
+    #[serde(default)]
+    pub allow_adhoc_ports: Option<Vec<u16>>,
+    /// Address blocks (`10.0.0.0/8`, `2001:db8::/32`, single addresses) the resolved addresses
+    /// of an ad-hoc target must lie in. Default: any address except loopback, unspecified,
+    /// link-local, multicast and the cloud metadata addresses.
+    #[serde(default)]
+    pub allow_adhoc_networks: Vec<String>,
     /// Only probe the endpoints of shard `I/N` (stable hash of the endpoint name).
     /// The `--shard` flag overrides it.
     #[schemars(with = "Option<String>")]

@@ -212,6 +212,22 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
             c.err(None, format!("global.allow_adhoc_targets[{i}]"), e);
         }
     }
+    if let Some(ports) = &g.allow_adhoc_ports {
+        if ports.contains(&0) {
+            c.err(
+                None,
+                "global.allow_adhoc_ports",
+                "0 is not a TCP port (1-65535)",
+            );
+        }
+    }
+    let mut allow_adhoc_networks = Vec::new();
+    for (i, n) in g.allow_adhoc_networks.iter().enumerate() {
+        match crate::daemon::ssrf::IpNet::parse(n) {
+            Ok(net) => allow_adhoc_networks.push(net),
+            Err(e) => c.err(None, format!("global.allow_adhoc_networks[{i}]"), e),
+        }
+    }
     let shard = match &g.shard {
         Some(s) => match Shard::parse(&s.value) {
             Ok(sh) => Some(sh),
@@ -242,6 +258,8 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
         max_chain_certs,
         max_chain_bytes,
         allow_adhoc_targets: g.allow_adhoc_targets.clone(),
+        allow_adhoc_ports: g.allow_adhoc_ports.clone(),
+        allow_adhoc_networks,
         shard,
     }
 }
@@ -357,7 +375,7 @@ pub(crate) fn valid_dns_name(s: &str) -> bool {
 
 /// Read every CERTIFICATE block of a PEM file.
 pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::fsread::read_capped(path, crate::fsread::MAX_PEM_BYTES)?;
     let mut out = Vec::new();
     for item in CertificateDer::pem_slice_iter(&bytes) {
         match item {
@@ -407,14 +425,17 @@ fn validate_endpoint(
     let errors_before = c.errors.len();
 
     let name = e.name.value.trim().to_string();
-    if name.is_empty() {
-        c.err_at(&e.name, p("name"), "must not be empty");
-    } else if name.len() > 128 || name.chars().any(|ch| ch.is_control()) {
+    if let Some(bad) = crate::text::first_unsafe_char(&e.name.value) {
+        // Names reach terminals and log lines: no \r, \t, NUL, ESC, newline (issue 16).
         c.err_at(
             &e.name,
             p("name"),
-            "must be at most 128 printable characters",
+            format!("must not contain control characters: found {bad}"),
         );
+    } else if name.is_empty() {
+        c.err_at(&e.name, p("name"), "must not be empty");
+    } else if name.chars().count() > 128 {
+        c.err_at(&e.name, p("name"), "must be at most 128 characters");
     }
 
     let host = e.host.value.trim();
@@ -431,7 +452,10 @@ fn validate_endpoint(
         c.err_at(
             &e.host,
             p("host"),
-            format!("{host:?} is neither an IP address nor a valid DNS name"),
+            format!(
+                "{:?} is neither an IP address nor a valid DNS name",
+                crate::text::quote(&host)
+            ),
         );
     }
 
@@ -466,7 +490,7 @@ fn validate_endpoint(
                 c.err(
                     line_of(&e.host),
                     p("sni"),
-                    format!("{n:?} is not a valid DNS name"),
+                    format!("{:?} is not a valid DNS name", crate::text::quote(n)),
                 );
             }
             Some(n.clone())
@@ -500,6 +524,22 @@ fn validate_endpoint(
             line_of(&e.name),
             p("labels"),
             "at most 16 labels per endpoint",
+        );
+    }
+    for (k, v) in &e.labels {
+        if let Some(bad) = crate::text::first_unsafe_char(v) {
+            c.err(
+                line_of(&e.name),
+                format!("{}.{}", p("labels"), crate::text::quote(k)),
+                format!("label values must not contain control characters: found {bad}"),
+            );
+        }
+    }
+    if let Some(bad) = e.pool.as_deref().and_then(crate::text::first_unsafe_char) {
+        c.err(
+            line_of(&e.name),
+            p("pool"),
+            format!("must not contain control characters: found {bad}"),
         );
     }
     for k in e.labels.keys() {
@@ -740,14 +780,10 @@ fn load_client_identity(
         }
     };
     warn_if_readable_by_others(&key_path, i, key, c);
-    let key_bytes = match std::fs::read(&key_path) {
+    let key_bytes = match crate::fsread::read_capped(&key_path, crate::fsread::MAX_KEY_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            c.err_at(
-                key,
-                format!("endpoints[{i}].client_key"),
-                format!("cannot read {}: {err}", key_path.display()),
-            );
+            c.err_at(key, format!("endpoints[{i}].client_key"), err);
             return (None, None);
         }
     };

@@ -7,12 +7,17 @@
 //! | `GET /probe?target=HOST[:PORT]` | ad-hoc probe, 403 unless HOST matches `allow_adhoc_targets` |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /ready` | 200 once the config is loaded and the first round finished, else 503 |
-//! | `POST /-/reload` | reload the config: 200, or 500 with the error text |
+//! | `POST /-/reload` | reload the config: 200, or 500 with the error text (403 unless `--web.enable-lifecycle`) |
 //! | `GET /` | index page |
 //!
 //! The HTTP layer never probes by itself: `/probe` calls the [`Prober`] the daemon supplies, and
 //! `/-/reload` sends a [`ReloadRequest`] to the daemon. Basic auth and TLS come from the
-//! exporter web config ([`super::webconfig`]); basic auth covers every route.
+//! exporter web config ([`super::webconfig`]); basic auth covers every route except `/healthz`
+//! and `/ready` (liveness and readiness say nothing an attacker can use, and Kubernetes probes
+//! and the container HEALTHCHECK must work with auth on). Connections are accepted by
+//! [`super::listener`] (timeouts, header cap, connection limit). `/probe` runs at most
+//! `--web.probe-concurrency` probes at once; a request that finds no free slot within the queue
+//! timeout (or that finds the queue full) is answered 429.
 //!
 //! Wiring on the daemon side:
 //!
@@ -48,8 +53,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::listener::ListenerLimits;
 use super::metrics::{Metrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT};
-use super::webconfig::{AuthResult, BasicAuth, TlsListener, WebConfig};
+use super::webconfig::{AuthResult, BasicAuth, WebConfig};
 use crate::outcome::ProbeOutcome;
 
 /// Default exporter listen address.
@@ -97,7 +103,33 @@ pub struct AppState {
     reload: Option<mpsc::Sender<ReloadRequest>>,
     prober: Prober,
     adhoc: RwLock<Arc<Vec<HostPattern>>>,
+    /// `allow_adhoc_ports` in effect; None = any port (the library default; the daemon always
+    /// sets it).
+    adhoc_ports: RwLock<Option<Arc<Vec<u16>>>>,
     web: WebConfig,
+    limits: ListenerLimits,
+    lifecycle: bool,
+    probe_enabled: bool,
+    probe_slots: Arc<tokio::sync::Semaphore>,
+    probe_queue: ProbeQueue,
+    probe_waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// How `/probe` requests wait for a slot.
+#[derive(Debug, Clone, Copy)]
+struct ProbeQueue {
+    /// Requests that may wait at once (beyond that: 429 at once).
+    max_waiting: usize,
+    timeout: std::time::Duration,
+}
+
+/// Counts a `/probe` request waiting for a slot.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -118,8 +150,66 @@ impl AppState {
             reload: None,
             prober,
             adhoc: RwLock::new(Arc::new(Vec::new())),
+            adhoc_ports: RwLock::new(None),
             web: WebConfig::default(),
+            limits: ListenerLimits::default(),
+            lifecycle: false,
+            probe_enabled: true,
+            probe_slots: Arc::new(tokio::sync::Semaphore::new(8)),
+            probe_queue: ProbeQueue {
+                max_waiting: 32,
+                timeout: std::time::Duration::from_secs(10),
+            },
+            probe_waiting: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Limits of the listener `serve` runs.
+    pub fn with_limits(mut self, limits: ListenerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether `POST /-/reload` works (`--web.enable-lifecycle`; off by default).
+    pub fn with_lifecycle(mut self, enabled: bool) -> Self {
+        self.lifecycle = enabled;
+        self
+    }
+
+    /// Whether `/probe` is served at all (`--web.disable-probe` turns it off).
+    pub fn with_probe_enabled(mut self, enabled: bool) -> Self {
+        self.probe_enabled = enabled;
+        self
+    }
+
+    /// At most `concurrency` on-demand probes at once; a request waits at most `queue_timeout`
+    /// for a slot, and at most 4 × `concurrency` requests wait.
+    pub fn with_probe_limits(
+        mut self,
+        concurrency: usize,
+        queue_timeout: std::time::Duration,
+    ) -> Self {
+        let concurrency = concurrency.max(1);
+        self.probe_slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        self.probe_queue = ProbeQueue {
+            max_waiting: concurrency * 4,
+            timeout: queue_timeout,
+        };
+        self
+    }
+
+    /// Replace `allow_adhoc_ports` (None: any port).
+    pub fn set_adhoc_ports(&self, ports: Option<Vec<u16>>) {
+        *self.adhoc_ports.write().unwrap_or_else(|e| e.into_inner()) = ports.map(Arc::new);
+    }
+
+    /// True when `port` may be probed ad hoc.
+    pub fn adhoc_port_allowed(&self, port: u16) -> bool {
+        self.adhoc_ports
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|p| p.contains(&port))
     }
 
     /// Where `POST /-/reload` sends its requests (without one, reload answers 503).
@@ -209,15 +299,18 @@ impl HostPattern {
         {
             return Err(format!("pattern {p:?}: host may contain letters, digits, '.', '-', '_', ':', '*' and '?' only"));
         }
-        if host == "*" || host.chars().all(|c| matches!(c, '*' | '?' | '.')) {
-            return Err(format!(
-                "pattern {p:?} would allow any host (an open relay); name the domains or addresses"
-            ));
-        }
         let ip = host.contains(':')
             || host
                 .chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '.' | '*' | '?'));
+        if !bounded_pattern(&host, ip) {
+            return Err(format!(
+                "pattern {p:?} matches hosts in any domain or network (an open relay): a name \
+                 pattern must end in a fixed domain of at least two labels after its last \
+                 wildcard (*.corp.example.com), an address pattern must fix at least its first \
+                 octet or group before the first wildcard (10.*, 2001:db8:*)"
+            ));
+        }
         Ok(Self {
             host: host.to_ascii_lowercase(),
             port,
@@ -230,6 +323,34 @@ impl HostPattern {
             && host.parse::<std::net::IpAddr>().is_ok() == self.ip
             && glob(self.host.as_bytes(), host.to_ascii_lowercase().as_bytes())
     }
+}
+
+/// Whether a host glob is confined to one domain or network. Decided by what the pattern can
+/// match, not by its spelling: a name pattern must end, after its last wildcard, in `.` plus at
+/// least two complete labels (`*.corp.example`, `fe?.corp.example`; not `*a*`, `*-*`, `*.com`,
+/// `*example.com`); an address pattern must start with a complete first octet or group
+/// (`10.*`, `2001:db8:*`; not `*0*`, `1*`, `*:*`). Patterns without wildcards name one host.
+fn bounded_pattern(host: &str, ip: bool) -> bool {
+    let is_wild = |c: char| matches!(c, '*' | '?');
+    if !host.contains(is_wild) {
+        return true;
+    }
+    if ip {
+        let first = host.find(is_wild).unwrap_or(host.len());
+        let prefix = &host[..first];
+        return match prefix.find(['.', ':']) {
+            // A complete first octet/group, e.g. "10." or "2001:", written before any wildcard.
+            Some(i) => i > 0 && prefix[..i].chars().all(|c| c.is_ascii_hexdigit()),
+            None => false,
+        };
+    }
+    let last = host.rfind(is_wild).unwrap_or(0);
+    let tail = &host[last + 1..];
+    let Some(domain) = tail.strip_prefix('.') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2 && labels.iter().all(|l| !l.is_empty())
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
@@ -308,14 +429,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/probe", get(probe))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/ready", get(ready))
         .route("/-/reload", post(reload));
     let router = match state.web.auth.clone() {
         Some(auth) => router.layer(axum::middleware::from_fn_with_state(auth, basic_auth)),
         None => router,
     };
-    router.with_state(state)
+    // Health endpoints stay open with basic auth on (added after the auth layer).
+    router
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .with_state(state)
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests and return.
@@ -325,18 +448,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let tls = state.web.tls.clone();
+    let limits = state.limits.clone();
     let app = router(state);
-    match tls {
-        Some(cfg) => {
-            let tls = TlsListener::new(listener, cfg)?;
-            axum::serve(tls, app).with_graceful_shutdown(shutdown).await
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    super::listener::serve(listener, app, tls, limits, shutdown).await
 }
 
 static BCRYPT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
@@ -428,6 +542,16 @@ async fn probe(
                     return (StatusCode::BAD_REQUEST, format!("bad target: {e}\n")).into_response()
                 }
             };
+            if !state.probe_enabled {
+                return disabled_probe();
+            }
+            if !state.adhoc_port_allowed(port) {
+                return (
+                    StatusCode::FORBIDDEN,
+                    format!("target {host}:{port} is not allowed: port {port} is not in allow_adhoc_ports (default: the ports of the configured endpoints)\n"),
+                )
+                    .into_response();
+            }
             if !state.adhoc_allowed(&host, port) {
                 return (
                     StatusCode::FORBIDDEN,
@@ -445,8 +569,23 @@ async fn probe(
                 .into_response()
         }
     };
+    if !state.probe_enabled {
+        return disabled_probe();
+    }
+    let deadline = scrape_timeout(&headers);
+    let _slot = match probe_slot(&state, deadline).await {
+        Ok(slot) => slot,
+        Err(msg) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                msg,
+            )
+                .into_response()
+        }
+    };
     let fut = (state.prober)(query);
-    let result = match scrape_timeout(&headers) {
+    let result = match deadline {
         Some(limit) => match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => {
@@ -487,6 +626,43 @@ async fn probe(
     }
 }
 
+fn disabled_probe() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "/probe is disabled (--web.disable-probe)\n",
+    )
+        .into_response()
+}
+
+/// A slot for one on-demand probe: at once, within the queue timeout (or the scrape timeout if
+/// shorter), or an error message for the 429 answer.
+async fn probe_slot(
+    state: &AppState,
+    deadline: Option<std::time::Duration>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+    if let Ok(p) = state.probe_slots.clone().try_acquire_owned() {
+        return Ok(p);
+    }
+    let q = state.probe_queue;
+    if state.probe_waiting.fetch_add(1, Ordering::SeqCst) >= q.max_waiting {
+        state.probe_waiting.fetch_sub(1, Ordering::SeqCst);
+        return Err(format!(
+            "too many on-demand probes: {} waiting already; try again later\n",
+            q.max_waiting
+        ));
+    }
+    let _waiting = Waiting(&state.probe_waiting);
+    let wait = deadline.map_or(q.timeout, |d| d.min(q.timeout));
+    match tokio::time::timeout(wait, state.probe_slots.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(_)) => Err("on-demand probes are shutting down\n".into()),
+        Err(_) => Err(format!(
+            "no on-demand probe slot became free within {:.1} s; try again later\n",
+            wait.as_secs_f64()
+        )),
+    }
+}
+
 /// Prometheus' scrape timeout minus a 0.5 s margin for the response itself.
 fn scrape_timeout(headers: &HeaderMap) -> Option<std::time::Duration> {
     let secs: f64 = headers
@@ -513,6 +689,13 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    if !state.lifecycle {
+        return (
+            StatusCode::FORBIDDEN,
+            "the lifecycle API is not enabled: start certprobe with --web.enable-lifecycle, or send SIGHUP\n",
+        )
+            .into_response();
+    }
     let Some(tx) = &state.reload else {
         return (StatusCode::SERVICE_UNAVAILABLE, "reload is not available\n").into_response();
     };
@@ -522,13 +705,36 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
     }
     match rx.await {
         Ok(Ok(())) => (StatusCode::OK, "config reloaded\n").into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}\n", bounded_body(&e)),
+        )
+            .into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "reloader dropped the request\n",
         )
             .into_response(),
     }
+}
+
+/// An error text for a response body: at most 64 KiB (a config error quoting a huge value, or
+/// thousands of problems, is cut and says so).
+fn bounded_body(e: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64 * 1024;
+    if e.len() <= MAX {
+        return e.into();
+    }
+    let mut cut = MAX;
+    while !e.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}\n… ({} bytes in all; the log has every problem)",
+        &e[..cut],
+        e.len()
+    )
+    .into()
 }
 
 async fn index() -> Html<&'static str> {

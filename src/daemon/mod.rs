@@ -4,8 +4,10 @@
 //! into [`metrics::Metrics`]; `/metrics` only renders what is cached.
 
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod scheduler;
+pub mod ssrf;
 pub mod webconfig;
 
 use std::collections::{BTreeMap, HashSet};
@@ -37,6 +39,8 @@ pub struct DaemonOptions {
     pub shard_override: bool,
     pub watch_config: bool,
     pub shutdown_grace: Duration,
+    /// Listener limits, lifecycle and /probe switches (`--web.*`).
+    pub web: listener::WebArgs,
 }
 
 /// The scheduler's results go to the metrics registry.
@@ -105,8 +109,10 @@ fn owned_pools(cfg: &Config) -> HashSet<String> {
 }
 
 /// The `/probe` implementation: a fresh probe of a configured endpoint, or of an ad-hoc target
-/// (already matched against `allow_adhoc_targets`) judged by the built-in `default` profile.
-fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
+/// (already matched against `allow_adhoc_targets` and `allow_adhoc_ports`) judged by the built-in
+/// `default` profile. An ad-hoc target is resolved here once; only the addresses that pass
+/// `allow_adhoc_networks` (and are not the exporter's own `listen`) are probed.
+fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::SocketAddr>) -> Prober {
     Arc::new(move |query: ProbeQuery| {
         let cfg = current
             .read()
@@ -124,6 +130,14 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
                     .cloned()
                     .ok_or(ProbeRefused::UnknownEndpoint(name))?,
                 ProbeQuery::Target { host, port } => {
+                    let policy = ssrf::NetworkPolicy {
+                        allowed: cfg.global.allow_adhoc_networks.clone(),
+                        listener: listen,
+                        explicit_ports: cfg.global.allow_adhoc_ports.clone(),
+                    };
+                    let checked = ssrf::resolve_checked(&host, port, &policy)
+                        .await
+                        .map_err(|e| ProbeRefused::NotAllowed(format!("{host}:{port}: {e}")))?;
                     let mut spec = ProbeSpec::new(host.clone(), port);
                     spec.connect_timeout = cfg.global.connect_timeout;
                     spec.handshake_timeout = cfg.global.timeout;
@@ -142,7 +156,8 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
                         },
                         spec,
                         addresses: cfg.global.addresses,
-                        resolve: Vec::new(),
+                        // Connect to the checked addresses only: no second resolution.
+                        resolve: checked,
                         interval: cfg.global.interval,
                         retry_interval: cfg.global.interval,
                         expected_names: Vec::new(),
@@ -175,15 +190,27 @@ struct Daemon {
 impl Daemon {
     /// Reload the config file. On any problem the running config stays, the errors are logged
     /// (the same text `check-config` prints) and `config_last_reload_successful` drops to 0.
-    fn reload(&mut self, trigger: &str) -> Result<(), String> {
-        let Some(path) = &self.opts_path else {
+    /// The file is read and validated on a blocking thread with a time limit, so the control
+    /// loop (and SIGTERM) never waits on a slow file system.
+    async fn reload(&mut self, trigger: &str) -> Result<(), String> {
+        let Some(path) = self.opts_path.clone() else {
             return Err("started with ad-hoc targets: there is no config file to reload".into());
         };
-        let mut cfg = match Config::load(path) {
+        let loaded = load_off_loop(path.clone()).await;
+        self.apply(trigger, &path, loaded)
+    }
+
+    fn apply(
+        &mut self,
+        trigger: &str,
+        path: &std::path::Path,
+        loaded: Result<Config, crate::config::ConfigErrors>,
+    ) -> Result<(), String> {
+        let mut cfg = match loaded {
             Ok(c) => c,
             Err(errs) => {
                 for e in &errs.0 {
-                    tracing::error!(trigger, problem = %e, "config reload rejected; the previous config keeps running");
+                    tracing::error!(trigger, problem = %crate::text::quote_message(&e.to_string()), "config reload rejected; the previous config keeps running");
                 }
                 self.metrics.set_config_reload(false, unix_now());
                 return Err(errs.to_string());
@@ -221,10 +248,41 @@ impl Daemon {
         self.metrics.retain_endpoints(&names);
         self.scheduler.apply(&cfg, owner(cfg.global.shard));
         self.sink.retain_pools(&owned_pools(&cfg));
+        self.state.set_adhoc_ports(Some(cfg.adhoc_ports()));
         self.metrics.set_config_reload(true, unix_now());
         tracing::info!(trigger, endpoints = names.len(), "config reloaded");
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
         Ok(())
+    }
+}
+
+/// How long reading and validating a config file may take on reload.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `Config::load` on a blocking thread, bounded by [`RELOAD_TIMEOUT`].
+async fn load_off_loop(path: PathBuf) -> Result<Config, crate::config::ConfigErrors> {
+    let origin = path.display().to_string();
+    let fail = |message: String| {
+        crate::config::ConfigErrors(vec![crate::config::ConfigError {
+            file: origin.clone(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message,
+        }])
+    };
+    match tokio::time::timeout(
+        RELOAD_TIMEOUT,
+        tokio::task::spawn_blocking(move || Config::load(&path)),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(fail("loading the config failed unexpectedly".into())),
+        Err(_) => Err(fail(format!(
+            "reading and validating the config took longer than {} s; the previous config keeps running",
+            RELOAD_TIMEOUT.as_secs()
+        ))),
     }
 }
 
@@ -242,18 +300,46 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         }
         None => webconfig::WebConfig::default(),
     };
+    opts.web.validate().map_err(anyhow::Error::msg)?;
     let listener = TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
+    let local = listener.local_addr().ok();
+    // Raise the soft descriptor limit, keep the probes' share, give the listener the rest.
+    let budget = listener::fd_budget(
+        opts.web.max_connections,
+        cfg.global.concurrency + opts.web.probe_concurrency,
+    );
+    let mut limits = opts.web.limits();
+    limits.max_connections = budget.listener_connections;
+    tracing::info!(
+        nofile_limit = budget.limit,
+        nofile_soft_before = budget.soft_before,
+        reserved_for_probes = budget.reserved_for_probes,
+        listener_connections = budget.listener_connections,
+        "file descriptor budget"
+    );
+    if budget.listener_connections < budget.requested {
+        tracing::warn!(
+            requested = budget.requested,
+            listener_connections = budget.listener_connections,
+            "--web.max-connections lowered to fit the file descriptor limit after the probes' share; raise the hard RLIMIT_NOFILE (ulimit -Hn, LimitNOFILE=) to allow more"
+        );
+    }
     // One copy of the config: the scheduler's tasks and /probe share its endpoints.
     let cfg = Arc::new(cfg);
     let current = Arc::new(RwLock::new(cfg.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(
-        AppState::new(metrics.clone(), make_prober(current.clone()))
+        AppState::new(metrics.clone(), make_prober(current.clone(), local))
             .with_reload(reload_tx)
-            .with_web_config(web),
+            .with_web_config(web)
+            .with_limits(limits)
+            .with_lifecycle(opts.web.enable_lifecycle)
+            .with_probe_enabled(!opts.web.disable_probe)
+            .with_probe_limits(opts.web.probe_concurrency, opts.web.probe_queue_timeout.0),
     );
+    state.set_adhoc_ports(Some(cfg.adhoc_ports()));
     state
         .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
         .map_err(|e| anyhow::anyhow!("global.allow_adhoc_targets: {e}"))?;
@@ -319,10 +405,20 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = sighup.recv() => { let _ = daemon.reload("SIGHUP"); }
+            // A reload never holds off SIGTERM: the signal ends the wait for the file.
+            _ = sighup.recv() => {
+                let stop = tokio::select! {
+                    _ = daemon.reload("SIGHUP") => false,
+                    _ = sigterm.recv() => true,
+                };
+                if stop { tracing::info!("SIGTERM during a reload: shutting down"); break; }
+            }
             Some(req) = reload_rx.recv() => {
-                let r = daemon.reload("/-/reload");
-                let _ = req.reply.send(r);
+                let stop = tokio::select! {
+                    r = daemon.reload("/-/reload") => { let _ = req.reply.send(r); false }
+                    _ = sigterm.recv() => true,
+                };
+                if stop { tracing::info!("SIGTERM during a reload: shutting down"); break; }
             }
             _ = housekeeping.tick() => {
                 ticks += 1;
@@ -336,7 +432,11 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
                         let stamp = opts.config_path.as_deref().and_then(file_stamp);
                         if stamp.is_some() && stamp != last_stamp {
                             last_stamp = stamp;
-                            let _ = daemon.reload("file change");
+                            let stop = tokio::select! {
+                                _ = daemon.reload("file change") => false,
+                                _ = sigterm.recv() => true,
+                            };
+                            if stop { tracing::info!("SIGTERM during a reload: shutting down"); break; }
                         }
                     }
                 }

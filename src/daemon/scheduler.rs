@@ -576,7 +576,7 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&Latest>) {
     match (&o.capture.failure, was_ok) {
         (Some(f), Some(true) | None) => tracing::warn!(
             endpoint = %ep, address = %addr, reason = f.reason.as_str(), alert = f.alert.as_deref().unwrap_or(""),
-            detail = %f.detail, "probe failed"
+            detail = %crate::text::quote_message(&f.detail), "probe failed"
         ),
         (Some(f), Some(false)) => {
             tracing::debug!(endpoint = %ep, address = %addr, reason = f.reason.as_str(), "probe still failing")

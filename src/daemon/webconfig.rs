@@ -18,7 +18,6 @@
 //! Passwords and hashes are never logged; `Debug` output lists user names only.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -32,10 +31,6 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 /// The file as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -76,8 +71,8 @@ pub struct WebConfig {
 impl WebConfig {
     /// Load and validate `path` (certificate files are read now, so errors surface at start).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading web config {}", path.display()))?;
+        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_WEB_CONFIG_BYTES)
+            .map_err(anyhow::Error::msg)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_yaml(&text, base).with_context(|| format!("web config {}", path.display()))
     }
@@ -198,8 +193,9 @@ fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerC
 }
 
 fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("reading {}", path.display()))?
+    let bytes = crate::fsread::read_capped(path, crate::fsread::MAX_PEM_BYTES)
+        .map_err(anyhow::Error::msg)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing PEM certificates in {}", path.display()))?;
     if certs.is_empty() {
@@ -210,8 +206,10 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
 
 fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
     let certs = read_certs(cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("reading private key {}", key.display()))?;
+    let key_bytes = crate::fsread::read_capped(key, crate::fsread::MAX_KEY_BYTES)
+        .map_err(anyhow::Error::msg)?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_bytes)
+        .with_context(|| format!("{}: no PEM private key", key.display()))?;
     let signing = crate::crypto_provider()
         .key_provider
         .load_private_key(key_der)
@@ -286,8 +284,13 @@ pub struct BasicAuth {
     users: Vec<([u8; 32], String, String)>,
     /// SHA-256 over (user, password, hash) of credentials that verified.
     cache: Mutex<HashSet<[u8; 32]>>,
-    /// Verified against for unknown users so the response time does not reveal which users exist.
-    dummy_hash: String,
+    /// One dummy hash per cost the configured users have: an unknown user is verified against
+    /// the dummy of a cost picked from the users' costs by a keyed hash of the name, so unknown
+    /// names cost what known names cost, in the same proportions, and the same name always
+    /// costs the same (issue 16, item 9).
+    dummy_hashes: Vec<(u32, String)>,
+    /// Random key of that pick (per process).
+    dummy_key: [u8; 32],
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -333,19 +336,63 @@ impl BasicAuth {
             }
             out.push((sha(&[user.as_bytes()]), user.clone(), hash.clone()));
         }
-        // Same cost as the first configured hash, so unknown users cost as much as known ones.
-        let cost = out
-            .first()
-            .and_then(|u| u.2.parse::<bcrypt::HashParts>().ok())
+        let mut costs: Vec<u32> = out
+            .iter()
+            .filter_map(|u| u.2.parse::<bcrypt::HashParts>().ok())
             .map(|p| p.get_cost())
-            .unwrap_or(10);
-        let dummy_hash = bcrypt::hash("certprobe-dummy-password", cost)
-            .context("generating the dummy bcrypt hash")?;
+            .collect();
+        costs.sort_unstable();
+        costs.dedup();
+        if costs.is_empty() {
+            costs.push(10);
+        }
+        let dummy_hashes = costs
+            .into_iter()
+            .map(|cost| {
+                bcrypt::hash("certprobe-dummy-password", cost)
+                    .map(|h| (cost, h))
+                    .context("generating the dummy bcrypt hash")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             users: out,
             cache: Mutex::new(HashSet::new()),
-            dummy_hash,
+            dummy_hashes,
+            dummy_key: rand::random(),
         })
+    }
+
+    /// The dummy hash an unknown `user` is checked against: the cost of the configured user
+    /// that a keyed hash of the name points at.
+    fn dummy_for(&self, user: &str) -> &str {
+        let pick = sha(&[&self.dummy_key, user.as_bytes()]);
+        let idx = u64::from_be_bytes(pick[..8].try_into().unwrap_or([0; 8])) as usize
+            % self.users.len().max(1);
+        let cost = self
+            .users
+            .get(idx)
+            .and_then(|u| u.2.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost());
+        self.dummy_hashes
+            .iter()
+            .find(|(c, _)| Some(*c) == cost)
+            .or(self.dummy_hashes.first())
+            .map(|(_, h)| h.as_str())
+            .unwrap_or("")
+    }
+
+    /// The bcrypt cost a login as `user` is verified at (known or not).
+    pub fn verification_cost(&self, user: &str) -> u32 {
+        let user_key = sha(&[user.as_bytes()]);
+        let hash = self
+            .users
+            .iter()
+            .find(|(k, _, _)| ct_eq(k, &user_key))
+            .map(|u| u.2.as_str())
+            .unwrap_or_else(|| self.dummy_for(user));
+        hash.parse::<bcrypt::HashParts>()
+            .map(|p| p.get_cost())
+            .unwrap_or(0)
     }
 
     /// Check an `Authorization` header value. Blocking (bcrypt) on a cache miss: call from a
@@ -362,7 +409,7 @@ impl BasicAuth {
                 found = Some(hash.as_str());
             }
         }
-        let hash = found.unwrap_or(self.dummy_hash.as_str());
+        let hash = found.unwrap_or_else(|| self.dummy_for(&user));
         let cache_key = sha(&[user.as_bytes(), pass.as_bytes(), hash.as_bytes()]);
         if found.is_some()
             && self
@@ -423,80 +470,33 @@ fn parse_basic(h: &[u8]) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// An axum listener that completes TLS handshakes in background tasks (a slow client never
-/// blocks accepting others) and hands over established TLS streams.
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Handshakes that may be in progress at once.
-const MAX_PENDING_HANDSHAKES: usize = 256;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
-        let limit = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
-        let task = tokio::spawn(async move {
-            loop {
-                let permit = tokio::select! {
-                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-                    _ = tx.closed() => return,
-                };
-                let (stream, peer) = tokio::select! {
-                    r = tcp.accept() => match r {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "exporter accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    _ = tx.closed() => return,
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "exporter TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(%peer, "exporter TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { rx, local, task })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(x) => x,
-            // The accept task only ends when the listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    /// Before: every unknown user was verified at the first user's cost, so a user with another
+    /// cost answered measurably slower than any unknown name.
+    #[test]
+    fn unknown_users_cost_what_known_users_cost() {
+        let mut users = BTreeMap::new();
+        users.insert("alice".to_string(), bcrypt::hash("a", 4).unwrap());
+        users.insert("bob".to_string(), bcrypt::hash("b", 6).unwrap());
+        let auth = BasicAuth::new(&users).unwrap();
+        assert_eq!(auth.verification_cost("alice"), 4);
+        assert_eq!(auth.verification_cost("bob"), 6);
+        let costs: Vec<u32> = (0..200)
+            .map(|i| auth.verification_cost(&format!("guess{i}")))
+            .collect();
+        let at6 = costs.iter().filter(|c| **c == 6).count();
+        assert!(costs.iter().all(|c| *c == 4 || *c == 6), "{costs:?}");
+        assert!(
+            (40..=160).contains(&at6),
+            "{at6} of 200 unknown names at cost 6"
+        );
+        // Stable per name, like a real user.
+        assert_eq!(
+            auth.verification_cost("mallory"),
+            auth.verification_cost("mallory")
+        );
     }
 }

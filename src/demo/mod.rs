@@ -73,6 +73,7 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
         shard_override: false,
         watch_config: false,
         shutdown_grace: std::time::Duration::from_secs(5),
+        web: crate::daemon::listener::WebArgs::default(),
     })
     .await?;
     Ok(ExitCode::SUCCESS)

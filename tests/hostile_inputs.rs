@@ -1,0 +1,282 @@
+//! Issue 16, items 5, 8 and 12: files that are not files, values that are too big, and
+//! certificate strings that try to repaint the terminal, through the real binary.
+
+mod support;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustls::version::{TLS12, TLS13};
+use support::{server_config, write_file, ClientAuth, Pki, TlsServer};
+
+/// Run the binary with a deadline and an address-space limit: (exit code, stdout, stderr).
+fn run(args: &[&str], deadline: Duration) -> (Option<i32>, String, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            let mut err = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.code(), out, err);
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("certprobe {args:?} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The binary under test (CERTPROBE_BIN: another build, for "before" runs).
+fn bin() -> String {
+    std::env::var("CERTPROBE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_certprobe").into())
+}
+
+fn mkfifo(p: &Path) {
+    assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+}
+
+/// Before: `check-config -c /dev/zero` read until it had used ~1 GB; a FIFO as client_key
+/// blocked until someone wrote to it.
+#[test]
+fn config_files_that_are_not_regular_files_are_refused_at_once() {
+    let (code, _, err) = run(
+        &["check-config", "-c", "/dev/zero"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("/dev/zero is a character device, not a regular file"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("client.key");
+    mkfifo(&fifo);
+    let pki = Pki::new("files", &["files.test"]);
+    write_file(dir.path(), "client.pem", &pki.leaf.pem);
+    let cfg = write_file(
+        dir.path(),
+        "c.yaml",
+        "endpoints:\n  - {name: a, host: 127.0.0.1, port: 1, client_cert: client.pem, client_key: client.key}\n",
+    );
+    let (code, _, err) = run(
+        &["check-config", "-c", cfg.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("client.key is a FIFO, not a regular file"),
+        "{err}"
+    );
+
+    // A sparse 17 MiB "PEM bundle": refused by size, never read.
+    let big = dir.path().join("big.pem");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 * 1024 * 1024)
+        .unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "d.yaml",
+        "trust_stores:\n  x: {class: internal, pem_files: [big.pem]}\nendpoints:\n  - {name: a, host: 127.0.0.1, port: 1}\n",
+    );
+    let (code, _, err) = run(
+        &["check-config", "-c", cfg.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("more than the limit of 16777216 bytes"),
+        "{err}"
+    );
+    // A FIFO as the web config is refused at start, too.
+    let web = dir.path().join("web.yml");
+    mkfifo(&web);
+    let ok = write_file(
+        dir.path(),
+        "ok.yaml",
+        "endpoints:\n  - {name: a, host: 127.0.0.1, port: 1}\n",
+    );
+    let (code, _, err) = run(
+        &[
+            "probe",
+            "-c",
+            ok.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ],
+        Duration::from_secs(10),
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("web.yml is a FIFO, not a regular file"),
+        "{err}"
+    );
+}
+
+/// Before: a reload that read a FIFO froze the control loop and SIGTERM waited for a writer.
+#[test]
+fn sigterm_ends_the_daemon_during_a_reload_of_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("fifo", &["fifo.test"]);
+    write_file(dir.path(), "client.pem", &pki.leaf.pem);
+    write_file(dir.path(), "client.key", &pki.leaf.key_pem);
+    let cfg = write_file(
+        dir.path(),
+        "c.yaml",
+        "endpoints:\n  - {name: a, host: 127.0.0.1, port: 1, interval: 1h, client_cert: client.pem, client_key: client.key}\n",
+    );
+    let port = support::free_port("127.0.0.1");
+    let mut cmd = Command::new(bin());
+    cmd.args(["probe", "-c"])
+        .arg(&cfg)
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")]);
+    let mut d = support::ChildGuard::spawn(
+        cmd,
+        None,
+        Some(format!("127.0.0.1:{port}").parse().unwrap()),
+        Duration::from_secs(30),
+    );
+    std::fs::remove_file(dir.path().join("client.key")).unwrap();
+    mkfifo(&dir.path().join("client.key"));
+    let pid = d.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let status = d
+        .terminate(Duration::from_secs(10))
+        .expect("exit after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(d.output().contains("not a regular file"), "{}", d.output());
+}
+
+/// Before: a CN of `ESC[2K\r ESC[32mOK fake-endpoint` was printed raw by the table and
+/// `inspect`, painting a fake green OK row.
+#[test]
+fn certificate_strings_cannot_repaint_the_terminal() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pki = Pki::new("term", &["term.test"]);
+    let evil_cn = "\u{1b}[2K\r \u{1b}[32mOK fake-endpoint\n";
+    let leaf = pki.intermediate.leaf(evil_cn, &["term.test"]);
+    let cfg = server_config(
+        vec![leaf.cert.clone(), pki.intermediate.cert.clone()],
+        leaf.key_der(),
+        &[&TLS13, &TLS12],
+        ClientAuth::None,
+    );
+    let server = rt.block_on(TlsServer::start("127.0.0.1", cfg));
+    let target = format!("127.0.0.1:{}", server.addr.port());
+    let (_, table, err) = run(
+        &[
+            "probe",
+            "--once",
+            "--target",
+            &target,
+            "--sni",
+            "term.test",
+            "-v",
+        ],
+        Duration::from_secs(30),
+    );
+    let (_, inspect, err2) = run(
+        &["inspect", "--target", &target, "--sni", "term.test"],
+        Duration::from_secs(30),
+    );
+    for (what, out) in [
+        ("table", &table),
+        ("inspect", &inspect),
+        ("stderr", &err),
+        ("stderr", &err2),
+    ] {
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\r'),
+            "{what} carries raw control characters: {out:?}"
+        );
+    }
+    assert!(
+        table.contains("\\x1b[2K\\r \\x1b[32mOK fake-endpoint\\n"),
+        "{table}"
+    );
+    assert!(
+        inspect.contains("\\x1b[2K\\r \\x1b[32mOK fake-endpoint\\n"),
+        "{inspect}"
+    );
+    // One table row per address: the CN's newline did not start another.
+    assert_eq!(
+        table.lines().filter(|l| l.contains(&target)).count(),
+        1,
+        "{table}"
+    );
+}
+
+/// Items 8 and 12: control characters in names and labels are refused at load with a message
+/// that names them; a 20 MB value is not echoed whole.
+#[test]
+fn names_and_labels_with_control_characters_are_refused_and_echoes_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("name: \"fe\\nfake\"", "endpoints[0].name: must not contain control characters: found a newline (\\n)"),
+        ("name: \"fe\\rx\"", "found a carriage return (\\r)"),
+        ("name: \"fe\\tx\"", "found a tab (\\t)"),
+        ("name: \"fe\\0x\"", "found a NUL byte (\\0)"),
+        ("name: \"fe\\ex\"", "found an escape character (\\x1b)"),
+        ("name: fe, labels: {site: \"\\e[31mhq\"}", "endpoints[0].labels.site: label values must not contain control characters: found an escape character (\\x1b)"),
+    ];
+    for (i, (yaml, want)) in cases.iter().enumerate() {
+        let cfg = write_file(
+            dir.path(),
+            &format!("c{i}.yaml"),
+            &format!("endpoints:\n  - {{{yaml}, host: 127.0.0.1, port: 1}}\n"),
+        );
+        let (code, _, err) = run(
+            &["check-config", "-c", cfg.to_str().unwrap()],
+            Duration::from_secs(10),
+        );
+        assert_eq!(code, Some(64), "{yaml}: {err}");
+        assert!(err.contains(want), "{yaml}: want {want:?} in\n{err}");
+    }
+    let sni = "a".repeat(20 * 1024 * 1024);
+    let cfg = write_file(
+        dir.path(),
+        "big.yaml",
+        &format!("endpoints:\n  - {{name: a, host: 127.0.0.1, port: 1, sni: \"{sni}-\"}}\n"),
+    );
+    let (code, _, err) = run(
+        &["check-config", "-c", cfg.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(64));
+    assert!(err.len() < 4096, "{} bytes of error output", err.len());
+    assert!(err.contains("bytes in all"), "{err}");
+}
