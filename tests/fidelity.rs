@@ -114,24 +114,25 @@ fn assert_rejected_is_critical(
 ) {
     let t = target(addr);
     let root = root.display().to_string();
-    let (rogue_cert, rogue_key) = (
-        c.rogue_cert.display().to_string(),
-        c.rogue_key.display().to_string(),
-    );
-    let mut args = vec![
-        "--target",
-        &t,
-        "--sni",
-        sni,
-        "--ca",
-        &root,
-        "--client-cert",
-        &rogue_cert,
-        "--client-key",
-        &rogue_key,
-    ];
-    args.extend_from_slice(extra);
-    let (code, doc) = probe_json(&args);
+    // One probe with the given client identity.
+    let with_identity = |cert: &std::path::Path, key: &std::path::Path| {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let mut args = vec![
+            "--target",
+            &t,
+            "--sni",
+            sni,
+            "--ca",
+            &root,
+            "--client-cert",
+            &cert,
+            "--client-key",
+            &key,
+        ];
+        args.extend_from_slice(extra);
+        probe_json(&args)
+    };
+    let (code, doc) = with_identity(&c.rogue_cert, &c.rogue_key);
     let r = result(&doc, 0);
     assert_eq!(
         r["capture"]["client_auth"]["client_cert_sent"], true,
@@ -153,24 +154,7 @@ fn assert_rejected_is_critical(
         "{name}: a rejected client certificate must exit CRITICAL"
     );
 
-    let (good_cert, good_key) = (
-        c.good_cert.display().to_string(),
-        c.good_key.display().to_string(),
-    );
-    let mut args = vec![
-        "--target",
-        &t,
-        "--sni",
-        sni,
-        "--ca",
-        &root,
-        "--client-cert",
-        &good_cert,
-        "--client-key",
-        &good_key,
-    ];
-    args.extend_from_slice(extra);
-    let (code, doc) = probe_json(&args);
+    let (code, doc) = with_identity(&c.good_cert, &c.good_key);
     let r = result(&doc, 0);
     assert_eq!(
         r["capture"]["client_auth"]["accepted"], true,
