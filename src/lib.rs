@@ -21,6 +21,7 @@ pub mod outcome;
 pub mod policy;
 pub mod probe;
 pub mod report;
+pub mod revocation;
 pub mod runner;
 
 use std::sync::{Arc, LazyLock};

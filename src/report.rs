@@ -82,6 +82,8 @@ struct ReportView<'a> {
     weak_hash_on_path: bool,
     best_path_not_after: Option<i64>,
     anchor: Option<&'a crate::chain::CertFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revocation: Option<&'a crate::revocation::RevocationReport>,
 }
 
 impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
@@ -98,6 +100,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
             weak_hash_on_path,
             best_path_not_after,
             anchor,
+            revocation,
         } = r;
         Self {
             parse_errors,
@@ -110,6 +113,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
             weak_hash_on_path: *weak_hash_on_path,
             best_path_not_after: *best_path_not_after,
             anchor: anchor.as_ref(),
+            revocation: revocation.as_ref(),
         }
     }
 }

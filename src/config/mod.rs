@@ -140,6 +140,7 @@ pub struct Global {
     pub max_chain_bytes: usize,
     pub allow_adhoc_targets: Vec<String>,
     pub shard: Option<Shard>,
+    pub revocation: crate::revocation::RevocationConfig,
 }
 
 impl Default for Global {
@@ -156,6 +157,7 @@ impl Default for Global {
             max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
             allow_adhoc_targets: Vec::new(),
             shard: None,
+            revocation: Default::default(),
         }
     }
 }
@@ -186,6 +188,8 @@ pub struct Endpoint {
     /// Digest of everything that defines this endpoint (config values and the bytes of its key
     /// material): a reload keeps the state of endpoints whose digest is unchanged.
     pub digest: String,
+    /// Effective revocation settings.
+    pub revocation: crate::revocation::RevocationConfig,
 }
 
 /// A validated configuration.

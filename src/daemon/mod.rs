@@ -147,6 +147,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>) -> Prober {
                         expected_names: Vec::new(),
                         client_cert: None,
                         digest: String::new(),
+                        revocation: cfg.global.revocation.clone(),
                     }
                 }
             };
