@@ -18,7 +18,6 @@ use certprobe::runner::{self, EvalContext};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use support::{openssl, ChildGuard, ClientAuth, TlsServer};
 
-
 /// The shared lab: a directory with the PKI, nginx serving `www/` with an access log.
 struct Lab {
     dir: PathBuf,
@@ -434,6 +433,31 @@ async fn a_revoked_leaf_is_reported_with_its_reason_and_date() {
     assert_eq!(leaf.revocation_reason.as_deref(), Some("keyCompromise"));
     let at = leaf.revoked_at.unwrap();
     assert!((now() - at).abs() < 3600, "revoked just now: {at}");
+    // The default profile's `revocation` rule fails the endpoint.
+    assert_eq!(o.evaluation.status, certprobe::policy::Status::Critical);
+    let v = verdict(&o, "revocation");
+    assert_eq!(v.verdict, certprobe::policy::Verdict::Fail, "{v:?}");
+    assert!(v.message.contains("keyCompromise"), "{}", v.message);
+    // The good leaf passes it.
+    let o = probe("good", DEFAULTS, None).await;
+    assert_eq!(
+        verdict(&o, "revocation").verdict,
+        certprobe::policy::Verdict::Pass
+    );
+    assert_eq!(
+        o.evaluation.status,
+        certprobe::policy::Status::Ok,
+        "{:?}",
+        o.evaluation
+    );
+}
+
+fn verdict<'a>(o: &'a ProbeOutcome, rule: &str) -> &'a certprobe::policy::RuleVerdict {
+    o.evaluation
+        .verdicts
+        .iter()
+        .find(|v| v.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} verdict: {:?}", o.evaluation))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,6 +480,14 @@ async fn a_crl_past_its_next_update_is_unavailable_and_one_not_yet_valid_too() {
     let leaf = &revocation(&o).certs[0];
     assert_eq!(leaf.status, Status::Unavailable, "{leaf:?}");
     assert_eq!(leaf.reason, Some(Reason::Expired));
+    assert_eq!(
+        verdict(&o, "revocation").verdict,
+        certprobe::policy::Verdict::Fail
+    );
+    assert_eq!(
+        verdict(&o, "crl_fresh").verdict,
+        certprobe::policy::Verdict::Warn
+    );
     // Judged an hour ago (before every CRL's thisUpdate; the certificates are backdated).
     let o = probe("good", DEFAULTS, Some(now() - 3600)).await;
     let leaf = &revocation(&o).certs[0];
@@ -464,6 +496,10 @@ async fn a_crl_past_its_next_update_is_unavailable_and_one_not_yet_valid_too() {
     // And the same CRL judged now is fine.
     let o = probe("expired_crl", DEFAULTS, None).await;
     assert_eq!(revocation(&o).certs[0].status, Status::Good);
+    // ... but it expires within crl_fresh's 24 hours: a warning.
+    let v = verdict(&o, "crl_fresh");
+    assert_eq!(v.verdict, certprobe::policy::Verdict::Warn, "{v:?}");
+    assert!(v.message.contains("int-short.crl"), "{}", v.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,6 +560,36 @@ async fn an_ldap_only_cdp_is_not_fetched_and_is_reported_as_such() {
     assert!(leaf.ldap_only);
     assert_eq!(leaf.unknown_because, Some("ldap_only"));
     assert!(leaf.attempts.is_empty());
+    // `cdp_ldap_only` in the lync2013 preset: a failure for the Edge's external interface, a
+    // warning for an internal role; `revocation` itself does not fail on it.
+    let s = server("ldap_only", "int").await;
+    let yaml = format!(
+        "trust_stores:\n  lab: {{class: internal, pem_files: [root.pem]}}\npolicy:\n  preset: lync2013\n  vars:\n    sip_domains: [probe.test]\n    fe_pool: probe.test\n    edge_access_fqdn: probe.test\n    edge_webconf_fqdn: probe.test\nendpoints:\n  - {{name: ext, host: 127.0.0.1, port: {p}, sni: probe.test, profile: edge_external}}\n  - {{name: int, host: 127.0.0.1, port: {p}, sni: probe.test, profile: fe_default}}\n",
+        p = s.addr.port()
+    );
+    let cfg = Config::from_yaml(&yaml, "lync.yaml", BaseDir(lab().dir.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = ctx(&cfg, None);
+    let ext = runner::probe_endpoint(&cfg.endpoints[0], &c)
+        .await
+        .remove(0);
+    let int = runner::probe_endpoint(&cfg.endpoints[1], &c)
+        .await
+        .remove(0);
+    use certprobe::policy::Verdict;
+    assert_eq!(
+        verdict(&ext, "cdp_ldap_only").verdict,
+        Verdict::Fail,
+        "{:?}",
+        ext.evaluation
+    );
+    assert_eq!(
+        verdict(&int, "cdp_ldap_only").verdict,
+        Verdict::Warn,
+        "{:?}",
+        int.evaluation
+    );
+    assert_eq!(verdict(&int, "revocation").verdict, Verdict::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
