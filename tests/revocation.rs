@@ -671,3 +671,75 @@ async fn revocation_off_fetches_nothing() {
     let o = probe("good", "{method: off}", None).await;
     assert!(o.report.as_ref().unwrap().revocation.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crl_urls_and_revoked_certificates_are_exported() {
+    use certprobe::daemon::metrics::{BuildInfo, Metrics};
+    let metrics = Metrics::new(BuildInfo {
+        version: "0".into(),
+        revision: "t".into(),
+    });
+    let revoked = probe("revoked", DEFAULTS, None).await;
+    let good = probe("good", DEFAULTS, None).await;
+    let missing = probe("not_found", DEFAULTS, None).await;
+    for o in [&revoked, &good, &missing] {
+        metrics.record(o);
+    }
+    let page = metrics.render_text();
+    let base = format!("http://{}", lab().http);
+    let has = |line: &str| page.lines().any(|l| l == line);
+    assert!(
+        has(&format!(
+            "certprobe_crl_fetch_success{{url=\"{base}/int.crl\"}} 1"
+        )),
+        "{page}"
+    );
+    assert!(has(&format!(
+        "certprobe_crl_fetch_success{{url=\"{base}/missing.crl\"}} 0"
+    )));
+    assert!(has(&format!(
+        "certprobe_crl_fetch_failure{{url=\"{base}/missing.crl\",reason=\"http_status\"}} 1"
+    )));
+    let next = page
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "certprobe_crl_next_update_timestamp_seconds{{url=\"{base}/int.crl\"}}"
+            ))
+        })
+        .expect("next update of int.crl");
+    let t: i64 = next.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(t > now() && t < now() + 3 * DAY_SECS, "{next}");
+    assert!(has(&format!(
+        "certprobe_crl_entries{{url=\"{base}/int.crl\"}} 1"
+    )));
+    // Per certificate: only the revoked leaf and the unavailable one have series.
+    let revoked_lines: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("certprobe_cert_revoked{"))
+        .collect();
+    assert_eq!(revoked_lines.len(), 1, "{revoked_lines:?}");
+    assert!(revoked_lines[0].contains(&format!("endpoint=\"ep0\",address=\"{}\"", revoked.address)));
+    assert!(
+        revoked_lines[0].ends_with(",position=\"0\"} 1"),
+        "{}",
+        revoked_lines[0]
+    );
+    let status: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("certprobe_revocation_status{"))
+        .collect();
+    assert_eq!(
+        status.len(),
+        2,
+        "revoked leaf, unavailable leaf; nothing for good ones: {status:?}"
+    );
+    assert!(status
+        .iter()
+        .any(|l| l.ends_with(",position=\"0\",method=\"crl\"} 3")));
+    assert!(status
+        .iter()
+        .any(|l| l.ends_with(",position=\"0\",method=\"crl\"} 2")));
+}
+
+const DAY_SECS: i64 = 86_400;

@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod crl;
 pub mod fetch;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
