@@ -372,6 +372,17 @@ fn details(out: &mut String, o: &ProbeOutcome) {
             );
         }
     }
+    if let Some(rev) = o.report.as_ref().and_then(|r| r.revocation.as_ref()) {
+        for c in &rev.certs {
+            let _ = writeln!(
+                out,
+                "{pad}revocation [{}]: {} — {}",
+                c.position,
+                c.status.as_str(),
+                c.detail
+            );
+        }
+    }
     if let Some(m) = o.capture.mtls_enforced {
         let _ = writeln!(
             out,
