@@ -54,6 +54,9 @@ FAMILIES = {
     leaf_changed_timestamp_seconds config_last_reload_successful
     config_last_reload_success_timestamp_seconds probes_total scheduler_lag_seconds
     build_info endpoints addresses
+    cert_revoked revocation_status crl_fetch_success crl_fetch_failure
+    crl_this_update_timestamp_seconds crl_next_update_timestamp_seconds crl_entries
+    crl_size_bytes crl_last_fetch_timestamp_seconds
     """.split()
 }
 # Series Prometheus itself creates.

@@ -235,6 +235,9 @@ pub struct ProbeArgs {
     /// Maximum probes in flight (overrides global.concurrency).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Revocation method for every endpoint (overrides `revocation.method`), e.g. `off`.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub revocation: Option<crate::revocation::Method>,
     /// Exporter listen address (daemon mode).
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9915")]
     pub listen: String,
@@ -527,6 +530,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 fingerprint_sha256: String::new(),
             }),
             digest: t,
+            revocation: Default::default(),
         }));
     }
     Ok(Config {
@@ -637,6 +641,12 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
             bail!("--concurrency must be at least 1");
         }
         cfg.global.concurrency = c;
+    }
+    if let Some(m) = args.revocation {
+        cfg.global.revocation.method = m;
+        for e in &mut cfg.endpoints {
+            Arc::make_mut(e).revocation.method = m;
+        }
     }
     if let Some(s) = &args.shard {
         cfg.global.shard = Some(config::Shard::parse(s).map_err(anyhow::Error::msg)?);

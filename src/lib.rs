@@ -22,6 +22,7 @@ pub mod outcome;
 pub mod policy;
 pub mod probe;
 pub mod report;
+pub mod revocation;
 pub mod runner;
 pub mod text;
 

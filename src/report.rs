@@ -83,6 +83,8 @@ struct ReportView<'a> {
     weak_hash_on_path: bool,
     best_path_not_after: Option<i64>,
     anchor: Option<&'a crate::chain::CertFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revocation: Option<&'a crate::revocation::RevocationReport>,
 }
 
 impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
@@ -99,6 +101,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
             weak_hash_on_path,
             best_path_not_after,
             anchor,
+            revocation,
         } = r;
         Self {
             parse_errors,
@@ -111,6 +114,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
             weak_hash_on_path: *weak_hash_on_path,
             best_path_not_after: *best_path_not_after,
             anchor: anchor.as_ref(),
+            revocation: revocation.as_ref(),
         }
     }
 }
@@ -368,6 +372,17 @@ fn details(out: &mut String, o: &ProbeOutcome) {
                 } else {
                     escape_control(&sans.join(", ")).into_owned()
                 }
+            );
+        }
+    }
+    if let Some(rev) = o.report.as_ref().and_then(|r| r.revocation.as_ref()) {
+        for c in &rev.certs {
+            let _ = writeln!(
+                out,
+                "{pad}revocation [{}]: {} — {}",
+                c.position,
+                c.status.as_str(),
+                c.detail
             );
         }
     }

@@ -33,7 +33,8 @@ pub fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Turn a capture into an evaluated outcome. Pure apart from its inputs.
+/// Turn a capture into an evaluated outcome. Pure apart from its inputs. Revocation is not
+/// checked (nothing is fetched); [`evaluate_capture_checked`] checks it.
 pub fn evaluate_capture(
     ep: &Endpoint,
     address_label: String,
@@ -41,14 +42,68 @@ pub fn evaluate_capture(
     ctx: &EvalContext,
     finished_at: f64,
 ) -> ProbeOutcome {
+    let report = analyze_capture(ep, &capture, ctx, finished_at);
+    finish_evaluation(ep, address_label, capture, report, ctx, finished_at)
+}
+
+/// [`evaluate_capture`] with revocation: the CRLs of the verified path are fetched through the
+/// process-wide cache between chain analysis and policy evaluation, then judged (a pure
+/// function of the fetched CRLs and the evaluation time).
+pub async fn evaluate_capture_checked(
+    ep: &Endpoint,
+    address_label: String,
+    capture: Capture,
+    ctx: &EvalContext,
+    finished_at: f64,
+) -> ProbeOutcome {
+    let mut report = analyze_capture(ep, &capture, ctx, finished_at);
+    if let Some(r) = report.as_mut() {
+        let cfg = &ep.revocation;
+        if cfg.method != crate::revocation::Method::Off {
+            let subjects = crate::revocation::plan(r, &ctx.stores);
+            let fetched = crate::revocation::fetch_plan(
+                &subjects,
+                cfg,
+                crate::revocation::cache::global(),
+                Some(crate::revocation::fetch::tls_config_cached(&ctx.stores)),
+                unix_now(),
+            )
+            .await;
+            let now = ctx.at.unwrap_or(finished_at as i64);
+            r.revocation = Some(crate::revocation::judge(&subjects, &fetched, cfg, now));
+        }
+    }
+    finish_evaluation(ep, address_label, capture, report, ctx, finished_at)
+}
+
+fn analyze_capture(
+    ep: &Endpoint,
+    capture: &Capture,
+    ctx: &EvalContext,
+    finished_at: f64,
+) -> Option<chain::ChainReport> {
     let now = ctx.at.unwrap_or(finished_at as i64);
     let unix_now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
     // Every probed address gets a hostname verdict: the SNI, else the host itself (an IP
     // literal is checked against the leaf's IP SANs, as a client connecting to it would).
+    let name_check = ep
+        .spec
+        .expected_name()
+        .map(|name| ctx.policy.name_check(&ep.meta.profile, name));
+    (!capture.chain.is_empty())
+        .then(|| chain::analyze(&capture.chain, name_check.as_ref(), &ctx.stores, unix_now))
+}
+
+fn finish_evaluation(
+    ep: &Endpoint,
+    address_label: String,
+    capture: Capture,
+    report: Option<chain::ChainReport>,
+    ctx: &EvalContext,
+    finished_at: f64,
+) -> ProbeOutcome {
+    let now = ctx.at.unwrap_or(finished_at as i64);
     let expected_name = ep.spec.expected_name();
-    let name_check = expected_name.map(|name| ctx.policy.name_check(&ep.meta.profile, name));
-    let report = (!capture.chain.is_empty())
-        .then(|| chain::analyze(&capture.chain, name_check.as_ref(), &ctx.stores, unix_now));
     let ectx = EndpointContext {
         endpoint: ep.meta.endpoint.clone(),
         host: ep.meta.host.clone(),
@@ -103,29 +158,28 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
         probe::probe_addresses(&ep.spec, &addrs).await
     };
     let finished = unix_now();
-    captures
-        .into_iter()
-        .map(|c| {
-            let remote_dns = ep
-                .spec
-                .proxy
+    let mut out = Vec::with_capacity(captures.len());
+    let remote_dns = ep
+        .spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| p.kind == probe::proxy::ProxyKind::Socks5h);
+    for c in captures {
+        let label = if c.address.ip().is_unspecified() && remote_dns {
+            // Resolved by the socks5h proxy: the name is the target.
+            format!("{}:{}", ep.meta.host, ep.meta.port)
+        } else if c.address.ip().is_unspecified()
+            && c.failure
                 .as_ref()
-                .is_some_and(|p| p.kind == probe::proxy::ProxyKind::Socks5h);
-            let label = if c.address.ip().is_unspecified() && remote_dns {
-                // Resolved by the socks5h proxy: the name is the target.
-                format!("{}:{}", ep.meta.host, ep.meta.port)
-            } else if c.address.ip().is_unspecified()
-                && c.failure
-                    .as_ref()
-                    .is_some_and(|f| f.reason == FailureReason::Dns)
-            {
-                "unresolved".to_string()
-            } else {
-                c.address.to_string()
-            };
-            evaluate_capture(ep, label, c, ctx, finished)
-        })
-        .collect()
+                .is_some_and(|f| f.reason == FailureReason::Dns)
+        {
+            "unresolved".to_string()
+        } else {
+            c.address.to_string()
+        };
+        out.push(evaluate_capture_checked(ep, label, c, ctx, finished).await);
+    }
+    out
 }
 
 /// Probe every endpoint once with at most `concurrency` endpoints in flight; results keep the

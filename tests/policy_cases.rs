@@ -623,6 +623,7 @@ fn case_01_fe_default_from_internal_adcs_ca_rsa2048_sha256_is_compliant() {
             "key",
             "eku",
             "crl_dp",
+            "cdp_ldap_only",
             "san_required",
             "subject_in_san",
             "cn_wildcard",

@@ -117,6 +117,10 @@ pub struct ChainReport {
     pub best_path_not_after: Option<i64>,
     /// Facts about the anchor that terminated the best verified path, when known.
     pub anchor: Option<CertFacts>,
+    /// Revocation verdicts of the best verified path (None: not checked). `analyze` leaves it
+    /// None; the runner fills it from the fetched CRLs (`crate::revocation::judge`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::revocation::RevocationReport>,
 }
 
 impl ChainReport {
@@ -1423,6 +1427,7 @@ pub fn analyze(
         weak_hash_on_path,
         best_path_not_after,
         anchor,
+        revocation: None,
     }
 }
 

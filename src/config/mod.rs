@@ -146,6 +146,7 @@ pub struct Global {
     pub shard: Option<Shard>,
     /// `global.proxy`, used by endpoints that name none.
     pub proxy: Option<std::sync::Arc<crate::probe::proxy::Proxy>>,
+    pub revocation: crate::revocation::RevocationConfig,
 }
 
 impl Default for Global {
@@ -165,6 +166,7 @@ impl Default for Global {
             allow_adhoc_networks: Vec::new(),
             shard: None,
             proxy: None,
+            revocation: Default::default(),
         }
     }
 }
@@ -195,6 +197,8 @@ pub struct Endpoint {
     /// Digest of everything that defines this endpoint (config values and the bytes of its key
     /// material): a reload keeps the state of endpoints whose digest is unchanged.
     pub digest: String,
+    /// Effective revocation settings.
+    pub revocation: crate::revocation::RevocationConfig,
 }
 
 /// A validated configuration.

@@ -86,6 +86,33 @@ pub struct RawGlobal {
     /// The `--shard` flag overrides it.
     #[schemars(with = "Option<String>")]
     pub shard: Option<Spanned<String>>,
+    /// Revocation checking of chains that verify to a configured store (CRLs from the
+    /// certificates' HTTP CDPs). Default: `method: crl`.
+    #[serde(default)]
+    pub revocation: RawRevocation,
+}
+
+/// `revocation:` settings, under `global` or per endpoint (an endpoint's keys override the
+/// global ones).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRevocation {
+    /// `crl` (default), `ocsp_then_crl` (OCSP not implemented yet: CRL), `ocsp` and
+    /// `stapled_only` (not implemented yet: reported as not checked), or `off`.
+    pub method: Option<crate::revocation::Method>,
+    /// A cached CRL is refetched after this long, or at its nextUpdate if sooner. Default `1h`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub max_age: Option<Spanned<HumanDuration>>,
+    /// Largest CRL fetched, in bytes. Default `20971520` (20 MB).
+    #[schemars(with = "Option<u64>")]
+    pub max_crl_bytes: Option<Spanned<u64>>,
+    /// Host globs (`*.pki.example.com`). When set, only CDP hosts matching one are fetched,
+    /// and only these may resolve to link-local or metadata addresses. Default: any host of a
+    /// certificate whose chain verified to a configured store.
+    pub allow_hosts: Option<Vec<String>>,
+    /// Bound of one CRL fetch (connect, redirects, body). Default `10s`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
 }
 
 /// One named trust store.
@@ -223,4 +250,7 @@ pub struct RawEndpoint {
     /// Names that must appear in the certificate's SAN, in addition to the profile's.
     #[serde(default)]
     pub expected_names: Vec<String>,
+    /// Revocation settings overriding `global.revocation`.
+    #[serde(default)]
+    pub revocation: RawRevocation,
 }

@@ -261,7 +261,52 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
         allow_adhoc_ports: g.allow_adhoc_ports.clone(),
         allow_adhoc_networks,
         shard,
+        revocation: validate_revocation(
+            &g.revocation,
+            &crate::revocation::RevocationConfig::default(),
+            "global.revocation",
+            c,
+        ),
     }
+}
+
+/// `revocation:` over `base` (the defaults for `global`, the global settings for an endpoint).
+fn validate_revocation(
+    r: &super::raw::RawRevocation,
+    base: &crate::revocation::RevocationConfig,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> crate::revocation::RevocationConfig {
+    let mut out = base.clone();
+    if let Some(m) = r.method {
+        out.method = m;
+    }
+    out.max_age = positive(&r.max_age, base.max_age, &format!("{path}.max_age"), c);
+    out.timeout = positive(&r.timeout, base.timeout, &format!("{path}.timeout"), c);
+    match &r.max_crl_bytes {
+        Some(s) if s.value < 1024 => {
+            c.err_at(s, format!("{path}.max_crl_bytes"), "must be at least 1024");
+        }
+        Some(s) => out.max_crl_bytes = s.value,
+        None => {}
+    }
+    if let Some(hosts) = &r.allow_hosts {
+        for (i, h) in hosts.iter().enumerate() {
+            let ok = !h.is_empty()
+                && h.len() <= 253
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.*:".contains(&b));
+            if !ok {
+                c.err(
+                    None,
+                    format!("{path}.allow_hosts[{i}]"),
+                    "must be a host name or IP glob (letters, digits, '-', '.', ':', '*')",
+                );
+            }
+        }
+        out.allow_hosts = hosts.clone();
+    }
+    out
 }
 
 fn validate_stores(
@@ -732,6 +777,12 @@ fn validate_endpoint(
         expected_names: e.expected_names.clone(),
         client_cert,
         digest: hex::encode(digest.finalize()),
+        revocation: validate_revocation(
+            &e.revocation,
+            &global.revocation,
+            &format!("endpoints[{i}].revocation"),
+            c,
+        ),
     })
 }
 

@@ -133,9 +133,11 @@ enum Fam {
     ClientCertNotAfter,
     MtlsEnforced,
     LeafChanged,
+    CertRevoked,
+    RevocationStatus,
 }
 
-const NFAM: usize = Fam::LeafChanged as usize + 1;
+const NFAM: usize = Fam::RevocationStatus as usize + 1;
 
 /// (name without prefix, help) per [`Fam`], same order.
 const FAMILIES: [(&str, &str); NFAM] = [
@@ -166,6 +168,8 @@ const FAMILIES: [(&str, &str); NFAM] = [
     ("client_cert_not_after_timestamp_seconds", "notAfter of the client certificate certprobe presents to this endpoint, Unix time."),
     ("mtls_enforced", "1 if the server refused a client without a certificate, 0 if it let one in; absent when not checked."),
     ("leaf_changed_timestamp_seconds", "Unix time the leaf certificate fingerprint of this address last changed (first observation time until it changes)."),
+    ("cert_revoked", "1 for each certificate of the verified path (position 0 is the leaf) that its issuer's CRL lists as revoked; absent for certificates not revoked."),
+    ("revocation_status", "Revocation status of each certificate of the verified path whose status is not good: 1 unknown (no http CDP: none or LDAP only), 2 unavailable (no usable CRL), 3 revoked; absent when good or not checked."),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -484,6 +488,8 @@ impl Metrics {
             "1 if every probed address of the pool presents the same leaf certificate (or at least the same key), else 0",
             pools.clone(),
         );
+        // Per-URL CRL families (src/revocation/metrics.rs), read from the CRL cache at scrape.
+        registry.register_collector(Box::new(crate::revocation::metrics::CrlCollector));
         Self {
             registry,
             state: RwLock::new(State::default()),
@@ -1015,6 +1021,28 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     };
     if let Some((_, since)) = &leaf {
         l.push(Fam::LeafChanged, &[], Value::Float(*since));
+    }
+    // Revocation: series only for certificates whose status is not good (a healthy chain adds
+    // none to the per-address budget).
+    if let Some(rev) = o.report.as_ref().and_then(|r| r.revocation.as_ref()) {
+        use crate::revocation::Status as R;
+        for cr in &rev.certs {
+            let level = match cr.status {
+                R::Good => continue,
+                R::Unknown => 1,
+                R::Unavailable => 2,
+                R::Revoked => 3,
+            };
+            let pos = cr.position.to_string();
+            if cr.status == R::Revoked {
+                l.push(Fam::CertRevoked, &[("position", &pos)], Value::Int(1));
+            }
+            l.push(
+                Fam::RevocationStatus,
+                &[("position", &pos), ("method", cr.method.as_str())],
+                Value::Int(level),
+            );
+        }
     }
 
     let (tails, offsets) = l.finish();

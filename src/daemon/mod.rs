@@ -163,6 +163,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                         expected_names: Vec::new(),
                         client_cert: None,
                         digest: String::new(),
+                        revocation: cfg.global.revocation.clone(),
                     }
                 }
             };

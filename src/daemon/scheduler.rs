@@ -444,6 +444,7 @@ impl EndpointTask {
             // covers DNS and the MTLS enforcement probe.
             let bound = self.ep.spec.connect_timeout * 2
                 + self.ep.spec.handshake_timeout * 2
+                + self.ep.revocation.timeout * 2
                 + Duration::from_secs(5);
             // Boxed: an idle endpoint task then holds a pointer, not the probe's state machine
             // (10,000 idle tasks would otherwise each keep room for a whole probe).

@@ -383,6 +383,18 @@ pub fn run(
             ))
         }
     });
+    // Revocation was judged only when the runner fetched for it (method not `off`): a pure
+    // evaluation without fetched CRLs (benches, `--at` replays of stored captures) gives no
+    // revocation verdict rather than a misleading one.
+    if report.revocation.is_some() {
+        rule!("revocation", revocation, |_r| check_revocation(report));
+        rule!("crl_fresh", crl_fresh, |r: &super::spec::CrlFreshRule| {
+            check_crl_fresh(report, now, r.warn_hours.unwrap_or(24))
+        });
+    }
+    rule!("cdp_ldap_only", cdp_ldap_only, |_r| check_cdp_ldap_only(
+        report
+    ));
     rule!(
         "san_required",
         san_required,
@@ -1243,6 +1255,131 @@ pub fn features_with_paths(r: &RulesSpec) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `revocation`: nothing on the verified path is revoked, and every status could be obtained.
+fn check_revocation(report: &ChainReport) -> Finding {
+    use crate::revocation::Status as R;
+    let Some(rev) = &report.revocation else {
+        return Finding::NotApplicable(
+            "revocation not checked (revocation.method off, or nothing fetched)".into(),
+        );
+    };
+    if rev.certs.is_empty() {
+        return Finding::NotApplicable(
+            "revocation not checked: the chain verified to no configured store (its CDPs are not fetched)"
+                .into(),
+        );
+    }
+    let line = |c: &crate::revocation::CertRevocation| {
+        format!(
+            "{} (position {}, serial {}): {}",
+            crate::revocation::crl::bounded(&c.subject),
+            c.position,
+            c.serial,
+            c.detail
+        )
+    };
+    let revoked: Vec<String> = rev
+        .certs
+        .iter()
+        .filter(|c| c.status == R::Revoked)
+        .map(line)
+        .collect();
+    let unavailable: Vec<String> = rev
+        .certs
+        .iter()
+        .filter(|c| c.status == R::Unavailable)
+        .map(line)
+        .collect();
+    if !revoked.is_empty() || !unavailable.is_empty() {
+        let mut parts = Vec::new();
+        if !revoked.is_empty() {
+            parts.push(format!("revoked: {}", revoked.join("; ")));
+        }
+        if !unavailable.is_empty() {
+            parts.push(format!(
+                "revocation status unobtainable (Windows fails such peers: revocation server offline): {}",
+                unavailable.join("; ")
+            ));
+        }
+        return Finding::Violation(parts.join("; "));
+    }
+    let good = rev.certs.iter().filter(|c| c.status == R::Good).count();
+    let unknown: Vec<String> = rev
+        .certs
+        .iter()
+        .filter(|c| c.status == R::Unknown)
+        .map(line)
+        .collect();
+    if unknown.is_empty() {
+        Finding::Pass(format!(
+            "{good} certificate(s) of the verified path not revoked"
+        ))
+    } else {
+        Finding::Pass(format!(
+            "{good} certificate(s) not revoked; not checked: {}",
+            unknown.join("; ")
+        ))
+    }
+}
+
+/// `crl_fresh`: the CRLs used are not about to expire, and none is a stale copy.
+fn check_crl_fresh(report: &ChainReport, now: i64, warn_hours: u32) -> Finding {
+    let Some(rev) = report.revocation.as_ref().filter(|r| !r.certs.is_empty()) else {
+        return Finding::NotApplicable("no CRL was used".into());
+    };
+    let mut bad = Vec::new();
+    let mut soon = Vec::new();
+    for c in &rev.certs {
+        let url = c
+            .url
+            .as_deref()
+            .or(c.attempts.last().map(|a| a.url.as_str()));
+        let Some(url) = url.map(crate::revocation::crl::bounded) else {
+            continue;
+        };
+        match c.crl_next_update {
+            Some(n) if n < now => bad.push(format!("CRL {url} expired at {}", fmt_time(n))),
+            Some(n) if n < now + i64::from(warn_hours) * 3600 => {
+                soon.push(format!("CRL {url} expires at {}", fmt_time(n)))
+            }
+            _ => {}
+        }
+        if c.stale {
+            soon.push(format!(
+                "CRL {url} is the last good copy: refetching it failed"
+            ));
+        }
+    }
+    if !bad.is_empty() {
+        bad.extend(soon);
+        Finding::Violation(bad.join("; "))
+    } else if !soon.is_empty() {
+        Finding::Advisory(soon.join("; "))
+    } else {
+        Finding::Pass("the CRLs used are fresh".into())
+    }
+}
+
+/// `cdp_ldap_only`: no certificate (the root aside) has only `ldap://` CDPs.
+fn check_cdp_ldap_only(report: &ChainReport) -> Finding {
+    let ldap = |u: &String| u.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("ldap:"));
+    let only: Vec<String> = report
+        .certs
+        .iter()
+        .filter(|c| !c.self_signed && !c.crl_distribution_points.is_empty())
+        .filter(|c| c.crl_distribution_points.iter().all(ldap))
+        .map(label)
+        .collect();
+    if only.is_empty() {
+        Finding::Pass("every certificate with a CDP has an http(s) one".into())
+    } else {
+        Finding::Violation(format!(
+            "only ldap:// CRL distribution points (unreachable without a domain bind: Edge, reverse proxy, federation partners and external clients cannot check revocation): {}",
+            only.join("; ")
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -480,6 +480,14 @@ rule_struct!(
     }
 );
 rule_struct!(
+    /// `crl_fresh`: the CRLs that judged the verified path are not about to expire and are not
+    /// a last good copy kept after a failed refetch.
+    CrlFreshRule {
+        /// Warn when a CRL's nextUpdate is less than this many hours away (default 24).
+        warn_hours: u32,
+    }
+);
+rule_struct!(
     /// `pool_consistency` (cross-endpoint): every member/address of the endpoint's pool
     /// presents the same certificate, or at least the same key.
     PoolConsistencyRule {
@@ -542,6 +550,17 @@ pub struct RulesSpec {
     /// At least one CRL distribution point (OCSP alone does not satisfy it).
     #[serde(default)]
     pub crl_dp: Option<BasicRule>,
+    /// No certificate of the verified path is revoked, and its revocation status could be
+    /// obtained (a CDP that exists but gives no usable CRL is a violation, as for Windows).
+    #[serde(default)]
+    pub revocation: Option<BasicRule>,
+    /// The CRLs used are fresh (nextUpdate not within `warn_hours`, not a stale copy).
+    #[serde(default)]
+    pub crl_fresh: Option<CrlFreshRule>,
+    /// Some CDP of every non-root certificate is http(s): an LDAP-only CDP is unreachable for
+    /// clients outside the domain (Edge, reverse proxy, federation partners).
+    #[serde(default)]
+    pub cdp_ldap_only: Option<BasicRule>,
     /// Required SAN entries.
     #[serde(default)]
     pub san_required: Option<SanRequiredRule>,
@@ -618,6 +637,9 @@ impl RulesSpec {
             eku_critical: BasicRule,
             key_usage: KeyUsageRule,
             crl_dp: BasicRule,
+            revocation: BasicRule,
+            crl_fresh: CrlFreshRule,
+            cdp_ldap_only: BasicRule,
             san_required: SanRequiredRule,
             subject_in_san: BasicRule,
             subject_contains: SubjectContainsRule,

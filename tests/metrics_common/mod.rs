@@ -95,6 +95,7 @@ pub fn report(certs: Vec<CertFacts>, stores: Vec<StoreVerdict>, host: &str) -> C
         weak_hash_on_path: false,
         best_path_not_after: best,
         anchor: None,
+        revocation: None,
     }
 }
 

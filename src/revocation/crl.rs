@@ -1,0 +1,256 @@
+//! One CRL, parsed once into what a probe needs: issuer, validity, scope and a serial set. A
+//! CRL of 100,000 entries costs a hash lookup per probe; its signature is verified once per
+//! issuer key (memoized), from the DER kept beside it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use super::Reason;
+
+/// OID of the delta CRL indicator extension (RFC 5280 5.2.4).
+const OID_DELTA_CRL_INDICATOR: &str = "2.5.29.27";
+/// OID of the Freshest CRL extension (RFC 5280 5.2.6).
+const OID_FRESHEST_CRL: &str = "2.5.29.46";
+
+/// A revoked entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RevokedEntry {
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// CRL reason code (RFC 5280 5.3.1), when the entry carries one.
+    pub reason: Option<u8>,
+}
+
+/// The Issuing Distribution Point of a CRL: which certificates it covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdpScope {
+    pub only_user_certs: bool,
+    pub only_ca_certs: bool,
+    pub only_attribute_certs: bool,
+    pub only_some_reasons: bool,
+    pub indirect: bool,
+    /// URIs of the distribution point name (empty when absent or not a full name).
+    pub uris: Vec<String>,
+}
+
+/// A parsed CRL.
+#[derive(Debug)]
+pub struct ParsedCrl {
+    /// Contents (without the outer SEQUENCE header) of the issuer Name, as `CertFacts::issuer_der`.
+    pub issuer_der: Vec<u8>,
+    /// RFC 4514 issuer (messages only).
+    pub issuer: String,
+    pub this_update: i64,
+    pub next_update: Option<i64>,
+    /// CRL number, lowercase hex without leading zeros.
+    pub crl_number: Option<String>,
+    /// The CRL is a delta CRL (it carries a delta CRL indicator).
+    pub is_delta: bool,
+    /// The CRL names delta CRLs (Freshest CRL extension).
+    pub has_freshest: bool,
+    pub idp: Option<IdpScope>,
+    /// Revoked serials (lowercase hex without leading zeros, as `CertFacts::serial`).
+    revoked: HashMap<String, RevokedEntry>,
+    /// DER bytes (signature verification).
+    der: Vec<u8>,
+    /// SHA-256 of issuer SPKI DERs already tried, with the result.
+    verified: Mutex<Vec<([u8; 32], bool)>>,
+}
+
+impl ParsedCrl {
+    /// Parse DER (or PEM, which some CAs publish). Errors are a bounded reason.
+    pub fn parse(bytes: Vec<u8>) -> Result<Self, Reason> {
+        let der = if bytes.starts_with(b"-----BEGIN") {
+            pem_to_der(&bytes).ok_or(Reason::BadDer)?
+        } else {
+            bytes
+        };
+        let parsed = {
+            let (rest, crl) =
+                CertificateRevocationList::from_der(&der).map_err(|_| Reason::BadDer)?;
+            if !rest.is_empty() {
+                return Err(Reason::BadDer);
+            }
+            let issuer_der = name_contents(crl.tbs_cert_list.issuer.as_raw())
+                .ok_or(Reason::BadDer)?
+                .to_vec();
+            let mut revoked = HashMap::with_capacity(crl.tbs_cert_list.revoked_certificates.len());
+            for r in crl.iter_revoked_certificates() {
+                revoked.insert(
+                    serial_hex(r.raw_serial()),
+                    RevokedEntry {
+                        revoked_at: r.revocation_date.timestamp(),
+                        reason: r.reason_code().map(|(_, c)| c.0),
+                    },
+                );
+            }
+            let mut idp = None;
+            let mut is_delta = false;
+            let mut has_freshest = false;
+            for ext in crl.extensions() {
+                match ext.oid.to_id_string().as_str() {
+                    OID_DELTA_CRL_INDICATOR => is_delta = true,
+                    OID_FRESHEST_CRL => has_freshest = true,
+                    _ => {}
+                }
+                if let ParsedExtension::IssuingDistributionPoint(p) = ext.parsed_extension() {
+                    let mut uris = Vec::new();
+                    if let Some(DistributionPointName::FullName(names)) = &p.distribution_point {
+                        for n in names {
+                            if let GeneralName::URI(u) = n {
+                                uris.push(bounded(u));
+                            }
+                        }
+                    }
+                    idp = Some(IdpScope {
+                        only_user_certs: p.only_contains_user_certs,
+                        only_ca_certs: p.only_contains_ca_certs,
+                        only_attribute_certs: p.only_contains_attribute_certs,
+                        only_some_reasons: p.only_some_reasons.is_some(),
+                        indirect: p.indirect_crl,
+                        uris,
+                    });
+                }
+            }
+            (
+                issuer_der,
+                bounded(&crl.tbs_cert_list.issuer.to_string()),
+                crl.last_update().timestamp(),
+                crl.next_update().map(|t| t.timestamp()),
+                crl.crl_number().map(|n| n.to_str_radix(16)),
+                is_delta,
+                has_freshest,
+                idp,
+                revoked,
+            )
+        };
+        let (
+            issuer_der,
+            issuer,
+            this_update,
+            next_update,
+            crl_number,
+            is_delta,
+            has_freshest,
+            idp,
+            revoked,
+        ) = parsed;
+        Ok(Self {
+            issuer_der,
+            issuer,
+            this_update,
+            next_update,
+            crl_number,
+            is_delta,
+            has_freshest,
+            idp,
+            revoked,
+            der,
+            verified: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Number of revoked entries.
+    pub fn entries(&self) -> usize {
+        self.revoked.len()
+    }
+
+    /// Size of the DER in bytes.
+    pub fn size(&self) -> usize {
+        self.der.len()
+    }
+
+    /// Approximate memory held (DER plus the serial set), for the cache's cap.
+    pub fn memory(&self) -> usize {
+        self.der.len() + self.revoked.len() * 96 + 256
+    }
+
+    /// The entry of `serial` (lowercase hex without leading zeros), if revoked.
+    pub fn lookup(&self, serial: &str) -> Option<RevokedEntry> {
+        self.revoked.get(serial).copied()
+    }
+
+    /// Whether the CRL's signature verifies with `spki_der` (a full SubjectPublicKeyInfo DER).
+    /// Memoized per key: the DER is parsed again only for a key not tried before.
+    pub fn signed_by(&self, spki_der: &[u8]) -> bool {
+        let digest = ring::digest::digest(&ring::digest::SHA256, spki_der);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        let mut memo = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, ok)) = memo.iter().find(|(k, _)| *k == key) {
+            return *ok;
+        }
+        let ok = match (
+            CertificateRevocationList::from_der(&self.der),
+            SubjectPublicKeyInfo::from_der(spki_der),
+        ) {
+            (Ok((_, crl)), Ok((_, spki))) => crl.verify_signature(&spki).is_ok(),
+            _ => false,
+        };
+        if memo.len() >= 8 {
+            memo.remove(0);
+        }
+        memo.push((key, ok));
+        ok
+    }
+}
+
+/// A remote string bounded to 256 characters, control characters replaced.
+pub(crate) fn bounded(s: &str) -> String {
+    s.chars()
+        .take(256)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Serial bytes as lowercase hex without leading zeros (`CertFacts::serial`'s form).
+fn serial_hex(raw: &[u8]) -> String {
+    let mut s = raw;
+    while s.len() > 1 && s[0] == 0 {
+        s = &s[1..];
+    }
+    hex::encode(s)
+}
+
+/// The contents of a DER TLV (the Name without its SEQUENCE header).
+fn name_contents(tlv: &[u8]) -> Option<&[u8]> {
+    let (&tag, rest) = tlv.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |a, &b| (a << 8) | b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() == len).then_some(rest)
+}
+
+fn pem_to_der(pem: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let text = std::str::from_utf8(pem).ok()?;
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN X509 CRL-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .ok()
+}
