@@ -119,15 +119,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
     }
 }
 
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
+use crate::chain::fmt_time as rfc3339;
 
 fn date(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

@@ -101,6 +101,18 @@ pub fn quote(s: &str) -> Cow<'_, str> {
     ))
 }
 
+/// `s` cut to its first `max` characters (with `…` when cut) and control characters shown
+/// escaped: a remote string (a banner, a CRL issuer, a URL) kept in a report or a label.
+pub fn bounded(s: &str, max: usize) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(max).collect();
+    let mut out = escape_control(&head).into_owned();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// A message for one log field: control characters escaped, and at most 4 KiB (a message
 /// quoting a huge config value is cut, with its full length named).
 pub fn quote_message(s: &str) -> Cow<'_, str> {
@@ -153,5 +165,17 @@ mod tests {
             "an escape character (\\x1b)"
         );
         assert_eq!(first_unsafe_char("ok"), None);
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn bounded_cuts_and_escapes() {
+        assert_eq!(bounded("ok", 10), "ok");
+        assert_eq!(bounded("abcdef", 3), "abc…");
+        assert_eq!(bounded("a\x1b[2Kb", 10), "a\\x1b[2Kb");
     }
 }

@@ -12,24 +12,6 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        write_file(self.dir.path(), name, contents)
-    }
-    fn path(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-}
-
 /// Run the real binary; returns (exit code, stdout, stderr). `CERTPROBE_BIN` runs another
 /// build instead (how the "fails before the fix" column of docs/reliability.md was checked:
 /// `CERTPROBE_BIN=/path/to/old/certprobe cargo test --test fidelity`).
@@ -577,23 +559,23 @@ fn out_of_order_chain_warns_and_a_sent_root_is_info() {
 
 /// Capture gap: an ECDSA P-521 leaf (ring cannot verify P-521). TLS 1.3 is negotiated, the
 /// chain captured, the handshake signature reported unverifiable.
-#[test]
-fn p521_leaf_is_captured_over_tls13_and_flagged_unverifiable() {
+/// An openssl-made leaf with the `-newkey` arguments, served by s_server, probed ad hoc:
+/// (the root file, the target, the result, the server kept alive).
+fn probe_ossl_leaf(name: &str, newkey: &[&str]) -> (String, String, Value, OpensslServer, Files) {
     let f = Files::new();
-    let ca = ossl_root(f.path(), "ca", "P521 Test Root", 2048, "sha256");
-    let leaf = ossl_leaf_key(
-        f.path(),
-        &ca,
-        "leaf",
-        "p521.test",
-        "DNS:p521.test",
-        &["ec", "-pkeyopt", "ec_paramgen_curve:P-521"],
-    );
+    let ca = ossl_root(f.path(), "ca", &format!("{name} Test Root"), 2048, "sha256");
+    let leaf = ossl_leaf_key(f.path(), &ca, "leaf", name, &format!("DNS:{name}"), newkey);
     let srv = OpensslServer::start(&leaf.cert, &leaf.key, None, &[]);
     let t = target(srv.addr);
     let rootf = ca.cert.display().to_string();
-    let (_, doc) = probe_json(&["--target", &t, "--sni", "p521.test", "--ca", &rootf]);
-    let r = result(&doc, 0);
+    let (_, doc) = probe_json(&["--target", &t, "--sni", name, "--ca", &rootf]);
+    (rootf, t, result(&doc, 0).clone(), srv, f)
+}
+
+#[test]
+fn p521_leaf_is_captured_over_tls13_and_flagged_unverifiable() {
+    let (_, _, r, _srv, _f) =
+        probe_ossl_leaf("p521.test", &["ec", "-pkeyopt", "ec_paramgen_curve:P-521"]);
     let cap = &r["capture"];
     assert_eq!(cap["failure"], Value::Null, "{cap:#}");
     assert_eq!(cap["tls_version"], "TLSv1.3", "{cap:#}");
@@ -614,21 +596,8 @@ fn p521_leaf_is_captured_over_tls13_and_flagged_unverifiable() {
 /// rsa_pss_pss_sha256, the signature verified with ring, the key size shown.
 #[test]
 fn rsa_pss_keyed_leaf_is_captured_and_verified() {
-    let f = Files::new();
-    let ca = ossl_root(f.path(), "ca", "PSS Test Root", 2048, "sha256");
-    let leaf = ossl_leaf_key(
-        f.path(),
-        &ca,
-        "leaf",
-        "pss.test",
-        "DNS:pss.test",
-        &["rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"],
-    );
-    let srv = OpensslServer::start(&leaf.cert, &leaf.key, None, &[]);
-    let t = target(srv.addr);
-    let rootf = ca.cert.display().to_string();
-    let (_, doc) = probe_json(&["--target", &t, "--sni", "pss.test", "--ca", &rootf]);
-    let r = result(&doc, 0);
+    let (rootf, t, r, _srv, _f) =
+        probe_ossl_leaf("pss.test", &["rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"]);
     let cap = &r["capture"];
     assert_eq!(cap["failure"], Value::Null, "{cap:#}");
     assert_eq!(cap["handshake_signature"]["status"], "verified", "{cap:#}");

@@ -9,21 +9,6 @@ use certprobe::probe::{probe_address, FailureReason, HandshakeSignature};
 use rustls_pki_types::CertificateDer;
 use support::*;
 
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-    fn write(&self, name: &str, contents: &str) -> std::path::PathBuf {
-        write_file(self.dir.path(), name, contents)
-    }
-}
-
 #[tokio::test]
 async fn openssl_s_server_chain_is_captured() {
     let pki = Pki::new("ossl", &["ossl.test"]);

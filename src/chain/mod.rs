@@ -34,12 +34,7 @@ pub fn fmt_time(t: i64) -> String {
 /// `missing section end marker: [45, 45, …]`).
 pub fn pem_error_text(e: &rustls_pki_types::pem::Error) -> String {
     use rustls_pki_types::pem::Error as E;
-    let text = |b: &[u8]| -> String {
-        String::from_utf8_lossy(&b[..b.len().min(80)])
-            .chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect()
-    };
+    let text = |b: &[u8]| crate::text::bounded(&String::from_utf8_lossy(b), 80);
     match e {
         E::MissingSectionEnd { end_marker } => format!(
             "a PEM section has no end line (expected \"-----END {}-----\")",

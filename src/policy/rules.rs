@@ -65,10 +65,6 @@ fn days(secs: i64) -> String {
     format!("{}.{} days", tenths.div_euclid(10), tenths.rem_euclid(10))
 }
 
-fn hash_name(h: SignatureHash) -> &'static str {
-    h.as_str()
-}
-
 fn hash_spec(h: SignatureHash) -> Option<HashName> {
     Some(match h {
         SignatureHash::Md5 => HashName::Md5,
@@ -847,7 +843,7 @@ fn check_hashes(c: &Ctx<'_>, r: &super::spec::SignatureHashRule) -> Finding {
     let mut soft = Vec::new();
     let mut seen = Vec::new();
     for x in c.report.certs.iter().filter(|x| !x.self_signed) {
-        let name = hash_name(x.signature_hash);
+        let name = x.signature_hash.as_str();
         match hash_spec(x.signature_hash) {
             None if x.is_rsassa_pss => continue,
             None => bad.push(format!(
@@ -1274,7 +1270,7 @@ fn check_revocation(report: &ChainReport) -> Finding {
     let line = |c: &crate::revocation::CertRevocation| {
         format!(
             "{} (position {}, serial {}): {}",
-            crate::revocation::crl::bounded(&c.subject),
+            crate::text::bounded(&c.subject, 256),
             c.position,
             c.serial,
             c.detail
@@ -1336,7 +1332,7 @@ fn check_crl_fresh(report: &ChainReport, now: i64, warn_hours: u32) -> Finding {
             .url
             .as_deref()
             .or(c.attempts.last().map(|a| a.url.as_str()));
-        let Some(url) = url.map(crate::revocation::crl::bounded) else {
+        let Some(url) = url.map(|u| crate::text::bounded(u, 256)) else {
             continue;
         };
         match c.crl_next_update {

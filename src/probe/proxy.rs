@@ -172,14 +172,7 @@ async fn http_connect(s: &mut TcpStream, proxy: &Proxy, target: SocketAddr) -> R
         }
     }
     let text = String::from_utf8_lossy(&head);
-    let status_line: String = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(120)
-        .collect();
+    let status_line = crate::text::bounded(text.lines().next().unwrap_or(""), 120);
     let code = status_line
         .split_whitespace()
         .nth(1)

@@ -165,11 +165,9 @@ pub struct StartTlsFacts {
     pub server_version: Option<String>,
 }
 
+/// A server string for the report: at most [`MAX_TEXT`] characters, controls escaped.
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(MAX_TEXT)
-        .collect()
+    crate::text::bounded(s, MAX_TEXT)
 }
 
 fn unsupported(detail: String) -> Failure {

@@ -104,7 +104,7 @@ impl ParsedCrl {
                     if let Some(DistributionPointName::FullName(names)) = &p.distribution_point {
                         for n in names {
                             if let GeneralName::URI(u) = n {
-                                uris.push(bounded(u));
+                                uris.push(crate::text::bounded(u, 256));
                             }
                         }
                     }
@@ -120,7 +120,7 @@ impl ParsedCrl {
             }
             (
                 issuer_der,
-                bounded(&crl.tbs_cert_list.issuer.to_string()),
+                crate::text::bounded(&crl.tbs_cert_list.issuer.to_string(), 256),
                 crl.last_update().timestamp(),
                 crl.next_update().map(|t| t.timestamp()),
                 crl.crl_number().map(|n| n.to_str_radix(16)),
@@ -202,14 +202,6 @@ impl ParsedCrl {
         memo.push((key, ok));
         ok
     }
-}
-
-/// A remote string bounded to 256 characters, control characters replaced.
-pub(crate) fn bounded(s: &str) -> String {
-    s.chars()
-        .take(256)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 /// Serial bytes as lowercase hex without leading zeros (`CertFacts::serial`'s form).

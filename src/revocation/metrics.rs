@@ -37,7 +37,7 @@ pub struct CrlCollector;
 /// A URL as a label value: at most 256 bytes, control characters replaced (prometheus-client
 /// escapes quotes, backslashes and newlines itself).
 fn url_label(url: &str) -> String {
-    super::crl::bounded(url)
+    crate::text::bounded(url, 256)
 }
 
 fn value(f: usize, st: &UrlState) -> Option<(Option<&'static str>, f64)> {

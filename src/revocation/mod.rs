@@ -543,14 +543,14 @@ fn judge_one(s: &Subject, fetched: &FetchedCrls, method: Method, now: i64) -> Ce
                         .as_deref()
                         .map(|n| format!(", reason {n}"))
                         .unwrap_or_default(),
-                    crl::bounded(url)
+                    crate::text::bounded(url, 256)
                 );
             }
             None => {
                 r.status = Status::Good;
                 r.detail = format!(
                     "not revoked (CRL {}{})",
-                    crl::bounded(url),
+                    crate::text::bounded(url, 256),
                     if r.stale {
                         ", last good copy: the refetch failed"
                     } else {
@@ -568,7 +568,7 @@ fn judge_one(s: &Subject, fetched: &FetchedCrls, method: Method, now: i64) -> Ce
         reason.sentence(),
         r.attempts
             .last()
-            .map(|a| crl::bounded(&a.url))
+            .map(|a| crate::text::bounded(&a.url, 256))
             .unwrap_or_default()
     );
     r

@@ -283,6 +283,31 @@ pub fn identity(leaf: &Leaf, chain_extra: &[&Ca]) -> Arc<ClientIdentity> {
     })
 }
 
+/// A temporary directory for a test's files.
+pub struct Files {
+    pub dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        write_file(self.dir.path(), name, contents)
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Write `contents` to `dir/name` and return the path.
 pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
