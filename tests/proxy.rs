@@ -22,7 +22,10 @@ fn probe(args: &[&str]) -> Value {
         "3s",
     ];
     all.extend_from_slice(args);
-    let out = Command::new(env!("CARGO_BIN_EXE_certprobe"))
+    // CERTPROBE_BIN runs another build (to check the test fails before the feature).
+    let bin = std::env::var("CERTPROBE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_certprobe").to_string());
+    let out = Command::new(bin)
         .args(&all)
         .output()
         .expect("run certprobe");
