@@ -166,9 +166,8 @@ fn parse_app_protocol(s: &str) -> Result<AppProtocol, String> {
 }
 
 fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
-    match s.trim_start_matches("TLSv").trim_start_matches("tls") {
-        "1.2" => Ok(TlsVersion::Tls12),
-        "1.3" => Ok(TlsVersion::Tls13),
+    match TlsVersion::from_name(s) {
+        Some(v) if v.is_probe_version() => Ok(v),
         _ => Err(format!(
             "{s:?}: expected 1.2 or 1.3 (rustls speaks no older version; a TLS 1.0/1.1 server is captured by the legacy hello)"
         )),

@@ -9,6 +9,8 @@
 //! - [`report`]: `probe --once` table / JSON output.
 //! - [`daemon`]: scheduler, metrics, HTTP exporter, reload.
 //! - [`demo`]: the embedded lab.
+//! - [`vocab`]: every closed vocabulary (TLS versions, hashes, issuer classes, store errors,
+//!   rule ids, severities, verdicts, statuses), each one enum with its names.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +27,7 @@ pub mod report;
 pub mod revocation;
 pub mod runner;
 pub mod text;
+pub mod vocab;
 
 use std::sync::{Arc, LazyLock};
 

@@ -205,11 +205,14 @@ pub fn render_table(
         let leaf = o.report.as_ref().and_then(|r| r.leaf());
         let days = leaf.map(|l| (l.not_after - now).div_euclid(86400));
         rows.push([
-            o.evaluation.status.as_str().to_string(),
+            o.evaluation.status.human().to_string(),
             o.target.endpoint.clone(),
             // `127.0.0.1:443/rsa` for one certificate of a dual-certificate server.
             o.series_key.clone(),
-            o.capture.tls_version.clone().unwrap_or_else(|| "-".into()),
+            o.capture
+                .tls_version
+                .map_or("-", |v| v.as_str())
+                .to_string(),
             leaf.map(|l| l.subject_cn.clone().unwrap_or_else(|| l.subject.clone()))
                 .unwrap_or_else(|| "-".into()),
             leaf.map(|l| l.issuer_cn.clone().unwrap_or_else(|| l.issuer.clone()))
@@ -279,7 +282,7 @@ pub fn render_table(
     let _ = writeln!(
         out,
         "{}: {} probed, {} ok, {} warning, {} critical, {} unknown",
-        status.as_str(),
+        status.human(),
         outcomes.len(),
         count(Status::Ok),
         count(Status::Warning),
@@ -292,7 +295,7 @@ pub fn render_table(
 /// The negotiated TLS parameters in one line: version, suite, key-exchange group, the server's
 /// signature scheme, ALPN and whether an OCSP response was stapled. None before a ServerHello.
 pub fn tls_line(c: &crate::probe::Capture) -> Option<String> {
-    let v = c.tls_version.as_deref()?;
+    let v = c.tls_version?.as_str();
     let mut parts = vec![format!("{v} {}", c.cipher_suite.as_deref().unwrap_or("-"))];
     if let Some(g) = &c.kx_group {
         parts.push(format!("group {g}"));
@@ -324,7 +327,8 @@ fn details(out: &mut String, o: &ProbeOutcome) {
         let _ = writeln!(
             out,
             "{pad}legacy handshake: {} {}",
-            l.version, l.cipher_suite
+            l.version.as_str(),
+            l.cipher_suite
         );
     }
     if let Some(r) = &o.report {
@@ -431,7 +435,8 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
         let _ = writeln!(
             out,
             "      sig:     {} ({})",
-            c.signature_algorithm, c.signature_hash
+            c.signature_algorithm,
+            c.signature_hash.as_str()
         );
         if !c.san_dns.is_empty() || !c.san_ip.is_empty() {
             let mut s = c.san_dns.clone();
@@ -515,10 +520,8 @@ pub fn render_chain(o: &ProbeOutcome) -> String {
 }
 
 /// The snake_case name of a store's verification error (the label value), or `unverified`.
-fn error_name(e: Option<crate::chain::VerifyErrorKind>) -> String {
-    e.and_then(|e| serde_json::to_value(e).ok())
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "unverified".into())
+fn error_name(e: Option<crate::chain::VerifyErrorKind>) -> &'static str {
+    e.map_or("unverified", |e| e.as_str())
 }
 
 #[cfg(test)]

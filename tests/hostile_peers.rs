@@ -561,7 +561,7 @@ fn assert_healthy(o: &ProbeOutcome, lab: &Lab) {
         c.failure
     );
     assert_eq!(c.chain, lab.pki.chain(), "{}", o.target.endpoint);
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
     assert_eq!(c.handshake_signature, HandshakeSignature::Verified);
     let report = o.report.as_ref().expect("chain report");
     assert!(report.parse_errors.is_empty(), "{:?}", report.parse_errors);
@@ -586,7 +586,7 @@ fn assert_legacy_capture(o: &ProbeOutcome, lab: &Lab, version: &str, ctx: &str) 
         ],
         "{ctx}"
     );
-    assert_eq!(c.tls_version.as_deref(), Some(version), "{ctx}");
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some(version), "{ctx}");
     assert!(c.legacy.is_some(), "{ctx}");
     let report = o.report.as_ref().expect("report of the legacy chain");
     let leaf = report.leaf().expect("legacy leaf parsed");

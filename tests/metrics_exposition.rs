@@ -431,7 +431,7 @@ fn changed_labels_replace_old_series() {
     let m = Metrics::new(build());
     m.record(&ok_outcome("web", "127.0.0.1:443", "aaaaaaaa"));
     let mut o = ok_outcome("web", "127.0.0.1:443", "eeeeeeee");
-    o.capture.tls_version = Some("TLSv1.2".into());
+    o.capture.tls_version = certprobe::vocab::TlsVersion::from_name("TLSv1.2");
     o.capture.cipher_suite = Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into());
     o.report.as_mut().unwrap().certs.truncate(1);
     o.finished_at = NOW + 300.0;
@@ -792,7 +792,11 @@ fn fixture_rule_ids_are_real_rule_ids() {
         legacy_outcome("c", "127.0.0.1:3"),
     ] {
         for v in &o.evaluation.verdicts {
-            assert!(certprobe::policy::RULE_IDS.contains(&v.rule), "{}", v.rule);
+            assert!(
+                certprobe::vocab::RuleId::ALL.contains(&v.rule),
+                "{}",
+                v.rule
+            );
         }
     }
 }

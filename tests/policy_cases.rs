@@ -509,7 +509,7 @@ fn unix(t: i64) -> UnixTime {
 
 fn capture(chain: &[CertificateDer<'static>], sni: &str) -> Capture {
     let mut c = Capture::new("127.0.0.1:5061".parse().unwrap(), Some(sni.to_string()));
-    c.tls_version = Some("TLSv1.2".into());
+    c.tls_version = certprobe::vocab::TlsVersion::from_name("TLSv1.2");
     c.chain = chain.to_vec();
     c.handshake_signature = HandshakeSignature::Verified;
     c
@@ -582,7 +582,7 @@ fn check(e: &Evaluation, status: Status, expected_issues: &str) {
 }
 
 fn msg<'a>(e: &'a Evaluation, rule: &str) -> &'a str {
-    &e.verdict(rule)
+    &e.verdict(certprobe::vocab::RuleId::from_name(rule).expect("a rule id"))
         .unwrap_or_else(|| panic!("rule {rule} did not run:\n{}", dump(e)))
         .message
 }
@@ -592,7 +592,7 @@ fn msg<'a>(e: &'a Evaluation, rule: &str) -> &'a str {
 const LYNC_NA: &str = "mtls_enforced=na client_cert_accepted=na";
 
 fn ids(e: &Evaluation) -> Vec<&'static str> {
-    e.verdicts.iter().map(|v| v.rule).collect()
+    e.verdicts.iter().map(|v| v.rule.as_str()).collect()
 }
 
 // === §4 test cases ===
@@ -859,7 +859,7 @@ fn case_09_edge_internal_cn_only_without_san_is_compliant_under_san_or_cn() {
     let e = eval(&lync(), "edge_internal", &chain, "lsedge.contoso.net");
     check(&e, Status::Ok, LYNC_NA);
     assert!(
-        e.verdict("subject_in_san").is_none(),
+        e.verdict(certprobe::vocab::RuleId::SubjectInSan).is_none(),
         "subject_in_san is off for Edge internal"
     );
     assert_eq!(
@@ -1288,7 +1288,7 @@ fn case_23_persistent_chat_issued_by_a_different_ca_than_the_front_end() {
     );
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].endpoint, "pchat-other");
-    assert_eq!(v[0].verdict.rule, "same_issuer");
+    assert_eq!(v[0].verdict.rule.as_str(), "same_issuer");
     assert_eq!(v[0].verdict.verdict, Verdict::Fail);
     assert!(
         v[0].verdict
@@ -1551,7 +1551,7 @@ fn tls_version_minimum_from_rustls_and_legacy_captures() {
     let mut cap = capture(&chain, "ee01.contoso.com");
     cap.tls_version = None;
     cap.legacy = Some(LegacyFacts {
-        version: "TLSv1.0".into(),
+        version: certprobe::vocab::TlsVersion::Tls10,
         cipher_suite: "TLS_RSA_WITH_AES_128_CBC_SHA".into(),
     });
     cap.handshake_signature = HandshakeSignature::NotChecked;
@@ -1690,7 +1690,7 @@ fn severity_info_and_off_never_degrade_the_status() {
     let chain = leaf("sip.contoso.com", &["sip.contoso.com"]).chain(); // internal, names missing
     let e = eval(&p, "edge_lenient", &chain, "sip.contoso.com");
     check(&e, Status::Ok, LYNC_NA);
-    assert!(e.verdict("san_required").is_none());
+    assert!(e.verdict(certprobe::vocab::RuleId::SanRequired).is_none());
     assert!(msg(&e, "issuer_class").starts_with("(info) issuer class internal"));
     assert!(e
         .info

@@ -246,7 +246,7 @@ fn capture(port: u16, sni: &str) -> Capture {
         Some(sni.into()),
     );
     c.chain = chain;
-    c.tls_version = version;
+    c.tls_version = version.and_then(|v| certprobe::vocab::TlsVersion::from_name(&v));
     c
 }
 
@@ -332,7 +332,7 @@ fn live_sha1_internal_chain_missing_intermediate_and_wildcard() {
     let s = serve(d, "sha1.pem", true);
     let cap = capture(s.1, "ee01.contoso.com");
     assert_eq!(cap.chain.len(), 2, "leaf and intermediate presented");
-    assert_eq!(cap.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(cap.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
     let e = judge(
         &policy("lync2013"),
         "fe_default",
@@ -343,7 +343,9 @@ fn live_sha1_internal_chain_missing_intermediate_and_wildcard() {
     assert_eq!(issues(&e), NA, "{}", dump(&e));
     assert_eq!(e.status, Status::Ok);
     assert_eq!(
-        e.verdict("trusted").unwrap().message,
+        e.verdict(certprobe::vocab::RuleId::Trusted)
+            .unwrap()
+            .message,
         "verified by store internal (with legacy SHA-1/RSA-1024 algorithms)"
     );
     let h = judge(
@@ -381,7 +383,7 @@ fn live_sha1_internal_chain_missing_intermediate_and_wildcard() {
     );
     assert_eq!(e.status, Status::Critical);
     assert!(e
-        .verdict("chain_hygiene")
+        .verdict(certprobe::vocab::RuleId::ChainHygiene)
         .unwrap()
         .message
         .contains("intermediate is missing"));
@@ -399,7 +401,9 @@ fn live_sha1_internal_chain_missing_intermediate_and_wildcard() {
     );
     assert_eq!(issues(&e), "", "{}", dump(&e));
     assert_eq!(
-        e.verdict("hostname").unwrap().message,
+        e.verdict(certprobe::vocab::RuleId::Hostname)
+            .unwrap()
+            .message,
         "med01.contoso.com matches SAN *.contoso.com"
     );
     let m = judge(

@@ -7,7 +7,7 @@ use certprobe::chain::{
 use certprobe::policy::names::dns_matches;
 use certprobe::policy::spec::{ExpiryRule, RulesSpec};
 use certprobe::policy::{
-    evaluate, EndpointContext, Policy, PolicySpec, ProfileSpec, Severity, Status, Verdict, RULE_IDS,
+    evaluate, EndpointContext, Policy, PolicySpec, ProfileSpec, Severity, Status, Verdict,
 };
 use certprobe::probe::Capture;
 use proptest::prelude::*;
@@ -210,7 +210,7 @@ fn unset_variables_are_listed_per_profile() {
 #[test]
 fn rule_ids_are_unique_snake_case_label_values() {
     let mut seen = std::collections::BTreeSet::new();
-    for id in RULE_IDS {
+    for id in certprobe::vocab::RuleId::NAMES {
         assert!(
             id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
             "{id}"
@@ -297,7 +297,7 @@ proptest! {
         r.issuer_class = IssuerClass::Internal;
         let p = expiry_policy(warn, crit);
         let e = evaluate(&p, "p", cap, &r, &EndpointContext::default(), NOW);
-        let v = e.verdict("expiry").unwrap().verdict;
+        let v = e.verdict(certprobe::vocab::RuleId::Expiry).unwrap().verdict;
         let critical = NOW + i64::from(crit) * 86_400 > not_after || left <= 0;
         let warning = NOW + i64::from(warn) * 86_400 > not_after;
         let expected = if critical { Verdict::Fail } else if warning { Verdict::Warn } else { Verdict::Pass };

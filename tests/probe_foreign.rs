@@ -27,7 +27,7 @@ async fn openssl_s_server_chain_is_captured() {
         server.child.output()
     );
     assert_eq!(c.chain, pki.chain());
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
     assert_eq!(c.handshake_signature, HandshakeSignature::Verified);
 
     // Speaking HTTP to `-www` gets a normal answer: not a rejection.
@@ -225,9 +225,9 @@ async fn legacy_only_server_is_captured_by_the_legacy_handshake(flag: &str, vers
         format!("server offers only {version}; chain captured by legacy handshake")
     );
     assert_eq!(c.chain, vec![der(&pki.leaf.der), der(&pki.root.der)]);
-    assert_eq!(c.tls_version.as_deref(), Some(version));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some(version));
     let legacy = c.legacy.clone().expect("legacy facts");
-    assert_eq!(legacy.version, version);
+    assert_eq!(legacy.version.as_str(), version);
     assert!(
         legacy.cipher_suite.starts_with("TLS_"),
         "an offered suite is named: {legacy:?}"
@@ -275,7 +275,7 @@ async fn cbc_only_tls12_server_is_captured_with_handshake_failure_and_its_suite(
         server.child.output()
     );
     assert_eq!(c.chain, vec![der(&pki.leaf.der)]);
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.2"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.2"));
     assert_eq!(
         c.legacy.as_ref().map(|l| l.cipher_suite.as_str()),
         Some("TLS_RSA_WITH_AES_128_CBC_SHA")

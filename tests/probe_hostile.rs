@@ -180,7 +180,7 @@ async fn tls10_server_hello_answer_is_captured_by_the_legacy_handshake() {
         "server offers only TLSv1.0; chain captured by legacy handshake"
     );
     assert_eq!(c.chain, pki.chain());
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.0"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.0"));
     assert_eq!(
         c.cipher_suite.as_deref(),
         Some("TLS_RSA_WITH_AES_128_CBC_SHA")

@@ -26,7 +26,7 @@ async fn valid_chain_is_captured_with_tls13_facts() {
     let c = probe_address(&spec, server.addr).await;
     assert!(c.failure.is_none(), "{:?}", c.failure);
     assert_eq!(c.chain, pki.chain());
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
     assert!(
         c.cipher_suite.as_deref().unwrap().starts_with("TLS13_"),
         "{:?}",
@@ -53,7 +53,7 @@ async fn tls12_only_server_is_captured_as_tls12() {
     .await;
     let c = probe_address(&spec_for(server.addr, Some("tls12.test")), server.addr).await;
     assert!(c.failure.is_none(), "{:?}", c.failure);
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.2"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.2"));
     assert!(
         c.cipher_suite
             .as_deref()
@@ -99,7 +99,11 @@ async fn expired_self_signed_and_wrong_name_chains_are_still_captured() {
         let c = probe_address(&spec_for(server.addr, Some(sni)), server.addr).await;
         assert!(c.failure.is_none(), "{label}: {:?}", c.failure);
         assert_eq!(c.chain, vec![leaf.cert.clone()], "{label}");
-        assert_eq!(c.tls_version.as_deref(), Some("TLSv1.3"), "{label}");
+        assert_eq!(
+            c.tls_version.map(|v| v.as_str()),
+            Some("TLSv1.3"),
+            "{label}"
+        );
         assert_eq!(server.handshakes_reaching(1).await, 1, "{label}");
     }
 }
@@ -222,7 +226,7 @@ async fn mtls_server_rejects_a_missing_certificate_with_certificate_required_and
     assert!(!c.client_auth.client_cert_sent);
     assert_eq!(c.client_auth.accepted, None);
     // TLS 1.3: the handshake completed on our side, the verdict came on the first read.
-    assert_eq!(c.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(c.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
 }
 
 #[tokio::test]
@@ -335,8 +339,8 @@ async fn each_loopback_address_is_captured_separately() {
     assert_eq!(ca.chain, a.chain());
     assert_eq!(cb.chain, b.chain());
     assert_ne!(sha_of(&ca.chain[0]), sha_of(&cb.chain[0]));
-    assert_eq!(ca.tls_version.as_deref(), Some("TLSv1.3"));
-    assert_eq!(cb.tls_version.as_deref(), Some("TLSv1.2"));
+    assert_eq!(ca.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
+    assert_eq!(cb.tls_version.map(|v| v.as_str()), Some("TLSv1.2"));
 }
 
 #[tokio::test]
@@ -471,7 +475,7 @@ async fn ipv6_loopback_server_is_probed_by_literal_through_the_cli_and_a_config(
     let named = probe_address(&spec_for(server.addr, Some("v6.test")), server.addr).await;
     assert!(named.failure.is_none(), "{:?}", named.failure);
     assert_eq!(named.sni.as_deref(), Some("v6.test"));
-    assert_eq!(named.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(named.tls_version.map(|v| v.as_str()), Some("TLSv1.3"));
 
     let dir = tempfile::tempdir().unwrap();
     let root = write_file(dir.path(), "root.pem", &pki.root.pem);

@@ -456,7 +456,7 @@ fn verdict<'a>(o: &'a ProbeOutcome, rule: &str) -> &'a certprobe::policy::RuleVe
     o.evaluation
         .verdicts
         .iter()
-        .find(|v| v.rule == rule)
+        .find(|v| v.rule.as_str() == rule)
         .unwrap_or_else(|| panic!("no {rule} verdict: {:?}", o.evaluation))
 }
 

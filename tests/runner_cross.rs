@@ -35,7 +35,7 @@ fn members_of_an_edge_pool_with_different_keys_get_a_failing_pool_verdict() {
             let mut c = Capture::new(addr.parse().unwrap(), ep.spec.sni.clone());
             // Two different self-signed leaves: different keys in one Edge pool.
             c.chain = vec![leaf(&["sip.contoso.com"])];
-            c.tls_version = Some("TLSv1.3".into());
+            c.tls_version = certprobe::vocab::TlsVersion::from_name("TLSv1.3");
             runner::evaluate_capture(ep, addr, c, &ctx, now)
         })
         .collect();
@@ -45,10 +45,13 @@ fn members_of_an_edge_pool_with_different_keys_get_a_failing_pool_verdict() {
     for o in &outcomes[..2] {
         let v = o
             .evaluation
-            .verdict("pool_consistency")
+            .verdict(certprobe::vocab::RuleId::PoolConsistency)
             .expect("pool verdict on each member");
         assert_eq!(v.verdict, Verdict::Fail, "{}: {v:?}", o.target.endpoint);
         assert_eq!(o.evaluation.status, Status::Critical);
     }
-    assert!(outcomes[2].evaluation.verdict("pool_consistency").is_none());
+    assert!(outcomes[2]
+        .evaluation
+        .verdict(certprobe::vocab::RuleId::PoolConsistency)
+        .is_none());
 }

@@ -126,7 +126,7 @@ endpoints:
         c.connect_duration = Some(Duration::from_micros(80));
         c.handshake_duration = Some(Duration::from_micros(900));
         c.verdict_duration = Some(Duration::from_micros(300));
-        c.tls_version = Some("TLSv1.3".into());
+        c.tls_version = Some(certprobe::vocab::TlsVersion::Tls13);
         c.cipher_suite = Some("TLS13_AES_256_GCM_SHA384".into());
         c.kx_group = Some("X25519".into());
         c.chain = self.chain.clone();

@@ -6,42 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::Serialize;
 use x509_parser::prelude::*;
 
-/// Hash used by a signature algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignatureHash {
-    Md5,
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
-    /// Ed25519 / Ed448 (no separate hash).
-    Intrinsic,
-    Unknown,
-}
-
-impl SignatureHash {
-    /// The name used in JSON, policy files and messages (`sha256`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignatureHash::Md5 => "md5",
-            SignatureHash::Sha1 => "sha1",
-            SignatureHash::Sha224 => "sha224",
-            SignatureHash::Sha256 => "sha256",
-            SignatureHash::Sha384 => "sha384",
-            SignatureHash::Sha512 => "sha512",
-            SignatureHash::Intrinsic => "intrinsic",
-            SignatureHash::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for SignatureHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::vocab::SignatureHash;
 
 impl std::fmt::Display for KeyAlgorithm {
     /// `RSA 2048`, `EC P-256`, `Ed25519`, `key 1.2.3` (never Rust debug text).
@@ -571,19 +536,6 @@ fn hash_from_oid(oid: &str) -> SignatureHash {
     }
 }
 
-fn hash_name(h: SignatureHash) -> &'static str {
-    match h {
-        SignatureHash::Md5 => "MD5",
-        SignatureHash::Sha1 => "SHA1",
-        SignatureHash::Sha224 => "SHA224",
-        SignatureHash::Sha256 => "SHA256",
-        SignatureHash::Sha384 => "SHA384",
-        SignatureHash::Sha512 => "SHA512",
-        SignatureHash::Intrinsic => "intrinsic",
-        SignatureHash::Unknown => "unknown",
-    }
-}
-
 /// (friendly name, hash, is RSASSA-PSS)
 fn signature_info(x509: &X509Certificate<'_>) -> (String, SignatureHash, bool) {
     use SignatureHash as H;
@@ -621,7 +573,11 @@ fn signature_info(x509: &X509Certificate<'_>) -> (String, SignatureHash, bool) {
                     Err(_) => H::Unknown,
                 },
             };
-            return (format!("rsassaPss-{}", hash_name(hash)), hash, true);
+            return (
+                format!("rsassaPss-{}", SignatureHash::human(hash)),
+                hash,
+                true,
+            );
         }
         _ => return (oid.clone(), H::Unknown, false),
     };

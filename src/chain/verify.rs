@@ -14,23 +14,7 @@ use super::facts::{parse_x509, CertFacts, KeyAlgorithm, SignatureHash};
 use super::hostname::{match_hostname, HostnameMatch, NameCheck};
 use super::store::{StoreClass, TrustStore, TrustStores};
 
-/// Bounded reason why a store rejected a chain (a metric label value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VerifyErrorKind {
-    UnknownIssuer,
-    Expired,
-    NotYetValid,
-    BadSignature,
-    UnsupportedSignatureAlgorithm,
-    BadEku,
-    PathTooLong,
-    NameConstraints,
-    CaUsedAsLeaf,
-    NotCa,
-    Malformed,
-    Other,
-}
+pub use crate::vocab::{IssuerClass, VerifyErrorKind};
 
 /// One store's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,17 +65,6 @@ pub struct Hygiene {
     pub expired_intermediates: Vec<usize>,
     /// Earliest notAfter over the presented chain.
     pub earliest_not_after: Option<i64>,
-}
-
-/// Issuer classification: `Internal` when a store of class internal trusts the chain (verified,
-/// or trusted apart from the leaf's EKU), else `Public` likewise, else `Unknown` (the AD CS
-/// fallback heuristic is reported as an inference, not as a class).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IssuerClass {
-    Internal,
-    Public,
-    Unknown,
 }
 
 /// Everything known about a presented chain.

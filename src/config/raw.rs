@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::duration::HumanDuration;
 use crate::chain::StoreClass;
 use crate::policy::PolicySpec;
-use crate::probe::handshake::{AppProtocol, ClientAuthExpectation, TlsVersion};
+use crate::probe::handshake::{AppProtocol, ClientAuthExpectation};
 use crate::probe::AddressMode;
 
 /// The whole config file.
@@ -165,9 +165,9 @@ pub enum RawSni {
 pub struct RawTls {
     /// Lowest version offered: `"1.2"` (default; rustls' floor) or `"1.3"`. Servers that only
     /// speak older versions are still captured by the legacy handshake.
-    pub min_version: Option<TlsVersion>,
+    pub min_version: Option<crate::vocab::ProbeTlsVersion>,
     /// Highest version offered: `"1.3"` (default) or `"1.2"`.
-    pub max_version: Option<TlsVersion>,
+    pub max_version: Option<crate::vocab::ProbeTlsVersion>,
     /// Try the legacy TLS 1.0-1.2 capture when the server cannot speak TLS 1.2+. Default true.
     pub legacy_fallback: Option<bool>,
 }

@@ -634,11 +634,11 @@ fn validate_endpoint(
     let min_version = e
         .tls
         .min_version
-        .unwrap_or(crate::probe::handshake::TlsVersion::Tls12);
+        .map_or(crate::vocab::TlsVersion::Tls12, |v| v.0);
     let max_version = e
         .tls
         .max_version
-        .unwrap_or(crate::probe::handshake::TlsVersion::Tls13);
+        .map_or(crate::vocab::TlsVersion::Tls13, |v| v.0);
     if min_version > max_version {
         c.err(
             line_of(&e.name),

@@ -33,7 +33,7 @@ use prometheus_client::registry::Registry;
 
 use crate::chain::KeyAlgorithm;
 use crate::outcome::ProbeOutcome;
-use crate::policy::{Severity, Status, Verdict};
+use crate::policy::Verdict;
 use crate::probe::HandshakeSignature;
 
 /// Metric name prefix.
@@ -744,49 +744,6 @@ fn token(s: &str) -> &str {
     }
 }
 
-fn is_legacy_version(v: &str) -> bool {
-    matches!(
-        v,
-        "TLSv1.0" | "TLSv1.1" | "TLSv1" | "SSLv3" | "SSLv2" | "TLSv1_0" | "TLSv1_1"
-    )
-}
-
-fn severity_str(s: Severity) -> &'static str {
-    match s {
-        Severity::Fail => "fail",
-        Severity::Warn => "warn",
-        Severity::Info => "info",
-        Severity::Off => "off",
-    }
-}
-
-fn status_value(s: Status) -> i64 {
-    match s {
-        Status::Ok => 0,
-        Status::Warning => 1,
-        Status::Critical => 2,
-        Status::Unknown => 3,
-    }
-}
-
-fn verify_error_str(e: crate::chain::VerifyErrorKind) -> &'static str {
-    use crate::chain::VerifyErrorKind as K;
-    match e {
-        K::UnknownIssuer => "unknown_issuer",
-        K::Expired => "expired",
-        K::NotYetValid => "not_yet_valid",
-        K::BadSignature => "bad_signature",
-        K::UnsupportedSignatureAlgorithm => "unsupported_signature_algorithm",
-        K::BadEku => "bad_eku",
-        K::PathTooLong => "path_too_long",
-        K::NameConstraints => "name_constraints",
-        K::CaUsedAsLeaf => "ca_used_as_leaf",
-        K::NotCa => "not_ca",
-        K::Malformed => "malformed",
-        K::Other => "other",
-    }
-}
-
 fn key_labels(k: &KeyAlgorithm) -> (&'static str, String) {
     match k {
         KeyAlgorithm::Rsa { bits } => ("rsa", bits.to_string()),
@@ -870,16 +827,13 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     }
     l.push(Fam::LastProbe, &[], Value::Float(o.finished_at));
 
-    let version = c
-        .tls_version
-        .as_deref()
-        .or(c.legacy.as_ref().map(|l| l.version.as_str()));
+    let version = c.tls_version.or(c.legacy.as_ref().map(|l| l.version));
     let cipher = c
         .cipher_suite
         .as_deref()
         .or(c.legacy.as_ref().map(|l| l.cipher_suite.as_str()));
     if let Some(v) = version {
-        l.push(Fam::TlsVersion, &[("version", v)], Value::Int(1));
+        l.push(Fam::TlsVersion, &[("version", v.as_str())], Value::Int(1));
     }
     if let Some(v) = cipher {
         l.push(Fam::TlsCipher, &[("cipher", v)], Value::Int(1));
@@ -887,7 +841,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     if version.is_some() || c.legacy.is_some() {
         // By the version spoken: a legacy capture can also come back with TLS 1.2 (a server
         // without rustls' cipher suites, or one that drops TLS 1.3 ClientHellos).
-        let legacy = version.is_some_and(is_legacy_version);
+        let legacy = version.is_some_and(crate::vocab::TlsVersion::is_legacy);
         l.push(Fam::LegacyTls, &[], b(legacy));
     }
     match &c.handshake_signature {
@@ -943,7 +897,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
                 if let Some(e) = st.error {
                     l.push(
                         Fam::ChainVerifyError,
-                        &[("store", &st.store), ("error", verify_error_str(e))],
+                        &[("store", &st.store), ("error", e.as_str())],
                         Value::Int(1),
                     );
                 }
@@ -977,7 +931,7 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
     l.push(
         Fam::PolicyStatus,
         &[],
-        Value::Int(status_value(o.evaluation.status)),
+        Value::Int(i64::from(o.evaluation.status.exit_code())),
     );
     for v in &o.evaluation.verdicts {
         // `severity` is what this result means: a fail-severity rule whose finding is only
@@ -986,14 +940,14 @@ fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> TargetSeries {
         let (failed, severity) = match v.verdict {
             Verdict::Fail => (1, "fail"),
             Verdict::Warn => (1, "warn"),
-            Verdict::Pass => (0, severity_str(v.severity)),
+            Verdict::Pass => (0, v.severity.as_str()),
             Verdict::NotApplicable => continue,
         };
         l.push(
             Fam::PolicyRuleFailed,
             &[
                 ("profile", &o.evaluation.profile),
-                ("rule", v.rule),
+                ("rule", v.rule.as_str()),
                 ("severity", severity),
             ],
             Value::Int(failed),

@@ -603,7 +603,7 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&Latest>) {
                     crate::policy::Verdict::Fail | crate::policy::Verdict::Warn
                 )
             })
-            .map(|v| v.rule)
+            .map(|v| v.rule.as_str())
             .collect();
         tracing::info!(endpoint = %ep, address = %addr, old = ?old_status, new = ?new_status, rules = ?failing, "policy status changed");
     }

@@ -186,7 +186,7 @@ pub fn pool_verdicts_for_members(policy: &Policy, members: &[Member<'_>]) -> Vec
                 endpoint: m.endpoint.to_string(),
                 address: m.address.to_string(),
                 verdict: RuleVerdict {
-                    rule: "pool_consistency",
+                    rule: crate::vocab::RuleId::PoolConsistency,
                     severity: pv.severity,
                     verdict: pv.verdict,
                     message: format!("pool {}: {}", pv.pool, pv.detail),
@@ -220,7 +220,7 @@ pub fn same_issuer_as(policy: &Policy, members: &[Member<'_>]) -> Vec<CrossVerdi
             endpoint: m.endpoint.to_string(),
             address: m.address.to_string(),
             verdict: RuleVerdict {
-                rule: "same_issuer",
+                rule: crate::vocab::RuleId::SameIssuer,
                 severity,
                 verdict,
                 message,

@@ -18,76 +18,13 @@ use crate::probe::Capture;
 pub use cross::{pool_consistency, same_issuer_as, CrossVerdict, Member, PoolVerdict};
 pub use spec::{PolicySpec, Preset, ProfileSpec, RulesSpec};
 
-/// Rolled-up status, Nagios-compatible numbering (also the `policy_status` metric is
-/// 0 ok / 1 warn / 2 fail).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Warning => "WARNING",
-            Status::Critical => "CRITICAL",
-            Status::Unknown => "UNKNOWN",
-        }
-    }
-    /// Nagios exit code.
-    pub fn exit_code(self) -> u8 {
-        self as u8
-    }
-    /// Worst of two, where Critical > Warning > Unknown > Ok for roll-up purposes... except that
-    /// Nagios orders Unknown above Critical for exit codes; we treat Critical as worst.
-    pub fn worst(self, other: Status) -> Status {
-        fn rank(s: Status) -> u8 {
-            match s {
-                Status::Ok => 0,
-                Status::Warning => 1,
-                Status::Unknown => 2,
-                Status::Critical => 3,
-            }
-        }
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-}
-
-/// Per-rule severity chosen by the operator.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Fail,
-    Warn,
-    Info,
-    Off,
-}
-
-/// One rule's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Warn,
-    Fail,
-    NotApplicable,
-}
+pub use crate::vocab::{RuleId, Severity, Status, Verdict};
 
 /// A rule outcome: the rule id (from a closed catalogue, safe as a metric label), the severity
 /// it ran with, the verdict, and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleVerdict {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub severity: Severity,
     pub verdict: Verdict,
     pub message: String,
@@ -120,41 +57,6 @@ pub struct EndpointContext {
     /// profile sets that rule itself.
     pub client_cert_configured: bool,
 }
-
-/// Every rule id the evaluator can emit (the `rule` metric label values), in evaluation order.
-/// `pool_consistency` and `same_issuer` come from the cross-endpoint functions in [`cross`].
-pub const RULE_IDS: &[&str] = &[
-    "reachable",
-    "trusted",
-    "issuer_class",
-    "hostname",
-    "validity",
-    "expiry",
-    "max_validity",
-    "signature_hash",
-    "rsassa_pss",
-    "key",
-    "eku",
-    "eku_critical",
-    "key_usage",
-    "crl_dp",
-    "revocation",
-    "crl_fresh",
-    "cdp_ldap_only",
-    "san_required",
-    "subject_in_san",
-    "subject_contains",
-    "cn_wildcard",
-    "san_wildcard",
-    "tls_version",
-    "mtls_enforced",
-    "client_cert_accepted",
-    "handshake_signature",
-    "chain_hygiene",
-    "intermediate_expiry",
-    "pool_consistency",
-    "same_issuer",
-];
 
 /// One profile with its whole `extends` chain (and preset layers) merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -431,7 +333,7 @@ impl Evaluation {
     }
 
     /// The verdict of a rule, if it ran.
-    pub fn verdict(&self, rule: &str) -> Option<&RuleVerdict> {
+    pub fn verdict(&self, rule: RuleId) -> Option<&RuleVerdict> {
         self.verdicts.iter().find(|v| v.rule == rule)
     }
 }
@@ -477,7 +379,7 @@ pub fn evaluate(
 mod tests {
     use super::*;
 
-    fn v(rule: &'static str, verdict: Verdict) -> RuleVerdict {
+    fn v(rule: RuleId, verdict: Verdict) -> RuleVerdict {
         RuleVerdict {
             rule,
             severity: Severity::Fail,
@@ -490,15 +392,24 @@ mod tests {
     fn worst_rule_wins() {
         assert_eq!(roll_up(&[]), Status::Ok);
         assert_eq!(
-            roll_up(&[v("a", Verdict::Pass), v("b", Verdict::NotApplicable)]),
+            roll_up(&[
+                v(RuleId::Trusted, Verdict::Pass),
+                v(RuleId::Expiry, Verdict::NotApplicable)
+            ]),
             Status::Ok
         );
         assert_eq!(
-            roll_up(&[v("a", Verdict::Warn), v("b", Verdict::Pass)]),
+            roll_up(&[
+                v(RuleId::Trusted, Verdict::Warn),
+                v(RuleId::Expiry, Verdict::Pass)
+            ]),
             Status::Warning
         );
         assert_eq!(
-            roll_up(&[v("a", Verdict::Warn), v("b", Verdict::Fail)]),
+            roll_up(&[
+                v(RuleId::Trusted, Verdict::Warn),
+                v(RuleId::Expiry, Verdict::Fail)
+            ]),
             Status::Critical
         );
     }
@@ -521,16 +432,16 @@ mod tests {
 
     #[test]
     fn tls_versions_parse_from_rustls_and_openssl_spellings() {
-        use spec::TlsVersionName::*;
+        use crate::vocab::TlsVersion::{self, *};
         for (s, want) in [
             ("TLSv1.3", Tls13),
-            ("TLSv1_2", Tls12),
-            ("TLS1.1", Tls11),
+            ("tls1.2", Tls12),
+            ("1.1", Tls11),
             ("TLSv1", Tls10),
             ("SSLv3", Ssl3),
         ] {
-            assert_eq!(rules::parse_tls_version(s), Some(want), "{s}");
+            assert_eq!(TlsVersion::from_name(s), Some(want), "{s}");
         }
-        assert_eq!(rules::parse_tls_version("QUIC"), None);
+        assert_eq!(TlsVersion::from_name("QUIC"), None);
     }
 }

@@ -6,11 +6,8 @@ use crate::chain::{
 use crate::probe::{Capture, HandshakeSignature};
 
 use super::names::{self, Coverage};
-use super::spec::{
-    EkuName, HashName, IssuerClassName, NameMode, NamePattern, RulesSpec, TlsVersionName, Vars,
-    WildcardMode,
-};
-use super::{EndpointContext, RuleVerdict, Severity, Verdict};
+use super::spec::{EkuName, NameMode, NamePattern, RulesSpec, TlsVersion, Vars, WildcardMode};
+use super::{EndpointContext, RuleId, RuleVerdict, Severity, Verdict};
 
 /// keyUsage bit names as `CertFacts::key_usage` spells them.
 pub const KEY_USAGE_BITS: &[&str] = &[
@@ -65,62 +62,6 @@ fn days(secs: i64) -> String {
     format!("{}.{} days", tenths.div_euclid(10), tenths.rem_euclid(10))
 }
 
-fn hash_spec(h: SignatureHash) -> Option<HashName> {
-    Some(match h {
-        SignatureHash::Md5 => HashName::Md5,
-        SignatureHash::Sha1 => HashName::Sha1,
-        SignatureHash::Sha224 => HashName::Sha224,
-        SignatureHash::Sha256 => HashName::Sha256,
-        SignatureHash::Sha384 => HashName::Sha384,
-        SignatureHash::Sha512 => HashName::Sha512,
-        SignatureHash::Intrinsic => HashName::Intrinsic,
-        SignatureHash::Unknown => return None,
-    })
-}
-
-fn class_name(c: IssuerClass) -> &'static str {
-    match c {
-        IssuerClass::Internal => "internal",
-        IssuerClass::Public => "public",
-        IssuerClass::Unknown => "unknown",
-    }
-}
-
-fn class_spec_name(c: IssuerClassName) -> &'static str {
-    match c {
-        IssuerClassName::Internal => "internal",
-        IssuerClassName::Public => "public",
-        IssuerClassName::Unknown => "unknown",
-    }
-}
-
-/// Parse a negotiated version string (`TLSv1.3`, `TLSv1_2`, `TLS1.0`, `SSLv3`).
-pub fn parse_tls_version(s: &str) -> Option<TlsVersionName> {
-    let t: String = s
-        .to_ascii_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    Some(match t.as_str() {
-        "sslv3" | "ssl3" | "ssl30" => TlsVersionName::Ssl3,
-        "tlsv10" | "tls10" | "tlsv1" | "tls1" => TlsVersionName::Tls10,
-        "tlsv11" | "tls11" => TlsVersionName::Tls11,
-        "tlsv12" | "tls12" => TlsVersionName::Tls12,
-        "tlsv13" | "tls13" => TlsVersionName::Tls13,
-        _ => return None,
-    })
-}
-
-fn tls_name(v: TlsVersionName) -> &'static str {
-    match v {
-        TlsVersionName::Ssl3 => "SSLv3",
-        TlsVersionName::Tls10 => "TLSv1.0",
-        TlsVersionName::Tls11 => "TLSv1.1",
-        TlsVersionName::Tls12 => "TLSv1.2",
-        TlsVersionName::Tls13 => "TLSv1.3",
-    }
-}
-
 /// The name the client used: explicit context name, else the SNI sent, else the host.
 fn endpoint_name(c: &Ctx<'_>) -> Option<String> {
     c.ctx
@@ -173,7 +114,7 @@ pub fn run(
                 format!("the leaf certificate could not be parsed: {why}")
             };
             out.push(RuleVerdict {
-                rule: "reachable",
+                rule: RuleId::Reachable,
                 severity: sev_of(rules.reachable.as_ref().and_then(|r| r.severity)),
                 verdict: Verdict::Fail,
                 message: msg,
@@ -192,7 +133,7 @@ pub fn run(
 
     info.push(format!(
         "issuer class: {}{}",
-        class_name(report.issuer_class),
+        report.issuer_class.as_str(),
         if report.adcs_detected {
             " (AD CS markers present)"
         } else {
@@ -208,7 +149,7 @@ pub fn run(
     }
 
     macro_rules! rule {
-        ($id:literal, $field:ident, $check:expr) => {
+        ($id:expr, $field:ident, $check:expr) => {
             if let Some(r) = &rules.$field {
                 let sev = sev_of(r.severity);
                 if sev != Severity::Off {
@@ -220,7 +161,7 @@ pub fn run(
         };
     }
 
-    rule!("reachable", reachable, |_r| match &failure {
+    rule!(RuleId::Reachable, reachable, |_r| match &failure {
         Some(f) => Finding::Pass(format!(
             "chain of {} certificate(s) captured although the handshake failed ({f})",
             report.certs.len() + report.parse_errors.len()
@@ -230,19 +171,19 @@ pub fn run(
             report.certs.len() + report.parse_errors.len()
         )),
     });
-    rule!("trusted", trusted, |r: &super::spec::TrustedRule| {
+    rule!(RuleId::Trusted, trusted, |r: &super::spec::TrustedRule| {
         check_trusted(&c, r.stores.as_deref().unwrap_or(&[]))
     });
     rule!(
-        "issuer_class",
+        RuleId::IssuerClass,
         issuer_class,
         |r: &super::spec::IssuerClassRule| {
             let allowed = r
                 .allowed
                 .clone()
-                .unwrap_or_else(|| vec![IssuerClassName::Internal, IssuerClassName::Public]);
-            let cls = class_name(report.issuer_class);
-            let names: Vec<&str> = allowed.iter().map(|a| class_spec_name(*a)).collect();
+                .unwrap_or_else(|| vec![IssuerClass::Internal, IssuerClass::Public]);
+            let cls = report.issuer_class.as_str();
+            let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
             let trusted_active = rules
                 .trusted
                 .as_ref()
@@ -270,10 +211,12 @@ pub fn run(
             }
         }
     );
-    rule!("hostname", hostname, |r: &super::spec::HostnameRule| {
-        check_hostname(&c, r.mode.unwrap_or(NameMode::San))
-    });
-    rule!("validity", validity, |_r| {
+    rule!(
+        RuleId::Hostname,
+        hostname,
+        |r: &super::spec::HostnameRule| { check_hostname(&c, r.mode.unwrap_or(NameMode::San)) }
+    );
+    rule!(RuleId::Validity, validity, |_r| {
         if now < leaf.not_before {
             Finding::Violation(format!(
                 "leaf {} is not yet valid (notBefore {})",
@@ -295,7 +238,7 @@ pub fn run(
             ))
         }
     });
-    rule!("expiry", expiry, |r: &super::spec::ExpiryRule| {
+    rule!(RuleId::Expiry, expiry, |r: &super::spec::ExpiryRule| {
         let warn = i64::from(r.warn_days.unwrap_or(30)) * DAY;
         let crit = match r.critical_hours {
             Some(h) => i64::from(h) * 3600,
@@ -304,7 +247,7 @@ pub fn run(
         check_expiry(&c, warn, crit)
     });
     rule!(
-        "max_validity",
+        RuleId::MaxValidity,
         max_validity,
         |r: &super::spec::MaxValidityRule| {
             let max = i64::from(r.max_days.unwrap_or(398));
@@ -321,11 +264,11 @@ pub fn run(
         }
     );
     rule!(
-        "signature_hash",
+        RuleId::SignatureHash,
         signature_hash,
         |r: &super::spec::SignatureHashRule| { check_hashes(&c, r) }
     );
-    rule!("rsassa_pss", rsassa_pss, |_r| {
+    rule!(RuleId::RsassaPss, rsassa_pss, |_r| {
         let pss: Vec<String> = report
             .certs
             .iter()
@@ -341,9 +284,13 @@ pub fn run(
             ))
         }
     });
-    rule!("key", key, |r: &super::spec::KeyRule| check_key(&c, r));
-    rule!("eku", eku, |r: &super::spec::EkuRule| check_eku(&c, r));
-    rule!("eku_critical", eku_critical, |_r| {
+    rule!(RuleId::Key, key, |r: &super::spec::KeyRule| check_key(
+        &c, r
+    ));
+    rule!(RuleId::Eku, eku, |r: &super::spec::EkuRule| check_eku(
+        &c, r
+    ));
+    rule!(RuleId::EkuCritical, eku_critical, |_r| {
         if !leaf.has_eku {
             Finding::NotApplicable("leaf has no EKU extension".into())
         } else if leaf.eku_critical {
@@ -355,10 +302,12 @@ pub fn run(
             Finding::Pass("EKU extension is not critical".into())
         }
     });
-    rule!("key_usage", key_usage, |r: &super::spec::KeyUsageRule| {
-        check_key_usage(leaf, r)
-    });
-    rule!("crl_dp", crl_dp, |_r| {
+    rule!(
+        RuleId::KeyUsage,
+        key_usage,
+        |r: &super::spec::KeyUsageRule| { check_key_usage(leaf, r) }
+    );
+    rule!(RuleId::CrlDp, crl_dp, |_r| {
         if leaf.crl_distribution_points.is_empty() {
             Finding::Violation(format!(
                 "leaf {} has no CRL distribution point{}",
@@ -383,16 +332,24 @@ pub fn run(
     // evaluation without fetched CRLs (benches, `--at` replays of stored captures) gives no
     // revocation verdict rather than a misleading one.
     if report.revocation.is_some() {
-        rule!("revocation", revocation, |_r| check_revocation(report));
-        rule!("crl_fresh", crl_fresh, |r: &super::spec::CrlFreshRule| {
-            check_crl_fresh(report, now, r.warn_hours.unwrap_or(24))
-        });
+        rule!(RuleId::Revocation, revocation, |_r| check_revocation(
+            report
+        ));
+        rule!(
+            RuleId::CrlFresh,
+            crl_fresh,
+            |r: &super::spec::CrlFreshRule| {
+                check_crl_fresh(report, now, r.warn_hours.unwrap_or(24))
+            }
+        );
     }
-    rule!("cdp_ldap_only", cdp_ldap_only, |_r| check_cdp_ldap_only(
-        report
-    ));
     rule!(
-        "san_required",
+        RuleId::CdpLdapOnly,
+        cdp_ldap_only,
+        |_r| check_cdp_ldap_only(report)
+    );
+    rule!(
+        RuleId::SanRequired,
         san_required,
         |r: &super::spec::SanRequiredRule| {
             check_san_required(&c, r.names.as_deref().unwrap_or(&[]))
@@ -402,13 +359,13 @@ pub fn run(
     // `san_required` rule.
     if rules.san_required.is_none() && !ctx.expected_names.is_empty() {
         out.push(apply(
-            "san_required",
+            RuleId::SanRequired,
             Severity::Fail,
             check_san_required(&c, &[]),
             &mut info,
         ));
     }
-    rule!("subject_in_san", subject_in_san, |_r| {
+    rule!(RuleId::SubjectInSan, subject_in_san, |_r| {
         match &leaf.subject_cn {
             None => Finding::NotApplicable("leaf has no subject CN".into()),
             Some(cn) if !leaf.has_san_extension => Finding::Violation(format!(
@@ -428,7 +385,7 @@ pub fn run(
         }
     });
     rule!(
-        "subject_contains",
+        RuleId::SubjectContains,
         subject_contains,
         |r: &super::spec::SubjectContainsRule| {
             let mut wanted = Vec::new();
@@ -460,46 +417,49 @@ pub fn run(
             }
         }
     );
-    rule!("cn_wildcard", cn_wildcard, |_r| match &leaf.subject_cn {
-        Some(cn) if cn.contains('*') => Finding::Violation(format!(
-            "wildcard in the subject CN {cn} (not supported for any role)"
-        )),
-        Some(cn) => Finding::Pass(format!("subject CN {cn} has no wildcard")),
-        None => Finding::NotApplicable("leaf has no subject CN".into()),
-    });
     rule!(
-        "san_wildcard",
+        RuleId::CnWildcard,
+        cn_wildcard,
+        |_r| match &leaf.subject_cn {
+            Some(cn) if cn.contains('*') => Finding::Violation(format!(
+                "wildcard in the subject CN {cn} (not supported for any role)"
+            )),
+            Some(cn) => Finding::Pass(format!("subject CN {cn} has no wildcard")),
+            None => Finding::NotApplicable("leaf has no subject CN".into()),
+        }
+    );
+    rule!(
+        RuleId::SanWildcard,
         san_wildcard,
         |r: &super::spec::SanWildcardRule| { check_san_wildcard(&c, r) }
     );
     rule!(
-        "tls_version",
+        RuleId::TlsVersion,
         tls_version,
         |r: &super::spec::TlsVersionRule| {
-            let min = r.min.unwrap_or(TlsVersionName::Tls10);
-            let raw = capture
+            let min = r.min.unwrap_or(TlsVersion::Tls10);
+            let negotiated = capture
                 .tls_version
-                .clone()
-                .or_else(|| capture.legacy.as_ref().map(|l| l.version.clone()));
-            match raw {
+                .or_else(|| capture.legacy.as_ref().map(|l| l.version));
+            match negotiated {
                 None => Finding::NotApplicable("negotiated TLS version unknown".into()),
-                Some(s) => match parse_tls_version(&s) {
-                    None => Finding::Violation(format!("unrecognised TLS version {s:?}")),
-                    Some(v) if v < min => Finding::Violation(format!(
-                        "negotiated {} is below the minimum {}",
-                        tls_name(v),
-                        tls_name(min)
-                    )),
-                    Some(v) => Finding::Pass(format!(
-                        "negotiated {} (minimum {})",
-                        tls_name(v),
-                        tls_name(min)
-                    )),
-                },
+                Some(TlsVersion::Unrecognized) => {
+                    Finding::Violation("unrecognised TLS version".into())
+                }
+                Some(v) if v < min => Finding::Violation(format!(
+                    "negotiated {} is below the minimum {}",
+                    v.as_str(),
+                    min.as_str()
+                )),
+                Some(v) => Finding::Pass(format!(
+                    "negotiated {} (minimum {})",
+                    v.as_str(),
+                    min.as_str()
+                )),
             }
         }
     );
-    rule!("mtls_enforced", mtls_enforced, |_r| {
+    rule!(RuleId::MtlsEnforced, mtls_enforced, |_r| {
         if !ctx.expect_client_auth_required {
             Finding::NotApplicable(
                 "the endpoint does not expect client certificates to be required".into(),
@@ -524,10 +484,10 @@ pub fn run(
         let sev = sev_of(r.severity);
         if sev != Severity::Off {
             let f = check_client_cert_accepted(capture, ctx, failure.as_deref());
-            out.push(apply("client_cert_accepted", sev, f, &mut info));
+            out.push(apply(RuleId::ClientCertAccepted, sev, f, &mut info));
         }
     }
-    rule!("handshake_signature", handshake_signature, |_r| {
+    rule!(RuleId::HandshakeSignature, handshake_signature, |_r| {
         match &capture.handshake_signature {
             HandshakeSignature::Verified => {
                 Finding::Pass("handshake signature verified with the leaf key".into())
@@ -543,7 +503,7 @@ pub fn run(
             }
         }
     });
-    rule!("chain_hygiene", chain_hygiene, |_r| {
+    rule!(RuleId::ChainHygiene, chain_hygiene, |_r| {
         let h = &report.hygiene;
         let mut p = Vec::new();
         if !h.complete {
@@ -584,7 +544,7 @@ pub fn run(
         }
     });
     rule!(
-        "intermediate_expiry",
+        RuleId::IntermediateExpiry,
         intermediate_expiry,
         |r: &super::spec::IntermediateExpiryRule| {
             let warn = i64::from(r.warn_days.unwrap_or(30)) * DAY;
@@ -647,17 +607,12 @@ fn check_client_cert_accepted(
     }
 }
 
-fn apply(
-    rule: &'static str,
-    severity: Severity,
-    f: Finding,
-    info: &mut Vec<String>,
-) -> RuleVerdict {
+fn apply(rule: RuleId, severity: Severity, f: Finding, info: &mut Vec<String>) -> RuleVerdict {
     let (verdict, message) = match f {
         Finding::Pass(m) => (Verdict::Pass, m),
         Finding::NotApplicable(m) => (Verdict::NotApplicable, m),
         Finding::Violation(m) | Finding::Advisory(m) if severity == Severity::Info => {
-            info.push(format!("{rule}: {m}"));
+            info.push(format!("{}: {m}", rule.as_str()));
             (Verdict::Pass, format!("(info) {m}"))
         }
         Finding::Violation(m) if severity == Severity::Fail => (Verdict::Fail, m),
@@ -715,15 +670,7 @@ fn check_trusted(c: &Ctx<'_>, stores: &[String]) -> Finding {
     let mut parts: Vec<String> = candidates
         .iter()
         .map(|v| {
-            let e = v
-                .error
-                .map(|e| {
-                    serde_json::to_value(e)
-                        .ok()
-                        .and_then(|j| j.as_str().map(str::to_string))
-                        .unwrap_or_else(|| format!("{e:?}"))
-                })
-                .unwrap_or_else(|| "not verified".into());
+            let e = v.error.map_or("not verified", |e| e.as_str());
             let at = v
                 .error_position
                 .and_then(|p| c.report.certs.get(p).map(|x| format!(" at {}", label(x))))
@@ -833,7 +780,7 @@ fn check_expiry(c: &Ctx<'_>, warn: i64, crit: i64) -> Finding {
 }
 
 fn check_hashes(c: &Ctx<'_>, r: &super::spec::SignatureHashRule) -> Finding {
-    use HashName::*;
+    use SignatureHash::*;
     let allowed = r
         .allowed
         .clone()
@@ -844,18 +791,16 @@ fn check_hashes(c: &Ctx<'_>, r: &super::spec::SignatureHashRule) -> Finding {
     let mut seen = Vec::new();
     for x in c.report.certs.iter().filter(|x| !x.self_signed) {
         let name = x.signature_hash.as_str();
-        match hash_spec(x.signature_hash) {
-            None if x.is_rsassa_pss => continue,
-            None => bad.push(format!(
+        match x.signature_hash {
+            Unknown if x.is_rsassa_pss => continue,
+            Unknown => bad.push(format!(
                 "{} signed with {} (unknown hash)",
                 label(x),
                 x.signature_algorithm
             )),
-            Some(h) if !allowed.contains(&h) => {
-                bad.push(format!("{} signed with {name}", label(x)))
-            }
-            Some(h) if warn.contains(&h) => soft.push(format!("{} signed with {name}", label(x))),
-            Some(_) => {}
+            h if !allowed.contains(&h) => bad.push(format!("{} signed with {name}", label(x))),
+            h if warn.contains(&h) => soft.push(format!("{} signed with {name}", label(x))),
+            _ => {}
         }
         if !seen.contains(&name) {
             seen.push(name);
@@ -863,7 +808,7 @@ fn check_hashes(c: &Ctx<'_>, r: &super::spec::SignatureHashRule) -> Finding {
     }
     let allowed_s = allowed
         .iter()
-        .map(|h| format!("{h:?}").to_ascii_lowercase())
+        .map(|h| h.as_str())
         .collect::<Vec<_>>()
         .join(", ");
     if !bad.is_empty() {

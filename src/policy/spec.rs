@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::Severity;
+pub use crate::vocab::{IssuerClass, SignatureHash, TlsVersion};
 
 /// The `policy:` section.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq)]
@@ -177,18 +178,6 @@ pub struct ProfileSpec {
     pub rules: RulesSpec,
 }
 
-/// Issuer classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IssuerClassName {
-    /// Chains to a store of class `internal`.
-    Internal,
-    /// Chains to a store of class `public`.
-    Public,
-    /// Chains to no configured store.
-    Unknown,
-}
-
 /// How the endpoint name is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -197,20 +186,6 @@ pub enum NameMode {
     San,
     /// SAN, or the subject CN when the certificate has no SAN extension (Edge internal).
     SanOrCn,
-}
-
-/// Signature hash names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum HashName {
-    Md5,
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
-    /// EdDSA (no separate hash).
-    Intrinsic,
 }
 
 /// Extended key usages the policy knows by name.
@@ -230,21 +205,6 @@ impl EkuName {
             EkuName::ClientAuth => "client_auth",
         }
     }
-}
-
-/// TLS protocol versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
-pub enum TlsVersionName {
-    #[serde(rename = "ssl3")]
-    Ssl3,
-    #[serde(rename = "tls1.0")]
-    Tls10,
-    #[serde(rename = "tls1.1")]
-    Tls11,
-    #[serde(rename = "tls1.2")]
-    Tls12,
-    #[serde(rename = "tls1.3")]
-    Tls13,
 }
 
 /// Wildcard SAN handling.
@@ -367,7 +327,7 @@ rule_struct!(
     /// `issuer_class`: the issuer class must be one of `allowed`.
     IssuerClassRule {
         /// Allowed classes (default `[internal, public]`).
-        allowed: Vec<IssuerClassName>,
+        allowed: Vec<IssuerClass>,
     }
 );
 rule_struct!(
@@ -401,9 +361,9 @@ rule_struct!(
     /// own signature is ignored).
     SignatureHashRule {
         /// Allowed hashes (default sha1, sha224, sha256, sha384, sha512).
-        allowed: Vec<HashName>,
+        allowed: Vec<SignatureHash>,
         /// Allowed hashes that still yield a warning (e.g. `[sha1]`).
-        warn: Vec<HashName>,
+        warn: Vec<SignatureHash>,
     }
 );
 rule_struct!(
@@ -469,7 +429,7 @@ rule_struct!(
     /// `tls_version`: minimum negotiated protocol version.
     TlsVersionRule {
         /// Minimum version (default `tls1.0`).
-        min: TlsVersionName,
+        min: TlsVersion,
     }
 );
 rule_struct!(

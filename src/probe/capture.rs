@@ -28,7 +28,7 @@ pub struct Capture {
     #[serde(serialize_with = "ser_opt_secs")]
     pub verdict_duration: Option<Duration>,
     /// Negotiated protocol version, e.g. `TLSv1.3` (or the legacy version, e.g. `TLSv1.0`).
-    pub tls_version: Option<String>,
+    pub tls_version: Option<crate::vocab::TlsVersion>,
     /// Negotiated cipher suite IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher_suite: Option<String>,
     /// Negotiated ALPN protocol.
@@ -146,7 +146,7 @@ pub struct ClientAuthFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LegacyFacts {
     /// Version the server chose, e.g. `TLSv1.0`.
-    pub version: String,
+    pub version: crate::vocab::TlsVersion,
     /// Cipher suite the server chose, IANA name or `0xc014` when unknown.
     pub cipher_suite: String,
 }

@@ -27,26 +27,9 @@ pub struct ClientIdentity {
     pub key: PrivateKeyDer<'static>,
 }
 
-/// TLS protocol versions a probe may be bounded to (rustls' floor is 1.2).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-pub enum TlsVersion {
-    #[serde(rename = "1.2")]
-    Tls12,
-    #[serde(rename = "1.3")]
-    Tls13,
-}
+/// TLS protocol versions a probe may be bounded to: [`TlsVersion::is_probe_version`]
+/// (rustls' floor is 1.2).
+pub use crate::vocab::TlsVersion;
 
 /// The type of a server certificate's key, as a probe can ask for it: a dual-certificate server
 /// (nginx, haproxy, IIS with an RSA and an ECDSA certificate) chooses by the signature schemes
@@ -889,14 +872,8 @@ fn record_server_hello(flight: &[u8], capture: &mut Capture) {
     }
 }
 
-fn version_name(v: rustls::ProtocolVersion) -> String {
-    match v {
-        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
-        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
-        rustls::ProtocolVersion::TLSv1_1 => "TLSv1.1".into(),
-        rustls::ProtocolVersion::TLSv1_0 => "TLSv1.0".into(),
-        other => format!("0x{:04x}", u16::from(other)),
-    }
+fn version_name(v: rustls::ProtocolVersion) -> crate::vocab::TlsVersion {
+    crate::vocab::TlsVersion::from_wire(u16::from(v))
 }
 
 /// What the server did right after the handshake.

@@ -60,18 +60,6 @@ pub fn cipher_suite_name(code: u16) -> String {
         .unwrap_or_else(|| format!("0x{code:04x}"))
 }
 
-/// `TLSv1.0` ... `TLSv1.3` for a wire version, else `0x....`.
-pub fn version_name(version: u16) -> String {
-    match version {
-        0x0300 => "SSLv3".into(),
-        0x0301 => "TLSv1.0".into(),
-        0x0302 => "TLSv1.1".into(),
-        0x0303 => "TLSv1.2".into(),
-        0x0304 => "TLSv1.3".into(),
-        other => format!("0x{other:04x}"),
-    }
-}
-
 /// Why the legacy capture (or parsing the server's flight) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LegacyError {
@@ -559,7 +547,7 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
     };
     let flight = legacy.flight;
     let server_version = flight.version;
-    let version = version_name(flight.version);
+    let version = crate::vocab::TlsVersion::from_wire(flight.version);
     let suite = cipher_suite_name(flight.cipher_suite);
     let presented = flight.certificates.len();
     let presented_bytes: usize = flight.certificates.iter().map(Vec::len).sum();
@@ -577,7 +565,7 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
     capture.connect_duration = Some(legacy.connect_duration);
     capture.handshake_duration = Some(legacy.handshake_duration);
     capture.verdict_duration = None;
-    capture.tls_version = Some(version.clone());
+    capture.tls_version = Some(version);
     capture.cipher_suite = Some(suite.clone());
     capture.alpn = None;
     capture.kx_group = flight.kx_group.clone();
@@ -586,7 +574,7 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
         .map(|code| super::verifier::scheme_name(rustls::SignatureScheme::from(code)));
     capture.handshake_signature = HandshakeSignature::NotChecked;
     capture.legacy = Some(LegacyFacts {
-        version: version.clone(),
+        version,
         cipher_suite: suite.clone(),
     });
     let failure = if too_large {
@@ -727,7 +715,10 @@ mod tests {
             cipher_suite_name(flight.cipher_suite),
             "TLS_RSA_WITH_AES_128_CBC_SHA"
         );
-        assert_eq!(version_name(flight.version), "TLSv1.1");
+        assert_eq!(
+            crate::vocab::TlsVersion::from_wire(flight.version).as_str(),
+            "TLSv1.1"
+        );
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn eval(
         verdicts: verdicts
             .iter()
             .map(|(rule, severity, verdict)| RuleVerdict {
-                rule,
+                rule: certprobe::vocab::RuleId::from_name(rule).expect("a rule id"),
                 severity: *severity,
                 verdict: *verdict,
                 message: format!("{rule}: some message with \"quotes\""),
@@ -139,7 +139,7 @@ pub fn ok_outcome(endpoint: &str, address: &str, leaf_fp: &str) -> ProbeOutcome 
     let mut c = Capture::new(address.parse().unwrap(), Some(t.host.clone()));
     c.connect_duration = Some(Duration::from_millis(2));
     c.handshake_duration = Some(Duration::from_millis(8));
-    c.tls_version = Some("TLSv1.3".into());
+    c.tls_version = certprobe::vocab::TlsVersion::from_name("TLSv1.3");
     c.cipher_suite = Some("TLS13_AES_256_GCM_SHA384".into());
     c.handshake_signature = HandshakeSignature::Verified;
     let host = t.host.clone();
@@ -239,7 +239,7 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
     c.connect_duration = Some(Duration::from_millis(3));
     c.handshake_duration = Some(Duration::from_millis(5));
     c.legacy = Some(LegacyFacts {
-        version: "TLSv1.0".into(),
+        version: certprobe::vocab::TlsVersion::Tls10,
         cipher_suite: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA".into(),
     });
     c.failure = Some(

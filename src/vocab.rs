@@ -1,0 +1,449 @@
+//! Closed vocabularies: every bounded set of names that certprobe reads from a policy, judges
+//! with, and writes as a metric label or a JSON value, each defined once.
+//!
+//! Each vocabulary is one enum made by [`vocabulary!`] from a single table of
+//! `Variant => "name", "Human name"` rows, which gives:
+//! - `ALL` (every value, in table order) and `NAMES` (their names);
+//! - `as_str()`: the machine name, used as the metric label value, in JSON and in policy files;
+//! - `human()` and `Display`: the name a person reads in the table and in messages;
+//! - `from_name()`: the machine name (or an alias listed in the table) back to the value;
+//! - serde `Serialize`/`Deserialize` and a JSON schema (`enum` of the accepted names), all from
+//!   the same rows, so that the config schema, the JSON output and the metrics cannot disagree.
+//!
+//! The enums live here, on the ground floor, so that `config`, `chain`, `policy`, `report` and
+//! `daemon` all import from below; their owners re-export them under their old paths.
+//! [`crate::probe::FailureReason`] (the `reason` label) is the hand-written model this follows
+//! and keeps its own module.
+
+/// Deserializes a name through `parse`, the way serde's derive reads a unit variant (an enum
+/// whose identifier is checked while it is read), so that a config error points at the
+/// value's line and column and says which names are allowed.
+#[doc(hidden)]
+pub fn deserialize_name<'de, D, T>(
+    d: D,
+    enum_name: &'static str,
+    names: &'static [&'static str],
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Name<T> {
+        names: &'static [&'static str],
+        parse: fn(&str) -> Option<T>,
+    }
+    impl<T> Clone for Name<T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T> Copy for Name<T> {}
+    impl<T> serde::de::Visitor<'_> for Name<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "one of {}", self.names.join(", "))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            (self.parse)(s).ok_or_else(|| E::unknown_variant(s, self.names))
+        }
+    }
+    impl<'de, T> serde::de::DeserializeSeed<'de> for Name<T> {
+        type Value = T;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+            d.deserialize_identifier(self)
+        }
+    }
+    impl<'de, T> serde::de::Visitor<'de> for Enum<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "one of {}", self.0.names.join(", "))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            serde::de::Visitor::visit_str(self.0, s)
+        }
+        fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<T, A::Error> {
+            use serde::de::VariantAccess;
+            let (value, variant) = data.variant_seed(self.0)?;
+            variant.unit_variant()?;
+            Ok(value)
+        }
+    }
+    struct Enum<T>(Name<T>);
+    d.deserialize_enum(enum_name, names, Enum(Name { names, parse }))
+}
+
+/// Defines a closed vocabulary. Rows: `Variant [= discriminant] => "name", "Human"
+/// [ ["other", ...]]`.
+macro_rules! vocabulary {
+    (
+        $(#[doc = $doc:literal])*
+        pub enum $name:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident $(= $disc:literal)? => $key:literal, $human:literal
+                $([$($alias:literal),* $(,)?])?
+            ),+ $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant $(= $disc)? ),+
+        }
+
+        impl $name {
+            /// Every value, in table order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every machine name, in table order.
+            pub const NAMES: &'static [&'static str] = &[$($key),+];
+
+            /// The machine name: metric label value, JSON value, policy spelling.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $key),+
+                }
+            }
+
+            /// The name a person reads (tables, messages).
+            pub const fn human(self) -> &'static str {
+                match self {
+                    $($name::$variant => $human),+
+                }
+            }
+
+            /// The value named `s` (its machine name or one of its aliases).
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s {
+                    $($key $($(| $alias)*)? => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.human())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::vocab::deserialize_name(
+                    d,
+                    stringify!($name),
+                    Self::NAMES,
+                    Self::from_name,
+                )
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let names: Vec<&'static str> =
+                    vec![$($key $($(, $alias)*)?),+];
+                let doc: Vec<&str> = vec![$($doc.trim()),*];
+                schemars::json_schema!({
+                    "description": doc.join(" "),
+                    "type": "string",
+                    "enum": names,
+                })
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// A negotiated TLS protocol version (`tls_version_info{version}`, `capture.tls_version`,
+    /// the `tls_version` rule's `min`). Ordered oldest first. People read OpenSSL's spelling
+    /// (`TLSv1.2`), so the human name is the machine name.
+    pub enum TlsVersion {
+        Ssl3 => "SSLv3", "SSLv3" ["ssl3", "sslv3"],
+        Tls10 => "TLSv1.0", "TLSv1.0" ["tls1.0", "tls1", "tlsv1", "TLSv1", "1.0"],
+        Tls11 => "TLSv1.1", "TLSv1.1" ["tls1.1", "tlsv1.1", "1.1"],
+        Tls12 => "TLSv1.2", "TLSv1.2" ["tls1.2", "tlsv1.2", "1.2"],
+        Tls13 => "TLSv1.3", "TLSv1.3" ["tls1.3", "tlsv1.3", "1.3"],
+        /// A version number certprobe does not know (a server answering with a version it was
+        /// not offered). Never passes a minimum.
+        Unrecognized => "unrecognized", "an unrecognised version",
+    }
+}
+
+impl TlsVersion {
+    /// The version of a wire protocol number (`0x0303` is TLS 1.2).
+    pub fn from_wire(version: u16) -> Self {
+        match version {
+            0x0300 => Self::Ssl3,
+            0x0301 => Self::Tls10,
+            0x0302 => Self::Tls11,
+            0x0303 => Self::Tls12,
+            0x0304 => Self::Tls13,
+            _ => Self::Unrecognized,
+        }
+    }
+
+    /// A version the prober (rustls) speaks, so that a probe can be bounded to it
+    /// (`tls.min_version`, `--min-tls`); older servers are captured by the legacy hello.
+    pub fn is_probe_version(self) -> bool {
+        matches!(self, Self::Tls12 | Self::Tls13)
+    }
+
+    /// Older than TLS 1.2 (the `legacy` marks in metrics and the table).
+    pub fn is_legacy(self) -> bool {
+        matches!(self, Self::Ssl3 | Self::Tls10 | Self::Tls11)
+    }
+}
+
+/// A [`TlsVersion`] a probe can be bounded to, as configs spell it (`tls.min_version: "1.2"`):
+/// TLS 1.2 or 1.3, the versions rustls speaks. A restriction of the one vocabulary, not a
+/// second one; servers that speak only older versions are captured by the legacy hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProbeTlsVersion(pub TlsVersion);
+
+impl ProbeTlsVersion {
+    const NAMES: &'static [&'static str] = &["1.2", "1.3"];
+}
+
+impl<'de> serde::Deserialize<'de> for ProbeTlsVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_name(d, "ProbeTlsVersion", Self::NAMES, |s| {
+            TlsVersion::from_name(s)
+                .filter(|v| v.is_probe_version())
+                .map(Self)
+        })
+    }
+}
+
+impl schemars::JsonSchema for ProbeTlsVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ProbeTlsVersion".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A TLS version a probe may be bounded to (rustls' floor is 1.2).",
+            "type": "string",
+            "enum": Self::NAMES,
+        })
+    }
+}
+
+vocabulary! {
+    /// The hash of a signature algorithm (`signature_hash` rule, certificate facts, JSON).
+    pub enum SignatureHash {
+        Md5 => "md5", "MD5",
+        Sha1 => "sha1", "SHA1",
+        Sha224 => "sha224", "SHA224",
+        Sha256 => "sha256", "SHA256",
+        Sha384 => "sha384", "SHA384",
+        Sha512 => "sha512", "SHA512",
+        /// Ed25519 / Ed448 (no separate hash).
+        Intrinsic => "intrinsic", "intrinsic",
+        /// A signature algorithm certprobe cannot name.
+        Unknown => "unknown", "unknown",
+    }
+}
+
+vocabulary! {
+    /// Issuer classification: `internal` when a store of class internal trusts the chain
+    /// (verified, or trusted apart from the leaf's EKU), else `public` likewise, else `unknown`
+    /// (the AD CS fallback heuristic is reported as an inference, not as a class). Also the
+    /// values of the `issuer_class` rule's `allowed` list.
+    pub enum IssuerClass {
+        /// Chains to a store of class `internal`.
+        Internal => "internal", "internal",
+        /// Chains to a store of class `public`.
+        Public => "public", "public",
+        /// Chains to no configured store.
+        Unknown => "unknown", "unknown",
+    }
+}
+
+vocabulary! {
+    /// Bounded reason why a store rejected a chain (`certprobe_chain_verified{error}`, JSON).
+    pub enum VerifyErrorKind {
+        UnknownIssuer => "unknown_issuer", "unknown issuer",
+        Expired => "expired", "expired",
+        NotYetValid => "not_yet_valid", "not yet valid",
+        BadSignature => "bad_signature", "bad signature",
+        UnsupportedSignatureAlgorithm => "unsupported_signature_algorithm",
+            "unsupported signature algorithm",
+        BadEku => "bad_eku", "extended key usage not allowed",
+        PathTooLong => "path_too_long", "path too long",
+        NameConstraints => "name_constraints", "name constraints violated",
+        CaUsedAsLeaf => "ca_used_as_leaf", "CA certificate used as the leaf",
+        NotCa => "not_ca", "issuer is not a CA",
+        Malformed => "malformed", "malformed certificate",
+        Other => "other", "other error",
+    }
+}
+
+vocabulary! {
+    /// A policy rule (`certprobe_policy_rule_failed{rule}`, JSON `verdicts[].rule`, the keys of
+    /// a profile's `rules:`), in evaluation order. Operators know rules by their id (docs,
+    /// configs, alerts), so the human name is the id. `pool_consistency` and `same_issuer` come from
+    /// the cross-endpoint functions in [`crate::policy::cross`].
+    pub enum RuleId {
+        Reachable => "reachable", "reachable",
+        Trusted => "trusted", "trusted",
+        IssuerClass => "issuer_class", "issuer_class",
+        Hostname => "hostname", "hostname",
+        Validity => "validity", "validity",
+        Expiry => "expiry", "expiry",
+        MaxValidity => "max_validity", "max_validity",
+        SignatureHash => "signature_hash", "signature_hash",
+        RsassaPss => "rsassa_pss", "rsassa_pss",
+        Key => "key", "key",
+        Eku => "eku", "eku",
+        EkuCritical => "eku_critical", "eku_critical",
+        KeyUsage => "key_usage", "key_usage",
+        CrlDp => "crl_dp", "crl_dp",
+        Revocation => "revocation", "revocation",
+        CrlFresh => "crl_fresh", "crl_fresh",
+        CdpLdapOnly => "cdp_ldap_only", "cdp_ldap_only",
+        SanRequired => "san_required", "san_required",
+        SubjectInSan => "subject_in_san", "subject_in_san",
+        SubjectContains => "subject_contains", "subject_contains",
+        CnWildcard => "cn_wildcard", "cn_wildcard",
+        SanWildcard => "san_wildcard", "san_wildcard",
+        TlsVersion => "tls_version", "tls_version",
+        MtlsEnforced => "mtls_enforced", "mtls_enforced",
+        ClientCertAccepted => "client_cert_accepted", "client_cert_accepted",
+        HandshakeSignature => "handshake_signature", "handshake_signature",
+        ChainHygiene => "chain_hygiene", "chain_hygiene",
+        IntermediateExpiry => "intermediate_expiry", "intermediate_expiry",
+        PoolConsistency => "pool_consistency", "pool_consistency",
+        SameIssuer => "same_issuer", "same_issuer",
+    }
+}
+
+vocabulary! {
+    /// Per-rule severity chosen by the operator (`severity` label, policy files).
+    pub enum Severity {
+        Fail => "fail", "fail",
+        Warn => "warn", "warn",
+        Info => "info", "info",
+        Off => "off", "off",
+    }
+}
+
+vocabulary! {
+    /// One rule's verdict.
+    pub enum Verdict {
+        Pass => "pass", "pass",
+        Warn => "warn", "warn",
+        Fail => "fail", "fail",
+        NotApplicable => "not_applicable", "n/a",
+    }
+}
+
+vocabulary! {
+    /// Rolled-up status, Nagios-compatible numbering: the discriminant is the exit code of
+    /// `probe --once` and the value of `certprobe_policy_status`.
+    pub enum Status {
+        Ok = 0 => "ok", "OK",
+        Warning = 1 => "warning", "WARNING",
+        Critical = 2 => "critical", "CRITICAL",
+        Unknown = 3 => "unknown", "UNKNOWN",
+    }
+}
+
+impl Status {
+    /// Nagios exit code (also the `certprobe_policy_status` value).
+    pub fn exit_code(self) -> u8 {
+        self as u8
+    }
+
+    /// Worst of two for roll-up: Critical > Unknown > Warning > Ok. (Nagios numbers Unknown
+    /// above Critical for exit codes; for a verdict, Critical is worst.)
+    pub fn worst(self, other: Status) -> Status {
+        fn rank(s: Status) -> u8 {
+            match s {
+                Status::Ok => 0,
+                Status::Warning => 1,
+                Status::Unknown => 2,
+                Status::Critical => 3,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn distinct(names: &[&str]) -> bool {
+        let mut v = names.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v.len() == names.len()
+    }
+
+    #[test]
+    fn names_are_distinct_and_round_trip() {
+        macro_rules! check {
+            ($t:ty) => {
+                assert!(distinct(<$t>::NAMES), stringify!($t));
+                assert_eq!(<$t>::ALL.len(), <$t>::NAMES.len());
+                for v in <$t>::ALL {
+                    assert_eq!(<$t>::from_name(v.as_str()), Some(*v));
+                    let json = serde_json::to_string(v).unwrap();
+                    assert_eq!(json, format!("\"{}\"", v.as_str()));
+                    assert_eq!(serde_json::from_str::<$t>(&json).unwrap(), *v);
+                }
+            };
+        }
+        check!(TlsVersion);
+        check!(SignatureHash);
+        check!(IssuerClass);
+        check!(VerifyErrorKind);
+        check!(RuleId);
+        check!(Severity);
+        check!(Verdict);
+        check!(Status);
+    }
+
+    #[test]
+    fn rule_ids_are_label_safe() {
+        for r in RuleId::ALL {
+            assert!(r
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn tls_versions_parse_from_policy_and_openssl_spellings_and_order_oldest_first() {
+        assert_eq!(TlsVersion::from_name("tls1.2"), Some(TlsVersion::Tls12));
+        assert_eq!(TlsVersion::from_name("TLSv1"), Some(TlsVersion::Tls10));
+        assert_eq!(TlsVersion::from_name("QUIC"), None);
+        assert_eq!(TlsVersion::from_wire(0x0304), TlsVersion::Tls13);
+        assert_eq!(TlsVersion::from_wire(0x7f1c), TlsVersion::Unrecognized);
+        assert!(TlsVersion::Tls10 < TlsVersion::Tls12);
+        assert!(TlsVersion::Tls11.is_legacy() && !TlsVersion::Tls12.is_legacy());
+        let err = serde_json::from_str::<TlsVersion>("\"tls2\"").unwrap_err();
+        assert!(err.to_string().contains("TLSv1.2"), "{err}");
+    }
+
+    #[test]
+    fn status_numbers_are_nagios_exit_codes_and_roll_up_worst_first() {
+        assert_eq!(Status::Critical.exit_code(), 2);
+        assert_eq!(Status::Unknown.exit_code(), 3);
+        assert_eq!(Status::Ok.to_string(), "OK");
+        assert_eq!(Status::Warning.worst(Status::Unknown), Status::Unknown);
+        assert_eq!(Status::Critical.worst(Status::Unknown), Status::Critical);
+    }
+}
