@@ -20,6 +20,8 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod fsread;
+pub mod labels;
+pub mod netmatch;
 pub mod outcome;
 pub mod policy;
 pub mod probe;

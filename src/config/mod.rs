@@ -142,7 +142,7 @@ pub struct Global {
     /// `allow_adhoc_ports` as written (None: the configured endpoints' ports).
     pub allow_adhoc_ports: Option<Vec<u16>>,
     /// `allow_adhoc_networks`, parsed (empty: the default deny list).
-    pub allow_adhoc_networks: Vec<crate::daemon::ssrf::IpNet>,
+    pub allow_adhoc_networks: Vec<crate::netmatch::IpNet>,
     pub shard: Option<Shard>,
     /// `global.proxy`, used by endpoints that name none.
     pub proxy: Option<std::sync::Arc<crate::probe::proxy::Proxy>>,

@@ -208,7 +208,7 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
         None => d.max_chain_bytes,
     };
     for (i, p) in g.allow_adhoc_targets.iter().enumerate() {
-        if let Err(e) = crate::daemon::http::HostPattern::parse(p) {
+        if let Err(e) = crate::netmatch::HostPattern::parse(p) {
             c.err(None, format!("global.allow_adhoc_targets[{i}]"), e);
         }
     }
@@ -223,7 +223,7 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     }
     let mut allow_adhoc_networks = Vec::new();
     for (i, n) in g.allow_adhoc_networks.iter().enumerate() {
-        match crate::daemon::ssrf::IpNet::parse(n) {
+        match crate::netmatch::IpNet::parse(n) {
             Ok(net) => allow_adhoc_networks.push(net),
             Err(e) => c.err(None, format!("global.allow_adhoc_networks[{i}]"), e),
         }
@@ -588,13 +588,13 @@ fn validate_endpoint(
         );
     }
     for k in e.labels.keys() {
-        if crate::daemon::metrics::RESERVED_LABELS.contains(&k.as_str()) {
+        if crate::labels::RESERVED_LABELS.contains(&k.as_str()) {
             c.err(
                 line_of(&e.name),
                 format!("{}.{k}", p("labels")),
                 "reserved label name (certprobe sets it)",
             );
-        } else if !crate::daemon::metrics::is_allowed_endpoint_label(k) {
+        } else if !crate::labels::is_allowed_endpoint_label(k) {
             c.err(
                 line_of(&e.name),
                 format!("{}.{k}", p("labels")),

@@ -46,39 +46,7 @@ pub const CONTENT_TYPE_TEXT: &str = prometheus_client::encoding::prometheus_text
 pub const CONTENT_TYPE_OPENMETRICS: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Label names certprobe uses itself. Configured endpoint labels must not use them.
-pub const RESERVED_LABELS: &[&str] = &[
-    "endpoint",
-    "address",
-    "key_type",
-    "starttls",
-    "role",
-    "pool",
-    "phase",
-    "reason",
-    "alert",
-    "version",
-    "cipher",
-    "position",
-    "subject_cn",
-    "issuer_cn",
-    "serial",
-    "fingerprint_sha256",
-    "signature_algorithm",
-    "key_algorithm",
-    "key_bits",
-    "store",
-    "error",
-    "profile",
-    "rule",
-    "severity",
-    "result",
-    "revision",
-    "job",
-    "instance",
-    "le",
-    "quantile",
-];
+pub use crate::labels::{is_allowed_endpoint_label, RESERVED_LABELS};
 
 /// Longest label value taken from a certificate or the peer; longer values are truncated.
 const MAX_LABEL_VALUE: usize = 256;
@@ -714,20 +682,6 @@ fn truncated(s: &str) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-fn valid_label_name(k: &str) -> bool {
-    let mut chars = k.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
-    }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.starts_with("__")
-}
-
-/// True when `key` may be used as a configured endpoint label.
-pub fn is_allowed_endpoint_label(key: &str) -> bool {
-    valid_label_name(key) && !RESERVED_LABELS.contains(&key)
 }
 
 /// A bounded, label-safe token from peer-supplied text (alert names): `[a-z0-9_]`, <= 48 chars,
