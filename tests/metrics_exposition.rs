@@ -349,6 +349,22 @@ fn failed_mtls_and_legacy_endpoints() {
     );
 }
 
+/// `certprobe_build_info{revision}` is the commit the binary was built from (it said `unknown`
+/// in every build: the metrics read a variable build.rs never set).
+#[test]
+fn build_info_revision_is_the_git_commit() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let head = std::process::Command::new("git")
+        .args(["-C", dir, "rev-parse", "--short=12", "HEAD"])
+        .output()
+        .expect("git runs");
+    assert!(head.status.success(), "the tests run from a git checkout");
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    let info = certprobe::daemon::metrics::BuildInfo::from_build_env();
+    assert_eq!(info.revision, head);
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+}
+
 #[test]
 fn self_metrics() {
     let e = parse(&realistic().render_text());

@@ -59,13 +59,12 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
-    /// Version from Cargo, revision from `CERTPROBE_REVISION` at build time (`unknown` if unset).
+    /// Version from Cargo, revision = the git commit build.rs embedded (`CERTPROBE_GIT_COMMIT`,
+    /// the same one `--version` shows; `unknown` when built outside a git checkout without it).
     pub fn from_build_env() -> Self {
         Self {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            revision: option_env!("CERTPROBE_REVISION")
-                .unwrap_or("unknown")
-                .to_string(),
+            revision: env!("CERTPROBE_GIT_COMMIT").to_string(),
         }
     }
 }
