@@ -120,3 +120,36 @@ fn the_committed_json_schema_is_up_to_date() {
     // Documented fields carry their doc comments into the schema.
     assert!(got.contains("Connect to these IP addresses instead of resolving"));
 }
+
+/// A reload keeps the state of endpoints whose digest is unchanged. The digest covers the
+/// validated endpoint, not the raw YAML: a comment line inserted above an endpoint used to
+/// change the digest of every endpoint below it (the raw type carries line/column spans), and
+/// a change of `global.revocation` changed none (the raw endpoint does not carry it).
+#[test]
+fn endpoint_digests_follow_what_defines_the_endpoint_not_where_it_sits_in_the_file() {
+    let base = certprobe::config::BaseDir(std::env::temp_dir());
+    let yaml = |head: &str, revocation: &str| {
+        format!(
+            "{head}global:\n  revocation: {{method: {revocation}}}\nendpoints:\n  - {{name: a, host: a.example, port: 443}}\n  - {{name: b, host: b.example, port: 5061}}\n"
+        )
+    };
+    let digests = |text: String| -> Vec<String> {
+        Config::from_yaml(&text, "<test>", base.clone())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .endpoints
+            .iter()
+            .map(|e| e.digest.clone())
+            .collect()
+    };
+    let before = digests(yaml("", "crl"));
+    assert_eq!(before.len(), 2);
+    assert_ne!(before[0], before[1]);
+    let commented = digests(yaml("# a comment line\n# and another\n", "crl"));
+    assert_eq!(before, commented, "a comment moved the endpoints' digests");
+    let off = digests(yaml("", "off"));
+    assert_ne!(
+        before[0], off[0],
+        "global.revocation must reach every endpoint"
+    );
+    assert_ne!(before[1], off[1]);
+}

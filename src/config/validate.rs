@@ -678,8 +678,8 @@ fn validate_endpoint(
         }
     }
 
+    // The key material's bytes go into the digest here; the validated fields are added below.
     let mut digest = Sha256::new();
-    digest.update(format!("{e:?}").as_bytes());
     let (identity, client_cert) = load_client_identity(i, e, base, c, &mut digest);
 
     if c.errors.len() > errors_before {
@@ -759,7 +759,7 @@ fn validate_endpoint(
     spec.max_chain_bytes = global.max_chain_bytes;
     spec.legacy_fallback = e.tls.legacy_fallback.unwrap_or(true);
 
-    Some(Endpoint {
+    let mut ep = Endpoint {
         meta: TargetMeta {
             endpoint: name,
             host,
@@ -776,14 +776,84 @@ fn validate_endpoint(
         retry_interval: global.retry_interval.unwrap_or(interval).min(interval),
         expected_names: e.expected_names.clone(),
         client_cert,
-        digest: hex::encode(digest.finalize()),
+        digest: String::new(),
         revocation: validate_revocation(
             &e.revocation,
             &global.revocation,
             &format!("endpoints[{i}].revocation"),
             c,
         ),
-    })
+    };
+    endpoint_digest(&mut digest, &ep);
+    ep.digest = hex::encode(digest.finalize());
+    Some(ep)
+}
+
+/// Adds what defines a validated endpoint to its digest: its own validated fields and the
+/// effective global settings it was built with (timeouts, chain caps, revocation), never the
+/// raw YAML (whose line and column spans moved every endpoint below an inserted comment).
+/// Runtime state (the key-type memo) and the identity's key (hashed by
+/// `load_client_identity`) are left out.
+fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
+    // Destructured so that a new field cannot be forgotten here.
+    let Endpoint {
+        meta,
+        spec,
+        addresses,
+        resolve,
+        interval,
+        retry_interval,
+        expected_names,
+        client_cert,
+        digest: _,
+        revocation,
+    } = ep;
+    let ProbeSpec {
+        host,
+        port,
+        sni,
+        client_identity: _,
+        expect_client_auth,
+        min_version,
+        max_version,
+        alpn,
+        app_protocol,
+        connect_timeout,
+        handshake_timeout,
+        verdict_timeout,
+        max_chain_certs,
+        max_chain_bytes,
+        legacy_fallback,
+        key_type,
+        key_types,
+        key_memo: _,
+        starttls,
+        proxy,
+    } = spec;
+    let fields = format!(
+        "{:?}",
+        (
+            (meta, addresses, resolve, interval, retry_interval),
+            (expected_names, client_cert, revocation),
+            (
+                host,
+                port,
+                sni,
+                expect_client_auth,
+                min_version,
+                max_version
+            ),
+            (alpn, app_protocol, connect_timeout, handshake_timeout),
+            (
+                verdict_timeout,
+                max_chain_certs,
+                max_chain_bytes,
+                legacy_fallback
+            ),
+            (key_type, key_types, starttls, proxy),
+        )
+    );
+    digest.update(fields.as_bytes());
 }
 
 fn load_client_identity(
