@@ -104,6 +104,8 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
         }
     };
 
+    check_policy_store_names(&raw.policy, &stores, &mut c);
+
     if raw.endpoints.is_empty() {
         c.err(None, "endpoints", "at least one endpoint is required");
     }
@@ -307,6 +309,34 @@ fn validate_revocation(
         out.allow_hosts = hosts.clone();
     }
     out
+}
+
+/// A profile's `trusted.stores` must name configured stores: a typo would otherwise surface only
+/// at probe time, as "store not configured" on every endpoint of the profile.
+fn check_policy_store_names(
+    policy: &crate::policy::PolicySpec,
+    stores: &TrustStores,
+    c: &mut Collector<'_>,
+) {
+    for (name, profile) in &policy.profiles {
+        let Some(trusted) = &profile.rules.trusted else {
+            continue;
+        };
+        for (j, store) in trusted.stores.iter().flatten().enumerate() {
+            if stores.get(store).is_none() {
+                let known: Vec<&str> = stores.stores.iter().map(|s| s.name.as_str()).collect();
+                c.err(
+                    None,
+                    format!("policy.profiles.{name}.rules.trusted.stores[{j}]"),
+                    format!(
+                        "unknown trust store \"{}\" (configured: {})",
+                        crate::text::quote(store),
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn validate_stores(
