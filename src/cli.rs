@@ -1,4 +1,7 @@
 //! Command-line interface: argument types and dispatch. `main.rs` only calls [`main_entry`].
+//!
+//! Size: about 835 lines: the clap argument types of every subcommand and the ad-hoc target
+//! builder; the subcommands' work lives in `runner`, `report`, `daemon` and `demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

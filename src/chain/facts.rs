@@ -1,4 +1,6 @@
 //! One certificate's facts, parsed with x509-parser.
+//!
+//! Size: about 760 lines of code (every extension reported, AD CS ones included) and 110 of tests.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -1,4 +1,8 @@
 //! Path building and verification against every named store; hygiene; classification.
+//!
+//! Size: about 1,400 lines of code and 180 of tests: path building with webpki per store (and
+//! the legacy SHA-1/RSA-1024 pass), error positions, hygiene, classification and the AD CS
+//! inferences all walk the same parsed chain and store index.
 
 use std::sync::LazyLock;
 

@@ -1,4 +1,7 @@
 //! Raw -> validated config. Collects every problem instead of stopping at the first.
+//!
+//! Size: about 1,000 lines, one validator per config section with one error collector; its
+//! tests are the fixture files under `tests/fixtures/config` (exact messages).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

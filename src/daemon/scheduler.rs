@@ -1,6 +1,8 @@
 //! The scheduler: one task per endpoint, each probing all of the endpoint's addresses on its own
 //! interval, with jittered start times, a global concurrency bound, per-probe timeouts, DNS
 //! re-resolution every round, and drain-on-shutdown. Scrapes never trigger probes.
+//!
+//! Size: about 610 lines of code; the rest (~200) are its tests.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,8 @@
 //! The rule catalogue: one pure check per rule id.
+//!
+//! Size: about 1,330 lines: thirty rules, each a `check_*` function or a short closure in
+//! [`run`], with their messages. Still to do (issue 18): one function per rule behind one
+//! signature, so that `run` shrinks to a table.
 
 use crate::chain::{
     match_hostname, CertFacts, ChainReport, IssuerClass, KeyAlgorithm, NameCheck, SignatureHash,

@@ -1,4 +1,9 @@
 //! Connect + handshake + capture for one address.
+//!
+//! Size: about 1,170 lines of code and 140 of tests. One handshake's state (the rustls config,
+//! the recording verifier's results, the post-handshake verdict read, the key-type memo) is
+//! shared by every step; the wire-level pieces that stand alone already live beside it
+//! (`legacy`, `starttls`, `proxy`, `verifier`, `tap`).
 
 use std::io;
 use std::net::SocketAddr;

@@ -7,6 +7,9 @@
 //! no `supported_versions`, the suites such servers pick), reads the server's first flight until
 //! the Certificate message (or ServerHelloDone), and closes. No key exchange is done: nothing is
 //! encrypted and nothing is sent after the hello.
+//!
+//! Size: about 640 lines of code; the rest (~200) are its tests, which build TLS 1.0-1.2 server
+//! flights byte by byte.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
