@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Check every deployment artefact without docker, kubectl or a cluster.
+# Check every deployment artefact without docker or a cluster (kustomize trees are rendered by
+# `kubectl kustomize`, offline).
 # CI runs this; it needs promtool (Debian package `prometheus`), python3 with
 # PyYAML (`python3-yaml`) and systemd-analyze (`systemd`), all from apt.
 #

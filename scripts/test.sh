@@ -16,6 +16,8 @@ command -v promtool >/dev/null || need_pkgs+=(prometheus)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
+# The real kustomize (`kubectl kustomize`) renders the Kubernetes manifests for check-deploy.
+command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
 # Foreign TLS stacks for tests/fidelity.rs (servers nobody here wrote).
 command -v gnutls-serv >/dev/null || need_pkgs+=(gnutls-bin)
 command -v stunnel4 >/dev/null || need_pkgs+=(stunnel4)
