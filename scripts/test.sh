@@ -17,6 +17,10 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
 # The real kustomize (`kubectl kustomize`) renders the Kubernetes manifests for check-deploy.
+# This machine kind ships kubectl 1.32 (kustomize v5). Debian 12's kubernetes-client is the
+# fallback, but its kubectl 1.20 embeds kustomize v2.0.3, which predates the `labels:` field
+# the manifests use (they target Kubernetes >= 1.28 anyway, for the pod-index label): with it
+# check-deploy reports "unknown field labels" and fails.
 command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
 # Foreign TLS stacks for tests/fidelity.rs (servers nobody here wrote).
 command -v gnutls-serv >/dev/null || need_pkgs+=(gnutls-bin)
