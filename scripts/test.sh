@@ -74,6 +74,8 @@ echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee /tmp/certprobe-test.log
 echo "== doc tests"
 cargo test --locked --doc
+echo "== cargo doc (warnings are errors: broken intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deploy artefacts (promtool rules/tests, dashboard, manifests)"

@@ -1,7 +1,7 @@
 //! Closed vocabularies: every bounded set of names that certprobe reads from a policy, judges
 //! with, and writes as a metric label or a JSON value, each defined once.
 //!
-//! Each vocabulary is one enum made by [`vocabulary!`] from a single table of
+//! Each vocabulary is one enum made by `vocabulary!` from a single table of
 //! `Variant => "name", "Human name"` rows, which gives:
 //! - `ALL` (every value, in table order) and `NAMES` (their names);
 //! - `as_str()`: the machine name, used as the metric label value, in JSON and in policy files;

@@ -1,7 +1,7 @@
 //! The Prometheus exposition of probe outcomes (prometheus-client 0.26).
 //!
 //! Design:
-//! - Per-(endpoint, address) series live in one [`TargetSeries`] value, built once when an
+//! - Per-(endpoint, address) series live in one `TargetSeries` value, built once when an
 //!   outcome is recorded. Recording an outcome *replaces* that value, so a series whose label
 //!   values changed (old failure reason, old TLS version, old certificate at a position, ...)
 //!   disappears without any bookkeeping, and removing a target removes all of its series.
