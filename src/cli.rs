@@ -398,8 +398,8 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         .map(|t| (t.clone(), a.sni.clone()))
         .collect();
     if let Some(f) = &a.targets_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading --targets-file {}", f.display()))?;
+        let text = crate::fsread::read_capped_string(f, crate::fsread::MAX_CONFIG_BYTES)
+            .map_err(|e| anyhow::anyhow!("--targets-file: {e}"))?;
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -454,8 +454,8 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             let p = match &a.proxy_auth_file {
                 None => p,
                 Some(f) => {
-                    let text = std::fs::read_to_string(f)
-                        .with_context(|| format!("reading --proxy-auth-file {}", f.display()))?;
+                    let text = crate::fsread::read_capped_string(f, crate::fsread::MAX_KEY_BYTES)
+                        .map_err(|e| anyhow::anyhow!("--proxy-auth-file: {e}"))?;
                     p.with_credentials_text(&text)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
                 }
@@ -570,7 +570,9 @@ fn adhoc_policy(profile: &str) -> Result<Policy> {
 
 fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     use rustls_pki_types::pem::PemObject;
-    let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    // Same rules as config-referenced files: regular files only, opened non-blocking, capped.
+    let bytes =
+        crate::fsread::read_capped(f, crate::fsread::MAX_PEM_BYTES).map_err(anyhow::Error::msg)?;
     let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| {
@@ -589,7 +591,9 @@ fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'s
 fn load_identity(cert: &Path, key: &Path) -> Result<(Arc<ClientIdentity>, Option<i64>)> {
     use rustls_pki_types::pem::PemObject;
     let chain = config_read_certs(cert)?;
-    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
+    let key_bytes = crate::fsread::read_capped(key, crate::fsread::MAX_KEY_BYTES)
+        .map_err(anyhow::Error::msg)?;
+    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_slice(&key_bytes)
         .map_err(|_| anyhow::anyhow!("{}: no PEM private key found", key.display()))?;
     let not_after = x509_parser::parse_x509_certificate(chain[0].as_ref())
         .ok()

@@ -280,3 +280,98 @@ fn names_and_labels_with_control_characters_are_refused_and_echoes_are_bounded()
     assert!(err.len() < 4096, "{} bytes of error output", err.len());
     assert!(err.contains("bytes in all"), "{err}");
 }
+
+/// Files named on the command line follow the config's rules (regular files only, opened
+/// non-blocking, capped). Before: `--ca /dev/zero` and `inspect --file /dev/zero` read until
+/// the address space ran out, and a FIFO as `--ca`, `--client-cert`, `--client-key` or
+/// `inspect --file` blocked until someone wrote to it.
+#[test]
+fn command_line_files_that_are_not_regular_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.pem");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    let pki = Pki::new("cli-files", &["files.test"]);
+    let cert = write_file(dir.path(), "client.pem", &pki.leaf.pem);
+    let key = write_file(dir.path(), "client.key", &pki.leaf.key_pem);
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let once = [
+        "probe",
+        "--once",
+        "--target",
+        "127.0.0.1:1",
+        "--timeout",
+        "1s",
+    ];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [&once[..], &["--ca", "/dev/zero"]].concat(),
+            "/dev/zero is a character device",
+        ),
+        ([&once[..], &["--ca", fifo]].concat(), "fifo.pem is a FIFO"),
+        (
+            [&once[..], &["--public-ca", "/dev/zero"]].concat(),
+            "/dev/zero is a character device",
+        ),
+        (
+            [&once[..], &["--client-cert", fifo, "--client-key", key]].concat(),
+            "fifo.pem is a FIFO",
+        ),
+        (
+            [
+                &once[..],
+                &["--client-cert", cert, "--client-key", "/dev/zero"],
+            ]
+            .concat(),
+            "/dev/zero is a character device",
+        ),
+        (
+            [&once[..], &["--client-cert", cert, "--client-key", fifo]].concat(),
+            "fifo.pem is a FIFO",
+        ),
+        (
+            vec!["probe", "--once", "--targets-file", "/dev/zero"],
+            "/dev/zero is a character device",
+        ),
+        (
+            vec!["inspect", "--file", "/dev/zero"],
+            "/dev/zero is a character device",
+        ),
+        (vec!["inspect", "--file", fifo], "fifo.pem is a FIFO"),
+    ];
+    for (args, want) in cases {
+        let t = Instant::now();
+        let (code, _, err) = run(&args, Duration::from_secs(10));
+        assert!(code.is_some_and(|c| c != 0), "{args:?}: exit {code:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
+    // A 2 MiB sparse "key" is refused by size, never read; a good pair still works.
+    let big = dir.path().join("big.key");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 * 1024 * 1024)
+        .unwrap();
+    let args = [
+        &once[..],
+        &["--client-cert", cert, "--client-key", big.to_str().unwrap()],
+    ]
+    .concat();
+    let (code, _, err) = run(&args, Duration::from_secs(10));
+    assert!(code.is_some_and(|c| c != 0), "{err}");
+    assert!(
+        err.contains("more than the limit of 1048576 bytes"),
+        "{err}"
+    );
+    let (code, out, err) = run(
+        &["inspect", "--file", cert, "--sni", "files.test"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("files.test"), "{out}");
+}
