@@ -375,3 +375,89 @@ fn command_line_files_that_are_not_regular_files_are_refused_at_once() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("files.test"), "{out}");
 }
+
+/// Item 12: `probe --once` showed `OK` beside `REASON tls_error` when a server's chain was
+/// captured and the handshake then failed (a renegotiating server). The row's status now
+/// agrees with its reason: WARNING, with a note; the same chain from a completed handshake is
+/// OK, and a judged failure (a client certificate the endpoint expects to be rejected) keeps
+/// its verdict.
+#[test]
+fn a_failed_handshake_with_a_good_chain_is_not_ok() {
+    use certprobe::probe::{Capture, Failure, FailureReason};
+    let pki = Pki::new("reneg", &["reneg.test"]);
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "root.pem", &pki.root.pem);
+    let cfg_path = write_file(
+        dir.path(),
+        "c.yaml",
+        "trust_stores:\n  lab: {class: internal, pem_files: [root.pem]}\n\
+         endpoints:\n  - {name: reneg, host: 127.0.0.1, port: 1, sni: reneg.test}\n",
+    );
+    let cfg = certprobe::config::Config::load(&cfg_path).unwrap();
+    let ctx = certprobe::runner::EvalContext {
+        stores: cfg.stores.clone(),
+        policy: cfg.policy.clone(),
+        at: None,
+    };
+    let ep = &cfg.endpoints[0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let capture = |failure: Option<Failure>| {
+        let mut c = Capture::new("127.0.0.1:1".parse().unwrap(), Some("reneg.test".into()));
+        c.chain = pki.chain();
+        c.tls_version = Some("TLSv1.2".into());
+        c.failure = failure;
+        c
+    };
+    let done =
+        certprobe::runner::evaluate_capture(ep, "127.0.0.1:1".into(), capture(None), &ctx, now);
+    assert_eq!(
+        done.evaluation.status.as_str(),
+        "OK",
+        "{:?}",
+        done.evaluation
+    );
+    let failed = certprobe::runner::evaluate_capture(
+        ep,
+        "127.0.0.1:1".into(),
+        capture(Some(Failure::new(
+            FailureReason::TlsError,
+            "peer misbehaved: renegotiation refused",
+        ))),
+        &ctx,
+        now,
+    );
+    assert_eq!(failed.evaluation.status.as_str(), "WARNING");
+    assert!(failed
+        .evaluation
+        .info
+        .iter()
+        .any(|i| i.contains("the handshake did not complete (tls_error)")));
+    let table = certprobe::report::render_table(&[failed], &[], now as i64, false);
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("WARNING") && row.ends_with("tls_error"),
+        "{table}"
+    );
+    // A rejection the policy judges keeps its verdict (mtls_enforced passes).
+    let mut mtls = (**ep).clone();
+    mtls.spec.expect_client_auth = certprobe::probe::handshake::ClientAuthExpectation::Required;
+    let rejected = certprobe::runner::evaluate_capture(
+        &mtls,
+        "127.0.0.1:1".into(),
+        capture(Some(Failure::new(
+            FailureReason::ClientCertRejected,
+            "certificate_required",
+        ))),
+        &ctx,
+        now,
+    );
+    assert_eq!(
+        rejected.evaluation.status.as_str(),
+        "OK",
+        "{:?}",
+        rejected.evaluation
+    );
+}
