@@ -73,12 +73,9 @@ pub enum Command {
     Schema,
     /// Run the embedded demo lab: a Lync 2013 estate on loopback, probed by the real daemon.
     Demo(DemoArgs),
-    /// Exit 0 if an HTTP URL answers 200 (container HEALTHCHECK without a shell or curl).
-    Healthcheck {
-        /// URL to GET, e.g. http://127.0.0.1:9915/healthz.
-        #[arg(long, default_value = "http://127.0.0.1:9915/healthz")]
-        url: String,
-    },
+    /// Exit 0 if a URL of the daemon answers 2xx, over HTTP or HTTPS (container HEALTHCHECK
+    /// without a shell or curl).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// Arguments shared by the ad-hoc target forms.
@@ -350,7 +347,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
         Command::Demo(args) => crate::demo::run(args),
-        Command::Healthcheck { url } => healthcheck(&url),
+        Command::Healthcheck(args) => healthcheck(&args),
     }
 }
 
@@ -804,37 +801,18 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn healthcheck(url: &str) -> Result<ExitCode> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("healthcheck supports http:// URLs only")?;
-    let (hostport, path) = match rest.split_once('/') {
-        Some((h, p)) => (h, format!("/{p}")),
-        None => (rest, "/".to_string()),
-    };
-    let rt = runtime()?;
-    let ok = rt.block_on(async {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect(hostport),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = vec![0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-        Some(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"))
-    });
-    Ok(if ok == Some(true) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+fn healthcheck(args: &crate::healthcheck::HealthcheckArgs) -> Result<ExitCode> {
+    // A failed check is exit 1 with the reason on stderr; a bad command line is an error.
+    Ok(match crate::healthcheck::run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) if e.to_string().starts_with("healthcheck:") => return Err(e),
+        Err(e) => {
+            eprintln!(
+                "healthcheck: {}",
+                crate::text::escape_control(&format!("{e:#}"))
+            );
+            ExitCode::from(1)
+        }
     })
 }

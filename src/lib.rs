@@ -18,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod fsread;
+pub mod healthcheck;
 pub mod outcome;
 pub mod policy;
 pub mod probe;
