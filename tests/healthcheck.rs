@@ -198,3 +198,143 @@ fn the_container_healthcheck_works_with_tls_and_basic_auth_on() {
     let (code, err) = run(&dockerfile_healthcheck(plain_dir.path(), port2));
     assert_eq!(code, 0, "{err}");
 }
+
+/// The Deployment of a kustomize tree, rendered by `kubectl kustomize`, as JSON.
+fn rendered_deployment(tree: &str) -> serde_json::Value {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes/");
+    let out = Command::new("kubectl")
+        .args(["kustomize", &format!("{dir}{tree}")])
+        .output()
+        .expect("kubectl (Debian: kubernetes-client)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {tree}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    py.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let json = py.wait_with_output().unwrap();
+    assert!(json.status.success());
+    let docs: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    docs.into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment")
+}
+
+/// The manifests' startup, readiness and liveness probes, checked against the daemon run with
+/// the manifest's own arguments (paths mapped to the test's files, the listen address to
+/// loopback): the probe's port is the one the daemon listens on, its scheme the one it speaks,
+/// its path answers 200 without credentials. The kubelet does not verify certificates; the
+/// stand-in is `certprobe healthcheck --tls.insecure-skip-verify`.
+#[test]
+fn the_kubernetes_probes_reach_the_daemon_with_tls_and_basic_auth_on() {
+    for (tree, tls) in [("base", false), ("overlays/web-tls", true)] {
+        let dep = rendered_deployment(tree);
+        let c = &dep["spec"]["template"]["spec"]["containers"][0];
+        let port = free_port("127.0.0.1");
+        let etc = tempfile::tempdir().unwrap();
+        let d = etc.path();
+        write_file(
+            d,
+            "certprobe.yaml",
+            "global:\n  interval: 1s\nendpoints:\n  - {name: a, host: 127.0.0.1, port: 1}\n",
+        );
+        std::fs::create_dir_all(d.join("web")).unwrap();
+        let pki = Pki::new("k8s", &["certprobe"]);
+        write_file(&d.join("web"), "tls.crt", &pki.chain_pem());
+        write_file(&d.join("web"), "tls.key", &pki.leaf.key_pem);
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        write_file(
+            &d.join("web"),
+            "web-config.yml",
+            &format!(
+                "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n\
+                 basic_auth_users:\n  prom: '{hash}'\n"
+            ),
+        );
+        let args: Vec<String> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("0.0.0.0:9915", &format!("127.0.0.1:{port}"))
+                    .replace("/etc/certprobe/", &format!("{}/", d.display()))
+            })
+            .collect();
+        assert_eq!(
+            args.iter().any(|a| a.starts_with("--web.config.file=")),
+            tls,
+            "{tree}: {args:?}"
+        );
+        let named: Vec<(String, u64)> = c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["containerPort"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let mut cmd = Command::new(bin());
+        cmd.args(&args);
+        let _daemon = ChildGuard::spawn(
+            cmd,
+            None,
+            Some(([127, 0, 0, 1], port).into()),
+            Duration::from_secs(30),
+        );
+        for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+            let get = &c[probe]["httpGet"];
+            let port_ref = get["port"].as_str().expect("named port");
+            let container_port = named
+                .iter()
+                .find(|(n, _)| n == port_ref)
+                .map(|p| p.1)
+                .unwrap_or_else(|| panic!("{tree} {probe}: no port named {port_ref}"));
+            assert_eq!(
+                container_port, 9915,
+                "{tree} {probe}: the daemon listens on 9915"
+            );
+            let scheme = get["scheme"].as_str().unwrap_or("HTTP");
+            assert_eq!(scheme, if tls { "HTTPS" } else { "HTTP" }, "{tree} {probe}");
+            let url = format!(
+                "{}://127.0.0.1:{port}{}",
+                scheme.to_ascii_lowercase(),
+                get["path"].as_str().unwrap()
+            );
+            let mut argv = vec![bin(), "healthcheck".into(), "--url".into(), url.clone()];
+            if tls {
+                argv.push("--tls.insecure-skip-verify".into());
+            }
+            // Readiness turns true after the first round: retry as the kubelet does.
+            let mut last = (1, String::new());
+            for _ in 0..50 {
+                last = run(&argv);
+                if last.0 == 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            assert_eq!(last.0, 0, "{tree} {probe} {url}: {}", last.1);
+            // The other scheme fails: the probe's scheme matters.
+            if tls {
+                let plain = url.replacen("https://", "http://", 1);
+                let (code, _) = run(&[bin(), "healthcheck".into(), "--url".into(), plain]);
+                assert_eq!(code, 1, "{tree} {probe}: plain HTTP must fail against TLS");
+            }
+        }
+    }
+}
