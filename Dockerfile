@@ -50,9 +50,13 @@ USER 65532:65532
 
 EXPOSE 9915
 
-# distroless has no shell or curl: the binary checks its own /healthz.
+# distroless has no shell or curl: the binary checks its own /healthz. With TLS on,
+# mount the web config at /etc/certprobe/web-config.yml and add
+# --web.config.file=/etc/certprobe/web-config.yml to the command: the check then reads
+# the same file, speaks TLS and accepts exactly the certificate the daemon serves.
+# Without that file it speaks plain HTTP. /healthz is outside basic auth.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["/usr/local/bin/certprobe", "healthcheck", "--url", "http://127.0.0.1:9915/healthz"]
+    CMD ["/usr/local/bin/certprobe", "healthcheck", "--url", "http://127.0.0.1:9915/healthz", "--web.config.file", "/etc/certprobe/web-config.yml"]
 
 ENTRYPOINT ["/usr/local/bin/certprobe"]
 # Inside a container the exporter must listen on all interfaces (the binary's

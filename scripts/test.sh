@@ -35,6 +35,11 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_pkgs+=(postgresql)
 [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
 [ -x /usr/sbin/vsftpd ] || need_pkgs+=(vsftpd)
+# kubectl kustomize renders the manifests for tests/healthcheck.rs. It needs kustomize v4+
+# (the base uses `labels:`): the machine image's kubectl (v1.32, kustomize v5.5) does; Debian
+# bookworm's kubernetes-client (v1.20, kustomize v2.0.3) fails with 'unknown field "labels"',
+# so it is only the fallback when no kubectl is installed.
+command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
 # Proxies for tests/proxy.rs.
 [ -x /usr/bin/tinyproxy ] || need_pkgs+=(tinyproxy)
 [ -x /usr/sbin/danted ] || need_pkgs+=(dante-server)

@@ -76,12 +76,9 @@ pub enum Command {
     Schema,
     /// Run the embedded demo lab: a Lync 2013 estate on loopback, probed by the real daemon.
     Demo(DemoArgs),
-    /// Exit 0 if an HTTP URL answers 200 (container HEALTHCHECK without a shell or curl).
-    Healthcheck {
-        /// URL to GET, e.g. http://127.0.0.1:9915/healthz.
-        #[arg(long, default_value = "http://127.0.0.1:9915/healthz")]
-        url: String,
-    },
+    /// Exit 0 if a URL of the daemon answers 2xx, over HTTP or HTTPS (container HEALTHCHECK
+    /// without a shell or curl).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// Arguments shared by the ad-hoc target forms.
@@ -352,7 +349,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
         Command::Demo(args) => crate::demo::run(args),
-        Command::Healthcheck { url } => healthcheck(&url),
+        Command::Healthcheck(args) => healthcheck(&args),
     }
 }
 
@@ -400,8 +397,8 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         .map(|t| (t.clone(), a.sni.clone()))
         .collect();
     if let Some(f) = &a.targets_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading --targets-file {}", f.display()))?;
+        let text = crate::fsread::read_capped_string(f, crate::fsread::MAX_CONFIG_BYTES)
+            .map_err(|e| anyhow::anyhow!("--targets-file: {e}"))?;
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -456,8 +453,8 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             let p = match &a.proxy_auth_file {
                 None => p,
                 Some(f) => {
-                    let text = std::fs::read_to_string(f)
-                        .with_context(|| format!("reading --proxy-auth-file {}", f.display()))?;
+                    let text = crate::fsread::read_capped_string(f, crate::fsread::MAX_KEY_BYTES)
+                        .map_err(|e| anyhow::anyhow!("--proxy-auth-file: {e}"))?;
                     p.with_credentials_text(&text)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
                 }
@@ -572,7 +569,9 @@ fn adhoc_policy(profile: &str) -> Result<Policy> {
 
 fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     use rustls_pki_types::pem::PemObject;
-    let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    // Same rules as config-referenced files: regular files only, opened non-blocking, capped.
+    let bytes =
+        crate::fsread::read_capped(f, crate::fsread::MAX_PEM_BYTES).map_err(anyhow::Error::msg)?;
     let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| {
@@ -591,7 +590,9 @@ fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'s
 fn load_identity(cert: &Path, key: &Path) -> Result<(Arc<ClientIdentity>, Option<i64>)> {
     use rustls_pki_types::pem::PemObject;
     let chain = config_read_certs(cert)?;
-    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
+    let key_bytes = crate::fsread::read_capped(key, crate::fsread::MAX_KEY_BYTES)
+        .map_err(anyhow::Error::msg)?;
+    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_slice(&key_bytes)
         .map_err(|_| anyhow::anyhow!("{}: no PEM private key found", key.display()))?;
     let not_after = x509_parser::parse_x509_certificate(chain[0].as_ref())
         .ok()
@@ -802,37 +803,18 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn healthcheck(url: &str) -> Result<ExitCode> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("healthcheck supports http:// URLs only")?;
-    let (hostport, path) = match rest.split_once('/') {
-        Some((h, p)) => (h, format!("/{p}")),
-        None => (rest, "/".to_string()),
-    };
-    let rt = runtime()?;
-    let ok = rt.block_on(async {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect(hostport),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = vec![0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-        Some(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"))
-    });
-    Ok(if ok == Some(true) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+fn healthcheck(args: &crate::healthcheck::HealthcheckArgs) -> Result<ExitCode> {
+    // A failed check is exit 1 with the reason on stderr; a bad command line is an error.
+    Ok(match crate::healthcheck::run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) if e.to_string().starts_with("healthcheck:") => return Err(e),
+        Err(e) => {
+            eprintln!(
+                "healthcheck: {}",
+                crate::text::escape_control(&format!("{e:#}"))
+            );
+            ExitCode::from(1)
+        }
     })
 }

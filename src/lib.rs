@@ -20,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod fsread;
+pub mod healthcheck;
 pub mod labels;
 pub mod netmatch;
 pub mod outcome;

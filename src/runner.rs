@@ -123,7 +123,9 @@ fn finish_evaluation(
             &empty
         }
     };
-    let evaluation = policy::evaluate(&ctx.policy, &ep.meta.profile, &capture, judged, &ectx, now);
+    let mut evaluation =
+        policy::evaluate(&ctx.policy, &ep.meta.profile, &capture, judged, &ectx, now);
+    incomplete_handshake_is_not_ok(&capture, &mut evaluation);
     ProbeOutcome {
         target: ep.meta.clone(),
         series_key: ProbeOutcome::series_key_for(&address_label, capture.key_type),
@@ -135,6 +137,31 @@ fn finish_evaluation(
         report_from: None,
         finished_at,
     }
+}
+
+/// One status per row, consistent with its reason (issue 16, item 12): a chain captured from
+/// a handshake that then failed (e.g. a server that renegotiates and aborts, `tls_error`) is
+/// judged by the policy like any chain, but the probe did not complete, so an `OK` verdict
+/// becomes `WARNING` with a note. Two failures stay as judged because rules judge them: a
+/// rejected client certificate (`mtls_enforced`, `client_cert_accepted`) and a legacy-only
+/// server whose chain came from the legacy capture (`protocol_version`, the TLS version rules).
+fn incomplete_handshake_is_not_ok(capture: &Capture, evaluation: &mut policy::Evaluation) {
+    let Some(f) = capture.failure.as_ref() else {
+        return;
+    };
+    if evaluation.status != Status::Ok
+        || matches!(
+            f.reason,
+            FailureReason::ClientCertRejected | FailureReason::ProtocolVersion
+        )
+    {
+        return;
+    }
+    evaluation.status = Status::Warning;
+    evaluation.info.push(format!(
+        "the handshake did not complete ({}): status WARNING although every rule passed on the captured chain",
+        f.reason
+    ));
 }
 
 fn empty_report() -> chain::ChainReport {

@@ -280,3 +280,181 @@ fn names_and_labels_with_control_characters_are_refused_and_echoes_are_bounded()
     assert!(err.len() < 4096, "{} bytes of error output", err.len());
     assert!(err.contains("bytes in all"), "{err}");
 }
+
+/// Files named on the command line follow the config's rules (regular files only, opened
+/// non-blocking, capped). Before: `--ca /dev/zero` and `inspect --file /dev/zero` read until
+/// the address space ran out, and a FIFO as `--ca`, `--client-cert`, `--client-key` or
+/// `inspect --file` blocked until someone wrote to it.
+#[test]
+fn command_line_files_that_are_not_regular_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.pem");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    let pki = Pki::new("cli-files", &["files.test"]);
+    let cert = write_file(dir.path(), "client.pem", &pki.leaf.pem);
+    let key = write_file(dir.path(), "client.key", &pki.leaf.key_pem);
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let once = [
+        "probe",
+        "--once",
+        "--target",
+        "127.0.0.1:1",
+        "--timeout",
+        "1s",
+    ];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [&once[..], &["--ca", "/dev/zero"]].concat(),
+            "/dev/zero is a character device",
+        ),
+        ([&once[..], &["--ca", fifo]].concat(), "fifo.pem is a FIFO"),
+        (
+            [&once[..], &["--public-ca", "/dev/zero"]].concat(),
+            "/dev/zero is a character device",
+        ),
+        (
+            [&once[..], &["--client-cert", fifo, "--client-key", key]].concat(),
+            "fifo.pem is a FIFO",
+        ),
+        (
+            [
+                &once[..],
+                &["--client-cert", cert, "--client-key", "/dev/zero"],
+            ]
+            .concat(),
+            "/dev/zero is a character device",
+        ),
+        (
+            [&once[..], &["--client-cert", cert, "--client-key", fifo]].concat(),
+            "fifo.pem is a FIFO",
+        ),
+        (
+            vec!["probe", "--once", "--targets-file", "/dev/zero"],
+            "/dev/zero is a character device",
+        ),
+        (
+            vec!["inspect", "--file", "/dev/zero"],
+            "/dev/zero is a character device",
+        ),
+        (vec!["inspect", "--file", fifo], "fifo.pem is a FIFO"),
+    ];
+    for (args, want) in cases {
+        let t = Instant::now();
+        let (code, _, err) = run(&args, Duration::from_secs(10));
+        assert!(code.is_some_and(|c| c != 0), "{args:?}: exit {code:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
+    // A 2 MiB sparse "key" is refused by size, never read; a good pair still works.
+    let big = dir.path().join("big.key");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 * 1024 * 1024)
+        .unwrap();
+    let args = [
+        &once[..],
+        &["--client-cert", cert, "--client-key", big.to_str().unwrap()],
+    ]
+    .concat();
+    let (code, _, err) = run(&args, Duration::from_secs(10));
+    assert!(code.is_some_and(|c| c != 0), "{err}");
+    assert!(
+        err.contains("more than the limit of 1048576 bytes"),
+        "{err}"
+    );
+    let (code, out, err) = run(
+        &["inspect", "--file", cert, "--sni", "files.test"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("files.test"), "{out}");
+}
+
+/// Item 12: `probe --once` showed `OK` beside `REASON tls_error` when a server's chain was
+/// captured and the handshake then failed (a renegotiating server). The row's status now
+/// agrees with its reason: WARNING, with a note; the same chain from a completed handshake is
+/// OK, and a judged failure (a client certificate the endpoint expects to be rejected) keeps
+/// its verdict.
+#[test]
+fn a_failed_handshake_with_a_good_chain_is_not_ok() {
+    use certprobe::probe::{Capture, Failure, FailureReason};
+    let pki = Pki::new("reneg", &["reneg.test"]);
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "root.pem", &pki.root.pem);
+    let cfg_path = write_file(
+        dir.path(),
+        "c.yaml",
+        "trust_stores:\n  lab: {class: internal, pem_files: [root.pem]}\n\
+         endpoints:\n  - {name: reneg, host: 127.0.0.1, port: 1, sni: reneg.test}\n",
+    );
+    let cfg = certprobe::config::Config::load(&cfg_path).unwrap();
+    let ctx = certprobe::runner::EvalContext {
+        stores: cfg.stores.clone(),
+        policy: cfg.policy.clone(),
+        at: None,
+    };
+    let ep = &cfg.endpoints[0];
+    let now = certprobe::runner::unix_now();
+    let capture = |failure: Option<Failure>| {
+        let mut c = Capture::new("127.0.0.1:1".parse().unwrap(), Some("reneg.test".into()));
+        c.chain = pki.chain();
+        c.tls_version = Some(certprobe::vocab::TlsVersion::Tls12);
+        c.failure = failure;
+        c
+    };
+    let done =
+        certprobe::runner::evaluate_capture(ep, "127.0.0.1:1".into(), capture(None), &ctx, now);
+    assert_eq!(
+        done.evaluation.status.human(),
+        "OK",
+        "{:?}",
+        done.evaluation
+    );
+    let failed = certprobe::runner::evaluate_capture(
+        ep,
+        "127.0.0.1:1".into(),
+        capture(Some(Failure::new(
+            FailureReason::TlsError,
+            "peer misbehaved: renegotiation refused",
+        ))),
+        &ctx,
+        now,
+    );
+    assert_eq!(failed.evaluation.status.human(), "WARNING");
+    assert!(failed
+        .evaluation
+        .info
+        .iter()
+        .any(|i| i.contains("the handshake did not complete (tls_error)")));
+    let table = certprobe::report::render_table(&[failed], &[], now as i64, false);
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("WARNING") && row.ends_with("tls_error"),
+        "{table}"
+    );
+    // A rejection the policy judges keeps its verdict (mtls_enforced passes).
+    let mut mtls = (**ep).clone();
+    mtls.spec.expect_client_auth = certprobe::probe::handshake::ClientAuthExpectation::Required;
+    let rejected = certprobe::runner::evaluate_capture(
+        &mtls,
+        "127.0.0.1:1".into(),
+        capture(Some(Failure::new(
+            FailureReason::ClientCertRejected,
+            "certificate_required",
+        ))),
+        &ctx,
+        now,
+    );
+    assert_eq!(
+        rejected.evaluation.status.human(),
+        "OK",
+        "{:?}",
+        rejected.evaluation
+    );
+}

@@ -53,6 +53,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::authguard::Source;
 use super::listener::ListenerLimits;
 use super::metrics::{Metrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT};
 use super::webconfig::{AuthResult, BasicAuth, WebConfig};
@@ -323,6 +324,18 @@ pub async fn serve(
 
 static BCRYPT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"certprobe\", charset=\"UTF-8\"",
+        )],
+        "Unauthorized\n",
+    )
+        .into_response()
+}
+
 async fn basic_auth(
     State(auth): State<Arc<BasicAuth>>,
     req: Request<axum::body::Body>,
@@ -332,30 +345,52 @@ async fn basic_auth(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|h| h.as_bytes().to_vec());
-    let result = if auth.is_cached(header.as_deref()) {
-        AuthResult::Ok
-    } else {
-        // bcrypt is deliberately slow: bound how many run at once so a password-guessing client
-        // queues instead of taking every core.
-        let Ok(_slot) = BCRYPT_SLOTS.acquire().await else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        let auth = auth.clone();
-        tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
-            .await
-            .unwrap_or(AuthResult::Denied)
+    if auth.is_cached(header.as_deref()) {
+        return next.run(req).await;
+    }
+    if header.is_none() {
+        // Nothing to verify: no bcrypt, not a failure.
+        return unauthorized();
+    }
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    // A source that failed recently waits before its next verification, and has at most one
+    // running or queued: the guesses cost the guesser, not the next legitimate login.
+    let mut admission = match auth
+        .guard
+        .admit(Source::from(peer), std::time::Instant::now())
+    {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::debug!(%peer, ?refusal, "basic auth: attempt refused before verification");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(refusal.retry_after_secs()),
+                )],
+                "Too many failed logins from this address; retry later\n",
+            )
+                .into_response();
+        }
     };
+    // bcrypt is deliberately slow: bound how many run at once so a password-guessing client
+    // queues instead of taking every core.
+    let Ok(_slot) = BCRYPT_SLOTS.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    admission.started();
+    let verifier = auth.clone();
+    let result = tokio::task::spawn_blocking(move || verifier.check(header.as_deref()))
+        .await
+        .unwrap_or(AuthResult::Denied);
+    admission.finish(result == AuthResult::Ok, std::time::Instant::now());
     match result {
         AuthResult::Ok => next.run(req).await,
-        AuthResult::Denied => (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"certprobe\", charset=\"UTF-8\"",
-            )],
-            "Unauthorized\n",
-        )
-            .into_response(),
+        AuthResult::Denied => unauthorized(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Probing is decoupled from scraping: the [`scheduler`] probes on its own clock and records
 //! into [`metrics::Metrics`]; `/metrics` only renders what is cached.
 
+pub mod authguard;
 pub mod http;
 pub mod listener;
 pub mod metrics;

@@ -291,6 +291,8 @@ pub struct BasicAuth {
     dummy_hashes: Vec<(u32, String)>,
     /// Random key of that pick (per process).
     dummy_key: [u8; 32],
+    /// Failed logins per source (issue 16, item 3).
+    pub guard: super::authguard::AuthGuard,
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -359,6 +361,7 @@ impl BasicAuth {
             cache: Mutex::new(HashSet::new()),
             dummy_hashes,
             dummy_key: rand::random(),
+            guard: super::authguard::AuthGuard::new(),
         })
     }
 
