@@ -205,7 +205,7 @@ impl ParsedCrl {
 }
 
 /// Serial bytes as lowercase hex without leading zeros (`CertFacts::serial`'s form).
-fn serial_hex(raw: &[u8]) -> String {
+pub(crate) fn serial_hex(raw: &[u8]) -> String {
     let mut s = raw;
     while s.len() > 1 && s[0] == 0 {
         s = &s[1..];
@@ -214,7 +214,7 @@ fn serial_hex(raw: &[u8]) -> String {
 }
 
 /// The contents of a DER TLV (the Name without its SEQUENCE header).
-fn name_contents(tlv: &[u8]) -> Option<&[u8]> {
+pub(crate) fn name_contents(tlv: &[u8]) -> Option<&[u8]> {
     let (&tag, rest) = tlv.split_first()?;
     if tag != 0x30 {
         return None;
