@@ -350,6 +350,9 @@ const LEAVES: &[(&str, &str, &str)] = &[
         "URI:http://169.254.169.254/latest/meta-data/x.crl",
     ),
     ("under_revoked_int", "int2", "URI:{B}/int2.crl"),
+    // Delta CRLs: the base names its delta (Freshest CRL).
+    ("delta_revoked", "int", "URI:{B}/int-base.crl"),
+    ("delta_held", "int", "URI:{B}/int-base.crl"),
     // OCSP (a CDP too, for `ocsp_then_crl`). `*_revoked` are revoked after the CRLs were
     // published: only OCSP knows.
     ("staple_revoked", "int", "URI:{B}/int.crl"),
@@ -454,7 +457,61 @@ fn make_pki(dir: &Path, port: u16, ocsp_port: u16) {
     gencrl(dir, "int", "int-short.crl", &["-crlhours", "1"]);
     gencrl(dir, "rogue", "int-forged.crl", &[]);
     std::fs::write(dir.join("www/big.crl"), vec![0x30u8; 3 * 1024 * 1024]).unwrap();
+    make_deltas(dir, &base);
     make_ocsp(dir);
+}
+
+/// A base CRL naming its delta CRL (AD CS's default), then a delta: `delta_revoked` is revoked
+/// after the base was published (only the delta lists it), and `delta_held`, on hold in the
+/// base, is released by the delta (removeFromCRL).
+fn make_deltas(dir: &Path, base_url: &str) {
+    let mut cnf = std::fs::read_to_string(dir.join("int.cnf")).unwrap();
+    let base_number = std::fs::read_to_string(dir.join("int/crlnumber")).unwrap();
+    cnf.push_str(&format!(
+        "[crl_base]\nauthorityKeyIdentifier = keyid:always\nfreshestCRL = URI:{base_url}/int-delta.crl\n[crl_delta]\nauthorityKeyIdentifier = keyid:always\n2.5.29.27 = critical,ASN1:INTEGER:0x{}\n",
+        base_number.trim()
+    ));
+    std::fs::write(dir.join("int-delta.cnf"), cnf).unwrap();
+    revoke(dir, "int", "delta_held", "certificateHold");
+    let gen = |file: &str, section: &str| {
+        let pem = format!("{file}.pem");
+        openssl(
+            dir,
+            &[
+                "ca",
+                "-gencrl",
+                "-config",
+                "int-delta.cnf",
+                "-crlexts",
+                section,
+                "-out",
+                &pem,
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "crl",
+                "-in",
+                &pem,
+                "-outform",
+                "DER",
+                "-out",
+                &format!("www/{file}"),
+            ],
+        );
+    };
+    gen("int-base.crl", "crl_base");
+    revoke(dir, "int", "delta_revoked", "keyCompromise");
+    // openssl ca cannot revoke twice: the index entry of the held certificate is edited to
+    // removeFromCRL, as a CA releasing a hold publishes it.
+    let index = std::fs::read_to_string(dir.join("int/index.txt")).unwrap();
+    std::fs::write(
+        dir.join("int/index.txt"),
+        index.replace(",certificateHold", ",removeFromCRL"),
+    )
+    .unwrap();
+    gen("int-delta.crl", "crl_delta");
 }
 
 const OCSP_SIGNER_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\nauthorityKeyIdentifier=keyid:always";
@@ -1272,5 +1329,33 @@ async fn ocsp_responders_and_outcomes_are_exported() {
             .iter()
             .any(|l| l.ends_with("method=\"ocsp_stapled\"} 3")),
         "{status:?}"
+    );
+}
+
+// === Delta CRLs ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_crl_is_merged_with_its_base() {
+    // Revoked only in the delta.
+    let o = probe("delta_revoked", DEFAULTS, None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Revoked, "{leaf:?}");
+    assert_eq!(leaf.revocation_reason.as_deref(), Some("keyCompromise"));
+    assert!(leaf.url.as_deref().unwrap().ends_with("/int-base.crl"));
+    assert!(leaf
+        .delta_url
+        .as_deref()
+        .unwrap()
+        .ends_with("/int-delta.crl"));
+    assert!(leaf.detail.contains("delta CRL"), "{}", leaf.detail);
+    // On hold in the base, released by the delta (removeFromCRL).
+    let o = probe("delta_held", DEFAULTS, None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Good, "{leaf:?}");
+    assert!(leaf.delta_url.is_some());
+    assert_eq!(
+        requests("/int-delta.crl"),
+        ["/int-delta.crl 200"],
+        "cached like a base"
     );
 }

@@ -1,5 +1,7 @@
 //! Revocation checking, the way Windows CryptoAPI does it for Lync/Skype for Business: every
-//! certificate of the best verified path except the anchor is looked up in its issuer's CRL.
+//! certificate of the best verified path except the anchor is looked up in its issuer's CRL
+//! (merged with the delta CRL the base names) or asked of OCSP (the stapled response, the AIA
+//! responders), per `revocation.method`.
 //!
 //! Split in three so that evaluation stays pure:
 //! - [`plan`] (pure): which certificates to check, their issuer keys and CDP URLs, from a
@@ -8,7 +10,7 @@
 //! - [`fetch_plan`] (async, in the runner): fetch the plan's HTTP(S) URLs through the
 //!   process-wide [`cache`] (in order, until one gives a CRL).
 //! - [`judge`] (pure): signature, issuer, scope, thisUpdate/nextUpdate against `now`, serial
-//!   lookup, into a [`RevocationReport`].
+//!   lookup (and [`ocsp::check`] for OCSP responses), into a [`RevocationReport`].
 
 pub mod cache;
 pub mod crl;
@@ -279,6 +281,8 @@ pub struct CertRevocation {
     pub unknown_because: Option<&'static str>,
     /// The CRL URL or OCSP responder that gave the verdict.
     pub url: Option<String>,
+    /// The delta CRL merged with the base CRL (Freshest CRL), when the base names one.
+    pub delta_url: Option<String>,
     pub attempts: Vec<UrlAttempt>,
     /// Revocation date (Unix seconds) and reason code when revoked.
     pub revoked_at: Option<i64>,
@@ -559,6 +563,17 @@ async fn fetch_crls(
             .as_ref()
             .is_some_and(|c| crl_matches(c, s).is_ok());
         if usable {
+            // The delta CRL the base names (Freshest CRL), first http(s) URL.
+            let delta = state
+                .crl
+                .as_ref()
+                .and_then(|c| fetchable(&c.freshest_urls).next().cloned());
+            if let Some(durl) = delta {
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(durl) {
+                    let st = cache.get(slot.key(), cfg, now, tls.clone()).await;
+                    slot.insert(st);
+                }
+            }
             break;
         }
     }
@@ -651,6 +666,7 @@ fn blank(s: &Subject, method: Source) -> CertRevocation {
         reason: None,
         unknown_because: None,
         url: None,
+        delta_url: None,
         attempts: Vec::new(),
         revoked_at: None,
         revocation_reason: None,
@@ -897,6 +913,42 @@ fn judge_ocsp(
     r
 }
 
+/// The delta CRL fetched for `base`: issued and signed like the base, a delta CRL whose
+/// BaseCRLNumber is at most the base's CRL number (it completes this base), within
+/// thisUpdate/nextUpdate.
+fn usable_delta<'a>(
+    base: &ParsedCrl,
+    state: Option<&'a cache::UrlState>,
+    s: &Subject,
+    now: i64,
+) -> Result<&'a ParsedCrl, Reason> {
+    let state = state.ok_or(Reason::Connect)?;
+    let Some(delta) = state.crl.as_deref() else {
+        return Err(state.last_error.unwrap_or(Reason::Connect));
+    };
+    if delta.issuer_der != s.cert.issuer_der {
+        return Err(Reason::WrongIssuer);
+    }
+    match &s.issuer_spki {
+        Some(spki) if delta.signed_by(spki) => {}
+        _ => return Err(Reason::BadSignature),
+    }
+    let completes = match (&delta.delta_base, &base.crl_number) {
+        (Some(db), Some(bn)) => crl::cmp_crl_numbers(db, bn) != std::cmp::Ordering::Greater,
+        _ => false,
+    };
+    if !delta.is_delta || !completes {
+        return Err(Reason::Scope);
+    }
+    if delta.this_update > now {
+        return Err(Reason::NotYetValid);
+    }
+    if delta.next_update.is_some_and(|n| n < now) {
+        return Err(Reason::Expired);
+    }
+    Ok(delta)
+}
+
 fn judge_crl(s: &Subject, fetched: &FetchedCrls, now: i64) -> CertRevocation {
     let mut r = blank(s, Source::Crl);
     let urls: Vec<&String> = fetchable(&s.urls).take(MAX_URLS_PER_CERT).collect();
@@ -949,7 +1001,41 @@ fn judge_crl(s: &Subject, fetched: &FetchedCrls, now: i64) -> CertRevocation {
         r.url = Some(url.clone());
         r.stale = state.stale();
         r.reason = None;
-        match crl.lookup(&s.cert.serial) {
+        // A base that names delta CRLs is complete only with a usable delta.
+        let mut entry = crl.lookup(&s.cert.serial);
+        let mut via = String::new();
+        if let Some(durl) = fetchable(&crl.freshest_urls).next() {
+            match usable_delta(crl, fetched.get(durl), s, now) {
+                Ok(delta) => {
+                    r.delta_url = Some(durl.clone());
+                    via = format!(" + delta CRL {}", crate::text::bounded(durl, 256));
+                    match delta.lookup(&s.cert.serial) {
+                        // removeFromCRL: the base's (hold) entry no longer applies.
+                        Some(e) if e.reason == Some(8) => entry = None,
+                        Some(e) => entry = Some(e),
+                        None => {}
+                    }
+                }
+                Err(reason) => {
+                    r.attempts.push(UrlAttempt {
+                        url: durl.clone(),
+                        error: Some(reason),
+                    });
+                    r.status = Status::Unavailable;
+                    r.reason = Some(reason);
+                    r.url = None;
+                    r.detail = format!(
+                        "no usable delta CRL (the base CRL {} names one): {} ({})",
+                        crate::text::bounded(url, 256),
+                        reason.sentence(),
+                        crate::text::bounded(durl, 256)
+                    );
+                    return r;
+                }
+            }
+        }
+        let url = &format!("{}{via}", crate::text::bounded(url, 256));
+        match entry {
             // certificateHold / removeFromCRL entries of a base CRL still block (Windows).
             Some(e) => {
                 r.status = Status::Revoked;

@@ -477,15 +477,15 @@ fn generalized_time(b: &[u8]) -> Result<i64, Reason> {
 
 /// A bounded DER reader: short-form tags, definite lengths of at most 4 bytes, every length
 /// checked against the input.
-struct Der<'a>(&'a [u8]);
+pub(crate) struct Der<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Der<'a> {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// (tag, contents, whole TLV).
-    fn next(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), Reason> {
+    pub(crate) fn next(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), Reason> {
         let input = self.0;
         let (&tag, rest) = input.split_first().ok_or(Reason::BadDer)?;
         if tag & 0x1f == 0x1f {
