@@ -59,6 +59,8 @@ FAMILIES = {
     cert_revoked revocation_status crl_fetch_success crl_fetch_failure
     crl_this_update_timestamp_seconds crl_next_update_timestamp_seconds crl_entries
     crl_size_bytes crl_last_fetch_timestamp_seconds
+    ocsp_fetch_success ocsp_fetch_failure ocsp_next_update_timestamp_seconds
+    ocsp_last_fetch_timestamp_seconds
     """.split()
 }
 # Series Prometheus itself creates.

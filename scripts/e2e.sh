@@ -604,7 +604,9 @@ for f in sys.argv[2:]:
 only_with_crls = {"certprobe_cert_revoked", "certprobe_revocation_status", "certprobe_crl_fetch_failure",
     "certprobe_crl_fetch_success", "certprobe_crl_next_update_timestamp_seconds",
     "certprobe_crl_this_update_timestamp_seconds", "certprobe_crl_entries", "certprobe_crl_size_bytes",
-    "certprobe_crl_last_fetch_timestamp_seconds"}
+    "certprobe_crl_last_fetch_timestamp_seconds", "certprobe_ocsp_fetch_success",
+    "certprobe_ocsp_fetch_failure", "certprobe_ocsp_next_update_timestamp_seconds",
+    "certprobe_ocsp_last_fetch_timestamp_seconds"}
 missing = sorted(used - exported - only_with_crls)
 if missing:
     print(f"not in the live /metrics: {missing}", file=sys.stderr)

@@ -375,10 +375,16 @@ fn details(out: &mut String, o: &ProbeOutcome) {
         for c in &rev.certs {
             let _ = writeln!(
                 out,
-                "{pad}revocation [{}]: {} — {}",
+                "{pad}revocation [{}]: {} ({}) — {}{}",
                 c.position,
                 c.status.as_str(),
-                c.detail
+                c.method.as_str(),
+                c.detail,
+                match (c.staple_status, c.staple_error) {
+                    (Some(st), _) => format!("; OCSP staple: {}", st.as_str()),
+                    (None, Some(e)) => format!("; OCSP staple not usable: {}", e.as_str()),
+                    _ => String::new(),
+                }
             );
         }
     }

@@ -62,10 +62,15 @@ pub async fn evaluate_capture_checked(
         let cfg = &ep.revocation;
         if cfg.method != crate::revocation::Method::Off {
             let subjects = crate::revocation::plan(r, &ctx.stores);
+            let staple = match (&capture.ocsp_staple, capture.ocsp_staple_bytes) {
+                (Some(b), _) => Some(Ok(b.clone())),
+                (None, Some(_)) => Some(Err(crate::revocation::Reason::TooLarge)),
+                (None, None) => None,
+            };
             let fetched = crate::revocation::fetch_plan(
                 &subjects,
                 cfg,
-                crate::revocation::cache::global(),
+                staple,
                 Some(crate::revocation::fetch::tls_config_cached(&ctx.stores)),
                 unix_now(),
             )

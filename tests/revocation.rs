@@ -1,7 +1,10 @@
 //! Revocation end to end: a PKI made with `openssl ca` (index, `-gencrl`), CRLs served over HTTP
 //! by nginx on 127.0.0.1, TLS servers on loopback presenting leaves whose CDP points at it.
-//! The PKI and nginx are made once per test binary; each test uses its own URLs, so the
-//! process-wide CRL cache does not couple them.
+//! OCSP: responses made by `openssl ocsp` from the CA's index, stapled by `openssl s_server
+//! -status_file`, and a live responder (`openssl ocsp -reqin/-respout` run per request by
+//! Apache's mod_cgi on 127.0.0.1: `openssl ocsp -port` listens on every interface).
+//! The PKI, nginx and Apache are made once per test binary; each test uses its own URLs, so
+//! the process-wide caches do not couple them.
 
 mod support;
 
@@ -22,7 +25,11 @@ use support::{openssl, ChildGuard, ClientAuth, TlsServer};
 struct Lab {
     dir: PathBuf,
     http: SocketAddr,
+    /// Apache with the OCSP responders `/int` (the issuing CA's index, signed by its delegated
+    /// responder) and `/empty` (an empty index: every certificate unknown).
+    ocsp: SocketAddr,
     _nginx: ChildGuard,
+    _apache: ChildGuard,
 }
 
 fn lab() -> &'static Lab {
@@ -62,7 +69,7 @@ http {{
 "#
     );
     let conf_path = support::write_file(&dir, "nginx.conf", &conf);
-    let mut cmd = Command::new("nginx");
+    let mut cmd = until_stdin_closes("nginx");
     cmd.arg("-e")
         .arg(format!("{d}/error.log"))
         .arg("-p")
@@ -70,12 +77,102 @@ http {{
         .arg("-c")
         .arg(&conf_path);
     let nginx = ChildGuard::spawn(cmd, None, Some(http), Duration::from_secs(15));
-    make_pki(&dir, port);
+    let ocsp: SocketAddr = ([127, 0, 0, 1], support::free_port("127.0.0.1")).into();
+    make_pki(&dir, port, ocsp.port());
+    let apache = start_ocsp_responders(&dir, ocsp);
     Lab {
         dir,
         http,
+        ocsp,
         _nginx: nginx,
+        _apache: apache,
     }
+}
+
+/// An OCSP responder as a CGI script: `openssl ocsp` answers the request (GET: base64 in the
+/// last path segment, RFC 6960 A.1; POST: the body) from `index`, signed by `signer`.
+fn responder_cgi(dir: &Path, name: &str, index: &str, signer: &str) -> PathBuf {
+    let d = dir.display();
+    let script = format!(
+        r#"#!/bin/sh
+req=$(mktemp) || exit 1
+resp=$(mktemp) || exit 1
+if [ "$REQUEST_METHOD" = POST ]; then
+  cat > "$req"
+else
+  printf '%s' "${{REQUEST_URI##*/}}" | sed 's/%2B/+/g; s/%2F/\//g; s/%3D/=/g' | base64 -d > "$req"
+fi
+if openssl ocsp -index {d}/{index} -CA {d}/int.pem -rsigner {d}/{signer}.pem -rkey {d}/{signer}.key      -reqin "$req" -respout "$resp" -ndays 1 >/dev/null 2>&1; then
+  printf 'Content-Type: application/ocsp-response
+
+'
+  cat "$resp"
+else
+  printf 'Status: 500
+Content-Type: text/plain
+
+ocsp failed
+'
+fi
+rm -f "$req" "$resp"
+"#
+    );
+    let path = support::write_file(dir, &format!("{name}.cgi"), &script);
+    let _ = Command::new("chmod").arg("755").arg(&path).status();
+    path
+}
+
+fn start_ocsp_responders(dir: &Path, addr: SocketAddr) -> ChildGuard {
+    let d = dir.display();
+    let int = responder_cgi(dir, "ocsp-int", "int/index.txt", "int_ocsp");
+    let empty = responder_cgi(dir, "ocsp-empty", "empty-index.txt", "int");
+    let m = "/usr/lib/apache2/modules";
+    let conf = format!(
+        r#"ServerRoot {d}
+ServerName localhost
+LoadModule mpm_prefork_module {m}/mod_mpm_prefork.so
+LoadModule authz_core_module {m}/mod_authz_core.so
+LoadModule alias_module {m}/mod_alias.so
+LoadModule cgi_module {m}/mod_cgi.so
+User www-data
+Group www-data
+PidFile {d}/apache.pid
+ErrorLog {d}/apache-error.log
+LogFormat "%U %>s" plain
+CustomLog {d}/ocsp-access.log plain
+Mutex file:{d} default
+DefaultRuntimeDir {d}
+Listen {addr}
+AllowEncodedSlashes NoDecode
+ScriptAlias /int {int}
+ScriptAlias /live {int}
+ScriptAlias /hostile {int}
+ScriptAlias /empty {empty}
+"#,
+        int = int.display(),
+        empty = empty.display()
+    );
+    let conf_path = support::write_file(dir, "apache.conf", &conf);
+    // The CGI runs as www-data: it reads the CA's index, certificates and the signers' keys.
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(dir)
+        .status();
+    let mut cmd = until_stdin_closes("apache2");
+    cmd.arg("-X").arg("-f").arg(&conf_path);
+    ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(20))
+}
+
+/// `program` (arguments to be added) run by a shell that kills it once its stdin closes: the
+/// lab's servers live in a static, never dropped, and go when the test binary exits.
+fn until_stdin_closes(program: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#""$@" & p=$!; cat >/dev/null; kill $p; wait $p"#)
+        .arg("sh")
+        .arg(program);
+    cmd
 }
 
 /// A minimal `openssl ca` configuration for CA `name` (database under `dir/name/`).
@@ -253,6 +350,37 @@ const LEAVES: &[(&str, &str, &str)] = &[
         "URI:http://169.254.169.254/latest/meta-data/x.crl",
     ),
     ("under_revoked_int", "int2", "URI:{B}/int2.crl"),
+    // Delta CRLs: the base names its delta (Freshest CRL).
+    ("delta_revoked", "int", "URI:{B}/int-base.crl"),
+    ("delta_held", "int", "URI:{B}/int-base.crl"),
+    // OCSP (a CDP too, for `ocsp_then_crl`). `*_revoked` are revoked after the CRLs were
+    // published: only OCSP knows.
+    ("staple_revoked", "int", "URI:{B}/int.crl"),
+    (
+        "ocsp_live",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=OCSP;URI:{O}/live",
+    ),
+    (
+        "ocsp_live_revoked",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=OCSP;URI:{O}/int",
+    ),
+    (
+        "ocsp_unknown",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=OCSP;URI:{O}/empty",
+    ),
+    (
+        "ocsp_down",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:{REFUSED}/",
+    ),
+    (
+        "ocsp_metadata",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=OCSP;URI:http://169.254.169.254/ocsp",
+    ),
 ];
 
 fn refused_port() -> u16 {
@@ -269,8 +397,9 @@ fn silent_port() -> u16 {
         .port()
 }
 
-fn make_pki(dir: &Path, port: u16) {
+fn make_pki(dir: &Path, port: u16, ocsp_port: u16) {
     let base = format!("http://127.0.0.1:{port}");
+    let ocsp_base = format!("http://127.0.0.1:{ocsp_port}");
     for ca in ["root", "int", "int2", "rogue"] {
         ca_conf(dir, ca);
     }
@@ -306,6 +435,7 @@ fn make_pki(dir: &Path, port: u16) {
     for (name, ca, cdp) in LEAVES {
         let cdp = cdp
             .replace("{B}", &base)
+            .replace("{O}", &ocsp_base)
             .replace("{REFUSED}", &refused_port().to_string())
             .replace("{SILENT}", &silent_port().to_string());
         sign(
@@ -327,6 +457,143 @@ fn make_pki(dir: &Path, port: u16) {
     gencrl(dir, "int", "int-short.crl", &["-crlhours", "1"]);
     gencrl(dir, "rogue", "int-forged.crl", &[]);
     std::fs::write(dir.join("www/big.crl"), vec![0x30u8; 3 * 1024 * 1024]).unwrap();
+    make_deltas(dir, &base);
+    make_ocsp(dir);
+}
+
+/// A base CRL naming its delta CRL (AD CS's default), then a delta: `delta_revoked` is revoked
+/// after the base was published (only the delta lists it), and `delta_held`, on hold in the
+/// base, is released by the delta (removeFromCRL).
+fn make_deltas(dir: &Path, base_url: &str) {
+    let mut cnf = std::fs::read_to_string(dir.join("int.cnf")).unwrap();
+    let base_number = std::fs::read_to_string(dir.join("int/crlnumber")).unwrap();
+    cnf.push_str(&format!(
+        "[crl_base]\nauthorityKeyIdentifier = keyid:always\nfreshestCRL = URI:{base_url}/int-delta.crl\n[crl_delta]\nauthorityKeyIdentifier = keyid:always\n2.5.29.27 = critical,ASN1:INTEGER:0x{}\n",
+        base_number.trim()
+    ));
+    std::fs::write(dir.join("int-delta.cnf"), cnf).unwrap();
+    revoke(dir, "int", "delta_held", "certificateHold");
+    let gen = |file: &str, section: &str| {
+        let pem = format!("{file}.pem");
+        openssl(
+            dir,
+            &[
+                "ca",
+                "-gencrl",
+                "-config",
+                "int-delta.cnf",
+                "-crlexts",
+                section,
+                "-out",
+                &pem,
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "crl",
+                "-in",
+                &pem,
+                "-outform",
+                "DER",
+                "-out",
+                &format!("www/{file}"),
+            ],
+        );
+    };
+    gen("int-base.crl", "crl_base");
+    revoke(dir, "int", "delta_revoked", "keyCompromise");
+    // openssl ca cannot revoke twice: the index entry of the held certificate is edited to
+    // removeFromCRL, as a CA releasing a hold publishes it.
+    let index = std::fs::read_to_string(dir.join("int/index.txt")).unwrap();
+    std::fs::write(
+        dir.join("int/index.txt"),
+        index.replace(",certificateHold", ",removeFromCRL"),
+    )
+    .unwrap();
+    gen("int-delta.crl", "crl_delta");
+}
+
+const OCSP_SIGNER_EXT: &str = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\nauthorityKeyIdentifier=keyid:always";
+
+/// Responder certificates and the stapled responses of the lab (in `staples/`).
+fn make_ocsp(dir: &Path) {
+    // The issuing CA's delegated responder, and one issued by the rogue CA (same issuer name
+    // as the issuing CA, another key).
+    sign(
+        dir,
+        "int",
+        "int_ocsp",
+        "Revocation Test OCSP",
+        OCSP_SIGNER_EXT,
+        false,
+    );
+    sign(
+        dir,
+        "rogue",
+        "rogue_ocsp",
+        "Rogue OCSP",
+        OCSP_SIGNER_EXT,
+        false,
+    );
+    // Revoked after the CRLs: the CRLs say good, OCSP says revoked.
+    revoke(dir, "int", "staple_revoked", "keyCompromise");
+    revoke(dir, "int", "ocsp_live_revoked", "superseded");
+    std::fs::create_dir_all(dir.join("staples")).unwrap();
+    std::fs::write(dir.join("empty-index.txt"), "").unwrap();
+    let staple = |file: &str, cert: &str, index: &str, signer: &str, extra: &[&str]| {
+        let out = format!("staples/{file}");
+        let mut args = vec![
+            "ocsp",
+            "-index",
+            index,
+            "-CA",
+            "int.pem",
+            "-rsigner",
+            &format!("{signer}.pem"),
+            "-rkey",
+            &format!("{signer}.key"),
+            "-issuer",
+            "int.pem",
+            "-cert",
+            &format!("{cert}.pem"),
+            "-no_nonce",
+            "-respout",
+            &out,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        openssl(dir, &refs);
+    };
+    let idx = "int/index.txt";
+    staple("good.der", "good", idx, "int", &["-ndays", "1"]);
+    staple(
+        "revoked.der",
+        "staple_revoked",
+        idx,
+        "int",
+        &["-ndays", "1"],
+    );
+    staple(
+        "unknown.der",
+        "good",
+        "empty-index.txt",
+        "int",
+        &["-ndays", "1"],
+    );
+    staple("delegated.der", "good", idx, "int_ocsp", &["-ndays", "1"]);
+    staple("rogue_key.der", "good", idx, "rogue", &["-ndays", "1"]);
+    staple(
+        "rogue_delegate.der",
+        "good",
+        idx,
+        "rogue_ocsp",
+        &["-ndays", "1"],
+    );
+    staple("other_cert.der", "revoked", idx, "int", &["-ndays", "1"]);
 }
 
 fn der_of(dir: &Path, name: &str) -> CertificateDer<'static> {
@@ -357,13 +624,17 @@ fn issuer_of(name: &str) -> &'static str {
 
 /// Endpoints (one per server) trusting the lab's root, with `revocation` YAML under global.
 fn config(servers: &[&TlsServer], revocation: &str) -> Config {
+    let ports: Vec<u16> = servers.iter().map(|s| s.addr.port()).collect();
+    config_ports(&ports, revocation)
+}
+
+fn config_ports(ports: &[u16], revocation: &str) -> Config {
     let mut yaml = format!(
         "trust_stores:\n  lab: {{class: internal, pem_files: [root.pem]}}\nglobal:\n  revocation: {revocation}\nendpoints:\n"
     );
-    for (i, s) in servers.iter().enumerate() {
+    for (i, port) in ports.iter().enumerate() {
         yaml.push_str(&format!(
-            "  - name: ep{i}\n    host: 127.0.0.1\n    port: {}\n    sni: probe.test\n",
-            s.addr.port()
+            "  - name: ep{i}\n    host: 127.0.0.1\n    port: {port}\n    sni: probe.test\n"
         ));
     }
     Config::from_yaml(&yaml, "revocation.yaml", BaseDir(lab().dir.clone()))
@@ -743,3 +1014,348 @@ async fn crl_urls_and_revoked_certificates_are_exported() {
 }
 
 const DAY_SECS: i64 = 86_400;
+
+// === OCSP ===
+
+/// `openssl s_server` on 127.0.0.1 presenting `leaf` and the issuing CA, stapling
+/// `staples/<staple>` (as read by `-status_file`).
+fn staple_server(leaf: &str, staple: &str) -> support::OpensslServer {
+    let d = &lab().dir;
+    support::OpensslServer::start(
+        &d.join(format!("{leaf}.pem")),
+        &d.join(format!("{leaf}.key")),
+        Some(&d.join("int.pem")),
+        &[
+            "-status_file",
+            &d.join("staples").join(staple).display().to_string(),
+        ],
+    )
+}
+
+async fn probe_port(port: u16, revocation: &str, at: Option<i64>) -> ProbeOutcome {
+    let cfg = config_ports(&[port], revocation);
+    let mut out = runner::probe_endpoint(&cfg.endpoints[0], &ctx(&cfg, at)).await;
+    assert_eq!(out.len(), 1);
+    out.remove(0)
+}
+
+async fn probe_stapled(
+    leaf: &str,
+    staple: &str,
+    revocation: &str,
+    at: Option<i64>,
+) -> ProbeOutcome {
+    let s = staple_server(leaf, staple);
+    let o = probe_port(s.addr.port(), revocation, at).await;
+    assert!(
+        o.capture.ocsp_staple_bytes.is_some(),
+        "stapled: {:?}",
+        o.capture
+    );
+    o
+}
+
+/// Requests Apache logged for the OCSP responder under `prefix` (`/int`, `/empty`). Apache
+/// logs a request after answering it: give it a moment.
+fn ocsp_requests(prefix: &str) -> usize {
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::read_to_string(lab().dir.join("ocsp-access.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.starts_with(&format!("{prefix}/")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stapled_revoked_response_is_reported_revoked_even_under_crl() {
+    use certprobe::revocation::{ocsp::CertStatus, Source};
+    // The CRL (published before the revocation) says good; the staple says revoked.
+    for method in ["{method: crl}", "{method: stapled_only}", "{method: ocsp}"] {
+        let o = probe_stapled("staple_revoked", "revoked.der", method, None).await;
+        let leaf = &revocation(&o).certs[0];
+        assert_eq!(leaf.status, Status::Revoked, "{method}: {leaf:?}");
+        assert_eq!(leaf.method, Source::OcspStapled, "{method}");
+        assert_eq!(leaf.staple_status, Some(CertStatus::Revoked));
+        assert_eq!(leaf.revocation_reason.as_deref(), Some("keyCompromise"));
+        assert!(leaf.revoked_at.is_some_and(|t| (now() - t).abs() < 3600));
+        let v = verdict(&o, "revocation");
+        assert_eq!(
+            v.verdict,
+            certprobe::policy::Verdict::Fail,
+            "{method}: {v:?}"
+        );
+        assert!(v.message.contains("stapled OCSP"), "{}", v.message);
+    }
+    // A good staple on the same kind of server: good.
+    let o = probe_stapled("good", "good.der", "{method: stapled_only}", None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Good, "{leaf:?}");
+    assert_eq!(leaf.method, Source::OcspStapled);
+    assert!(leaf.ocsp_next_update.is_some_and(|n| n > now()));
+    // stapled_only checks only the leaf.
+    assert_eq!(revocation(&o).certs[1].unknown_because, Some("not_stapled"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stapled_responses_are_verified_before_they_count() {
+    use certprobe::revocation::ocsp::CertStatus;
+    let only = "{method: stapled_only}";
+    // Signed by the issuer's delegated responder (id-kp-OCSPSigning, issued by it): good.
+    let o = probe_stapled("good", "delegated.der", only, None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Good, "{leaf:?}");
+    assert!(
+        leaf.detail.contains("delegated responder"),
+        "{}",
+        leaf.detail
+    );
+    let cases = [
+        // The responder does not know the certificate.
+        ("unknown.der", None, Reason::CertUnknown),
+        // Signed with another key under the issuer's name.
+        ("rogue_key.der", None, Reason::BadSignature),
+        // A "delegated responder" issued by another CA.
+        ("rogue_delegate.der", None, Reason::Unauthorized),
+        // A genuine response about another certificate.
+        ("other_cert.der", None, Reason::NoMatchingResponse),
+        // Past its nextUpdate (one day), and before its thisUpdate.
+        ("good.der", Some(now() + 2 * DAY_SECS), Reason::Expired),
+        ("good.der", Some(now() - 3600), Reason::NotYetValid),
+    ];
+    for (file, at, reason) in cases {
+        let o = probe_stapled("good", file, only, at).await;
+        let leaf = &revocation(&o).certs[0];
+        assert_eq!(leaf.status, Status::Unavailable, "{file}: {leaf:?}");
+        assert_eq!(leaf.reason, Some(reason), "{file}: {leaf:?}");
+        assert_eq!(
+            verdict(&o, "revocation").verdict,
+            certprobe::policy::Verdict::Fail,
+            "{file}"
+        );
+    }
+    let o = probe_stapled("good", "unknown.der", only, None).await;
+    assert_eq!(
+        revocation(&o).certs[0].staple_status,
+        Some(CertStatus::Unknown)
+    );
+    // Under crl, an unusable staple leaves the CRL's verdict and is reported beside it.
+    let o = probe_stapled("good", "rogue_delegate.der", DEFAULTS, None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Good, "{leaf:?}");
+    assert_eq!(leaf.staple_error, Some(Reason::Unauthorized));
+    // No staple at all.
+    let s = server("good", "int").await;
+    let o = probe_port(s.addr.port(), only, None).await;
+    assert_eq!(revocation(&o).certs[0].unknown_because, Some("no_staple"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_staple_is_malformed_never_good() {
+    // openssl s_server and gnutls-serv refuse to load garbage as a staple (gnutls-serv
+    // --ignore-ocsp-response-errors would, but it listens on every interface): a rustls server
+    // staples the bytes as given.
+    let l = lab();
+    let provider = certprobe::crypto_provider();
+    let chain = vec![der_of(&l.dir, "good"), der_of(&l.dir, "int")];
+    let mut certified =
+        rustls::sign::CertifiedKey::from_der(chain, key_of(&l.dir, "good"), &provider).unwrap();
+    for (bytes, reason) in [
+        (
+            b"\x30\x82\xff\xff garbage, not an OCSP response".to_vec(),
+            Reason::BadDer,
+        ),
+        (b"\x30\x03\x0a\x01\x03".to_vec(), Reason::ResponderStatus),
+    ] {
+        certified.ocsp = Some(bytes);
+        let cfg = support::server_config_with_key(
+            std::sync::Arc::new(certified.clone()),
+            &[],
+            ClientAuth::None,
+        );
+        let s = TlsServer::start("127.0.0.1", cfg).await;
+        let o = probe_port(s.addr.port(), "{method: stapled_only}", None).await;
+        let leaf = &revocation(&o).certs[0];
+        assert_eq!(leaf.status, Status::Unavailable, "{leaf:?}");
+        assert_eq!(leaf.reason, Some(reason), "{leaf:?}");
+        let o = probe_port(s.addr.port(), DEFAULTS, None).await;
+        let leaf = &revocation(&o).certs[0];
+        assert_eq!(leaf.status, Status::Good, "the CRL decides: {leaf:?}");
+        assert_eq!(leaf.staple_error, Some(reason));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_ocsp_asks_the_aia_responder_once_per_certificate() {
+    use certprobe::revocation::Source;
+    let before = ocsp_requests("/live");
+    let o = probe("ocsp_live", "{method: ocsp}", None).await;
+    let r = revocation(&o);
+    let leaf = &r.certs[0];
+    assert_eq!(leaf.status, Status::Good, "{leaf:?}");
+    assert_eq!(leaf.method, Source::Ocsp);
+    assert!(leaf.url.as_deref().unwrap().ends_with("/live"), "{leaf:?}");
+    assert!(
+        leaf.detail.contains("delegated responder"),
+        "{}",
+        leaf.detail
+    );
+    // The issuing CA names no OCSP responder: not checked under `ocsp`...
+    assert_eq!(r.certs[1].unknown_because, Some("no_ocsp_url"), "{r:?}");
+    assert_eq!(ocsp_requests("/live"), before + 1);
+    // ... and checked by its CRL under `ocsp_then_crl` (the leaf's answer is cached).
+    let o = probe("ocsp_live", "{method: ocsp_then_crl}", None).await;
+    let r = revocation(&o);
+    assert_eq!(r.certs[0].status, Status::Good);
+    assert_eq!(r.certs[0].method, Source::Ocsp);
+    assert_eq!(r.certs[1].status, Status::Good, "{r:?}");
+    assert_eq!(r.certs[1].method, Source::Crl);
+    assert_eq!(
+        ocsp_requests("/live"),
+        before + 1,
+        "cached until nextUpdate/max_age"
+    );
+    // Revoked after the CRL was published: OCSP knows.
+    let o = probe("ocsp_live_revoked", "{method: ocsp}", None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Revoked, "{leaf:?}");
+    assert_eq!(leaf.revocation_reason.as_deref(), Some("superseded"));
+    assert_eq!(
+        verdict(&o, "revocation").verdict,
+        certprobe::policy::Verdict::Fail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_or_unreachable_responder_is_unavailable_and_ocsp_then_crl_falls_back() {
+    use certprobe::revocation::Source;
+    let cases = [
+        ("ocsp_unknown", Reason::CertUnknown),
+        ("ocsp_down", Reason::Connect),
+        ("ocsp_metadata", Reason::Blocked),
+    ];
+    for (name, reason) in cases {
+        let o = probe(name, "{method: ocsp}", None).await;
+        let leaf = &revocation(&o).certs[0];
+        assert_eq!(leaf.status, Status::Unavailable, "{name}: {leaf:?}");
+        assert_eq!(leaf.reason, Some(reason), "{name}: {leaf:?}");
+        assert_eq!(
+            verdict(&o, "revocation").verdict,
+            certprobe::policy::Verdict::Fail
+        );
+        let o = probe(name, "{method: ocsp_then_crl}", None).await;
+        let leaf = &revocation(&o).certs[0];
+        assert_eq!(leaf.status, Status::Good, "{name}: {leaf:?}");
+        assert_eq!(leaf.method, Source::Crl);
+        assert_eq!(leaf.attempts[0].error, Some(reason), "{name}: {leaf:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_servers_ocsp_responder_is_not_asked() {
+    let l = lab();
+    let hostile = tempfile::tempdir().unwrap();
+    let h = hostile.path();
+    ca_conf(h, "evil");
+    sign(h, "evil", "evil", "Evil Root", CA_EXT, true);
+    let aia = format!(
+        "crlDistributionPoints=URI:http://{}/hostile.crl\nauthorityInfoAccess=OCSP;URI:http://{}/hostile",
+        l.http, l.ocsp
+    );
+    sign(h, "evil", "leaf", "leaf.probe.test", &leaf_ext(&aia), false);
+    let chain = vec![der_of(h, "leaf"), der_of(h, "evil")];
+    let s = TlsServer::start(
+        "127.0.0.1",
+        support::server_config(chain, key_of(h, "leaf"), &[], ClientAuth::None),
+    )
+    .await;
+    let before = ocsp_requests("/hostile");
+    let o = probe_port(s.addr.port(), "{method: ocsp_then_crl}", None).await;
+    let report = o.report.as_ref().expect("a chain was captured");
+    assert!(report.certs[0].ocsp_urls[0].ends_with("/hostile"));
+    assert!(report.revocation.as_ref().unwrap().certs.is_empty());
+    assert_eq!(ocsp_requests("/hostile"), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsp_responders_and_outcomes_are_exported() {
+    use certprobe::daemon::metrics::{BuildInfo, Metrics};
+    let metrics = Metrics::new(BuildInfo {
+        version: "0".into(),
+        revision: "t".into(),
+    });
+    let revoked = probe("ocsp_live_revoked", "{method: ocsp}", None).await;
+    let down = probe("ocsp_down", "{method: ocsp}", None).await;
+    let stapled = probe_stapled("staple_revoked", "revoked.der", DEFAULTS, None).await;
+    for o in [&revoked, &down, &stapled] {
+        metrics.record(o);
+    }
+    let page = metrics.render_text();
+    let has = |line: &str| page.lines().any(|l| l == line);
+    let int = format!("http://{}/int", lab().ocsp);
+    let down_url = format!("http://127.0.0.1:{}/", refused_port());
+    assert!(
+        has(&format!("certprobe_ocsp_fetch_success{{url=\"{int}\"}} 1")),
+        "{page}"
+    );
+    assert!(has(&format!(
+        "certprobe_ocsp_fetch_success{{url=\"{down_url}\"}} 0"
+    )));
+    assert!(has(&format!(
+        "certprobe_ocsp_fetch_failure{{url=\"{down_url}\",reason=\"connect\"}} 1"
+    )));
+    let next = page
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "certprobe_ocsp_next_update_timestamp_seconds{{url=\"{int}\"}}"
+            ))
+        })
+        .expect("next update of the responder");
+    let t: i64 = next.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(t > now() && t <= now() + DAY_SECS + 60, "{next}");
+    let status: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("certprobe_revocation_status{") && l.contains("position=\"0\""))
+        .collect();
+    assert!(
+        status.iter().any(|l| l.ends_with("method=\"ocsp\"} 3")),
+        "{status:?}"
+    );
+    assert!(
+        status.iter().any(|l| l.ends_with("method=\"ocsp\"} 2")),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .iter()
+            .any(|l| l.ends_with("method=\"ocsp_stapled\"} 3")),
+        "{status:?}"
+    );
+}
+
+// === Delta CRLs ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_crl_is_merged_with_its_base() {
+    // Revoked only in the delta.
+    let o = probe("delta_revoked", DEFAULTS, None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Revoked, "{leaf:?}");
+    assert_eq!(leaf.revocation_reason.as_deref(), Some("keyCompromise"));
+    assert!(leaf.url.as_deref().unwrap().ends_with("/int-base.crl"));
+    assert!(leaf
+        .delta_url
+        .as_deref()
+        .unwrap()
+        .ends_with("/int-delta.crl"));
+    assert!(leaf.detail.contains("delta CRL"), "{}", leaf.detail);
+    // On hold in the base, released by the delta (removeFromCRL).
+    let o = probe("delta_held", DEFAULTS, None).await;
+    let leaf = &revocation(&o).certs[0];
+    assert_eq!(leaf.status, Status::Good, "{leaf:?}");
+    assert!(leaf.delta_url.is_some());
+    assert_eq!(
+        requests("/int-delta.crl"),
+        ["/int-delta.crl 200"],
+        "cached like a base"
+    );
+}

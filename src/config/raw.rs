@@ -97,8 +97,10 @@ pub struct RawGlobal {
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRevocation {
-    /// `crl` (default), `ocsp_then_crl` (OCSP not implemented yet: CRL), `ocsp` and
-    /// `stapled_only` (not implemented yet: reported as not checked), or `off`.
+    /// `crl` (default; a verified stapled response that says revoked is still reported),
+    /// `ocsp` (the leaf's staple, else the AIA OCSP responders), `ocsp_then_crl` (OCSP, then the
+    /// CRL when OCSP gave no good/revoked answer), `stapled_only` (the leaf's staple only), or
+    /// `off`.
     pub method: Option<crate::revocation::Method>,
     /// A cached CRL is refetched after this long, or at its nextUpdate if sooner. Default `1h`.
     #[schemars(with = "Option<HumanDuration>")]

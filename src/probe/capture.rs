@@ -41,6 +41,10 @@ pub struct Capture {
     /// The server stapled an OCSP response (its length in bytes; its content is judged by the
     /// revocation checks).
     pub ocsp_staple_bytes: Option<usize>,
+    /// The stapled OCSP response itself (at most `revocation::ocsp::MAX_RESPONSE_BYTES`; a
+    /// larger one is kept as its length only and judged too large).
+    #[serde(skip)]
+    pub ocsp_staple: Option<std::sync::Arc<[u8]>>,
     /// The chain exactly as presented by the server (leaf first), DER.
     #[serde(skip)]
     pub chain: Vec<CertificateDer<'static>>,
@@ -90,6 +94,7 @@ impl Capture {
             kx_group: None,
             signature_scheme: None,
             ocsp_staple_bytes: None,
+            ocsp_staple: None,
             chain: Vec::new(),
             handshake_signature: HandshakeSignature::NotChecked,
             client_auth: ClientAuthFacts::default(),

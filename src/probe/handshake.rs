@@ -588,6 +588,7 @@ async fn tls_probe(
         .unwrap_or(HandshakeSignature::NotChecked);
     capture.signature_scheme = rec.signature_scheme.clone();
     capture.ocsp_staple_bytes = rec.ocsp_staple_bytes;
+    capture.ocsp_staple = rec.ocsp_staple.clone();
     capture.client_auth = ClientAuthFacts {
         requested: rec.client_auth_requested,
         acceptable_ca_names: rec.acceptable_ca_names.clone(),

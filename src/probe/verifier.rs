@@ -51,6 +51,8 @@ pub struct Recorded {
     pub signature_scheme: Option<String>,
     /// Length of the OCSP response the server stapled (None: nothing stapled).
     pub ocsp_staple_bytes: Option<usize>,
+    /// The stapled response, when it is within `revocation::ocsp::MAX_RESPONSE_BYTES`.
+    pub ocsp_staple: Option<Arc<[u8]>>,
     /// The server sent a CertificateRequest.
     pub client_auth_requested: bool,
     /// Acceptable CA names from the CertificateRequest (RFC 4514 strings).
@@ -263,7 +265,10 @@ impl ServerCertVerifier for RecordingVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if !ocsp_response.is_empty() {
-            self.recorder.lock().ocsp_staple_bytes = Some(ocsp_response.len());
+            let mut rec = self.recorder.lock();
+            rec.ocsp_staple_bytes = Some(ocsp_response.len());
+            rec.ocsp_staple = (ocsp_response.len() <= crate::revocation::ocsp::MAX_RESPONSE_BYTES)
+                .then(|| Arc::from(ocsp_response));
         }
         let presented = 1 + intermediates.len();
         let presented_bytes: usize =

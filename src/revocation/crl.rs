@@ -54,6 +54,11 @@ pub struct ParsedCrl {
     pub is_delta: bool,
     /// The CRL names delta CRLs (Freshest CRL extension).
     pub has_freshest: bool,
+    /// The Freshest CRL extension's URIs (where the delta CRLs are), bounded.
+    pub freshest_urls: Vec<String>,
+    /// For a delta CRL: the BaseCRLNumber of its delta CRL indicator (the oldest base it
+    /// completes), lowercase hex without leading zeros.
+    pub delta_base: Option<String>,
     pub idp: Option<IdpScope>,
     /// Revoked serials (lowercase hex without leading zeros, as `CertFacts::serial`).
     revoked: HashMap<String, RevokedEntry>,
@@ -93,10 +98,24 @@ impl ParsedCrl {
             let mut idp = None;
             let mut is_delta = false;
             let mut has_freshest = false;
+            let mut freshest_urls = Vec::new();
+            let mut delta_base = None;
             for ext in crl.extensions() {
                 match ext.oid.to_id_string().as_str() {
-                    OID_DELTA_CRL_INDICATOR => is_delta = true,
-                    OID_FRESHEST_CRL => has_freshest = true,
+                    OID_DELTA_CRL_INDICATOR => {
+                        is_delta = true;
+                        let mut d = super::ocsp::Der(ext.value);
+                        match d.next() {
+                            Ok((0x02, n, _)) if d.is_empty() && !n.is_empty() => {
+                                delta_base = Some(serial_hex(n));
+                            }
+                            _ => return Err(Reason::BadDer),
+                        }
+                    }
+                    OID_FRESHEST_CRL => {
+                        has_freshest = true;
+                        collect_uris(ext.value, 0, &mut freshest_urls);
+                    }
                     _ => {}
                 }
                 if let ParsedExtension::IssuingDistributionPoint(p) = ext.parsed_extension() {
@@ -126,6 +145,8 @@ impl ParsedCrl {
                 crl.crl_number().map(|n| n.to_str_radix(16)),
                 is_delta,
                 has_freshest,
+                freshest_urls,
+                delta_base,
                 idp,
                 revoked,
             )
@@ -138,6 +159,8 @@ impl ParsedCrl {
             crl_number,
             is_delta,
             has_freshest,
+            freshest_urls,
+            delta_base,
             idp,
             revoked,
         ) = parsed;
@@ -149,6 +172,8 @@ impl ParsedCrl {
             crl_number,
             is_delta,
             has_freshest,
+            freshest_urls,
+            delta_base,
             idp,
             revoked,
             der,
@@ -204,8 +229,32 @@ impl ParsedCrl {
     }
 }
 
+/// The URIs (`[6] IA5String`) anywhere in a DistributionPoints value, at most 4, depth-bounded.
+fn collect_uris(value: &[u8], depth: usize, out: &mut Vec<String>) {
+    if depth > 6 {
+        return;
+    }
+    let mut d = super::ocsp::Der(value);
+    while !d.is_empty() && out.len() < 4 {
+        let Ok((tag, body, _)) = d.next() else { return };
+        if tag == 0x86 {
+            if let Ok(u) = std::str::from_utf8(body) {
+                out.push(crate::text::bounded(u, 256));
+            }
+        } else if tag & 0x20 != 0 {
+            collect_uris(body, depth + 1, out);
+        }
+    }
+}
+
+/// Compare two CRL numbers in `crl_number`'s form (lowercase hex without leading zeros).
+pub fn cmp_crl_numbers(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// Serial bytes as lowercase hex without leading zeros (`CertFacts::serial`'s form).
-fn serial_hex(raw: &[u8]) -> String {
+pub(crate) fn serial_hex(raw: &[u8]) -> String {
     let mut s = raw;
     while s.len() > 1 && s[0] == 0 {
         s = &s[1..];
@@ -214,7 +263,7 @@ fn serial_hex(raw: &[u8]) -> String {
 }
 
 /// The contents of a DER TLV (the Name without its SEQUENCE header).
-fn name_contents(tlv: &[u8]) -> Option<&[u8]> {
+pub(crate) fn name_contents(tlv: &[u8]) -> Option<&[u8]> {
     let (&tag, rest) = tlv.split_first()?;
     if tag != 0x30 {
         return None;
@@ -245,4 +294,35 @@ fn pem_to_der(pem: &[u8]) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(body.trim())
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crl_numbers_compare_as_numbers() {
+        use std::cmp::Ordering::*;
+        assert_eq!(cmp_crl_numbers("1000", "0fff"), Greater);
+        assert_eq!(cmp_crl_numbers("0100", "100"), Equal);
+        assert_eq!(cmp_crl_numbers("ff", "100"), Less);
+    }
+
+    #[test]
+    fn freshest_crl_uris_are_collected_and_bounded() {
+        // SEQUENCE { DistributionPoint { [0] { [0] { [6] "http://a/d.crl" } } } }
+        let uri = b"http://a/d.crl";
+        let mut v = vec![0x86, uri.len() as u8];
+        v.extend_from_slice(uri);
+        for tag in [0xa0, 0xa0, 0x30, 0x30] {
+            let mut w = vec![tag, v.len() as u8];
+            w.extend(v);
+            v = w;
+        }
+        let mut out = Vec::new();
+        collect_uris(&v, 0, &mut out);
+        assert_eq!(out, ["http://a/d.crl"]);
+        collect_uris(b"\x30\x05garbage", 0, &mut out);
+        assert_eq!(out.len(), 1);
+    }
 }

@@ -1,5 +1,7 @@
 //! Revocation checking, the way Windows CryptoAPI does it for Lync/Skype for Business: every
-//! certificate of the best verified path except the anchor is looked up in its issuer's CRL.
+//! certificate of the best verified path except the anchor is looked up in its issuer's CRL
+//! (merged with the delta CRL the base names) or asked of OCSP (the stapled response, the AIA
+//! responders), per `revocation.method`.
 //!
 //! Split in three so that evaluation stays pure:
 //! - [`plan`] (pure): which certificates to check, their issuer keys and CDP URLs, from a
@@ -8,12 +10,14 @@
 //! - [`fetch_plan`] (async, in the runner): fetch the plan's HTTP(S) URLs through the
 //!   process-wide [`cache`] (in order, until one gives a CRL).
 //! - [`judge`] (pure): signature, issuer, scope, thisUpdate/nextUpdate against `now`, serial
-//!   lookup, into a [`RevocationReport`].
+//!   lookup (and [`ocsp::check`] for OCSP responses), into a [`RevocationReport`].
 
 pub mod cache;
 pub mod crl;
 pub mod fetch;
 pub mod metrics;
+pub mod ocsp;
+pub mod ocsp_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,11 +55,11 @@ pub enum Method {
     /// CRLs from the certificates' HTTP(S) CDPs.
     #[default]
     Crl,
-    /// OCSP (not implemented yet: reported as not checked).
+    /// OCSP: the leaf's stapled response when it verifies, else the AIA OCSP responders.
     Ocsp,
-    /// OCSP, else CRL (OCSP not implemented yet: CRL).
+    /// OCSP as `ocsp`, and the CRL for a certificate OCSP gave no good/revoked answer for.
     OcspThenCrl,
-    /// Only the stapled OCSP response (not implemented yet: reported as not checked).
+    /// Only the stapled OCSP response (the leaf; nothing is fetched).
     StapledOnly,
     /// No revocation checking.
     Off,
@@ -75,6 +79,33 @@ impl Method {
     /// CRLs are fetched under this method.
     pub fn uses_crl(self) -> bool {
         matches!(self, Method::Crl | Method::OcspThenCrl)
+    }
+
+    /// OCSP responders are asked under this method.
+    pub fn uses_live_ocsp(self) -> bool {
+        matches!(self, Method::Ocsp | Method::OcspThenCrl)
+    }
+}
+
+/// Where a certificate's verdict came from (the `method` label of
+/// `certprobe_revocation_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Crl,
+    /// An OCSP responder named by the certificate's AIA.
+    Ocsp,
+    /// The OCSP response the server stapled to the handshake.
+    OcspStapled,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Crl => "crl",
+            Source::Ocsp => "ocsp",
+            Source::OcspStapled => "ocsp_stapled",
+        }
     }
 }
 
@@ -135,6 +166,16 @@ pub enum Reason {
     Scope,
     Expired,
     NotYetValid,
+    /// OCSP: the responder answered with another status than successful (tryLater,
+    /// internalError, unauthorized...).
+    ResponderStatus,
+    /// OCSP: signed neither by the issuer nor by a delegated responder certificate with
+    /// id-kp-OCSPSigning issued by it.
+    Unauthorized,
+    /// OCSP: no SingleResponse for this certificate (CertID mismatch).
+    NoMatchingResponse,
+    /// OCSP: the responder does not know the certificate (status `unknown`).
+    CertUnknown,
 }
 
 impl Reason {
@@ -156,6 +197,10 @@ impl Reason {
             Reason::Scope => "scope",
             Reason::Expired => "expired",
             Reason::NotYetValid => "not_yet_valid",
+            Reason::ResponderStatus => "responder_status",
+            Reason::Unauthorized => "unauthorized",
+            Reason::NoMatchingResponse => "no_matching_response",
+            Reason::CertUnknown => "cert_unknown",
         }
     }
 
@@ -177,6 +222,12 @@ impl Reason {
             Reason::Scope => "its issuing distribution point does not cover the certificate",
             Reason::Expired => "it is past its nextUpdate",
             Reason::NotYetValid => "its thisUpdate is in the future",
+            Reason::ResponderStatus => "the responder answered with an error status",
+            Reason::Unauthorized => {
+                "it is signed by neither the issuer nor a delegated OCSP responder of the issuer"
+            }
+            Reason::NoMatchingResponse => "it holds no response for this certificate",
+            Reason::CertUnknown => "the responder does not know the certificate",
         }
     }
 }
@@ -219,14 +270,19 @@ pub struct CertRevocation {
     pub position: usize,
     pub subject: String,
     pub serial: String,
-    pub method: Method,
+    /// Where the verdict came from (for a status without a source: the configured method's
+    /// first source).
+    pub method: Source,
     pub status: Status,
     /// Why the status is unknown/unavailable (the last URL's reason), when it is.
     pub reason: Option<Reason>,
-    /// Extra reason for `unknown`: `ldap_only`, `no_cdp`, `method_not_implemented`.
+    /// Extra reason for `unknown`: `ldap_only`, `no_cdp`, `no_ocsp_url`, `no_staple`,
+    /// `not_stapled` (only the leaf's status is stapled).
     pub unknown_because: Option<&'static str>,
-    /// The CRL URL that gave the verdict.
+    /// The CRL URL or OCSP responder that gave the verdict.
     pub url: Option<String>,
+    /// The delta CRL merged with the base CRL (Freshest CRL), when the base names one.
+    pub delta_url: Option<String>,
     pub attempts: Vec<UrlAttempt>,
     /// Revocation date (Unix seconds) and reason code when revoked.
     pub revoked_at: Option<i64>,
@@ -237,6 +293,14 @@ pub struct CertRevocation {
     pub stale: bool,
     /// Every CDP of the certificate is `ldap://` (never fetched).
     pub ldap_only: bool,
+    /// What the OCSP response used said (`good`, `revoked`, `unknown`), with its validity.
+    pub ocsp_status: Option<ocsp::CertStatus>,
+    pub ocsp_this_update: Option<i64>,
+    pub ocsp_next_update: Option<i64>,
+    /// The stapled response (leaf only, whatever the method): what it said, or why it is not
+    /// usable (malformed, unauthorized, expired...).
+    pub staple_status: Option<ocsp::CertStatus>,
+    pub staple_error: Option<Reason>,
     pub detail: String,
 }
 
@@ -350,39 +414,169 @@ fn is_ldap(url: &str) -> bool {
 /// What was fetched for a plan: the cache's state of each URL tried.
 pub type FetchedCrls = HashMap<String, cache::UrlState>;
 
-/// Fetch a plan's URLs through `cache`: for each certificate, its http(s) CDPs in order until
-/// one gives a CRL that judges (issuer and signature match). `now` is the wall clock.
+/// The leaf's stapled OCSP response as captured: its bytes, or `Err(TooLarge)` when it was
+/// larger than [`ocsp::MAX_RESPONSE_BYTES`].
+pub type Staple = Result<Arc<[u8]>, Reason>;
+
+/// One OCSP responder asked for a certificate.
+#[derive(Debug, Clone)]
+pub struct OcspFetch {
+    pub responder: String,
+    pub entry: ocsp_cache::Entry,
+}
+
+/// Everything evaluation judges revocation from: the stapled response, the CRLs and OCSP
+/// responses fetched.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub staple: Option<Staple>,
+    pub crls: FetchedCrls,
+    /// OCSP responders asked, by position in the verified path, in order.
+    pub ocsp: HashMap<usize, Vec<OcspFetch>>,
+}
+
+/// The issuer of `s` as OCSP needs it.
+fn ocsp_issuer(s: &Subject) -> Option<ocsp::Issuer<'_>> {
+    Some(ocsp::Issuer {
+        name_contents: &s.cert.issuer_der,
+        spki_der: s.issuer_spki.as_deref()?,
+    })
+}
+
+/// The stapled response judged for `s` (the leaf only).
+fn staple_for(
+    s: &Subject,
+    staple: Option<&Staple>,
+    now: i64,
+) -> Option<Result<ocsp::OcspAnswer, Reason>> {
+    if s.position != 0 {
+        return None;
+    }
+    let bytes = match staple? {
+        Ok(b) => b,
+        Err(e) => return Some(Err(*e)),
+    };
+    Some(match ocsp_issuer(s) {
+        Some(issuer) => ocsp::check(bytes, &s.cert.serial, issuer, now),
+        None => Err(Reason::BadSignature),
+    })
+}
+
+/// A good or revoked answer settles a certificate; `unknown` does not.
+fn decisive(a: &Result<ocsp::OcspAnswer, Reason>) -> bool {
+    matches!(a, Ok(x) if x.status != ocsp::CertStatus::Unknown)
+}
+
+/// At most this many URLs (CDPs, OCSP responders) are tried per certificate.
+const MAX_URLS_PER_CERT: usize = 4;
+
+/// Fetch what a plan needs under `cfg.method`: CRLs through the CRL cache (for each
+/// certificate its http(s) CDPs in order until one gives a CRL that matches), OCSP responses
+/// through the OCSP cache (its AIA responders in order until one gives a decisive answer),
+/// skipping the live OCSP of a leaf whose staple already settles it. `now` is the wall clock.
 pub async fn fetch_plan(
     subjects: &[Subject],
     cfg: &RevocationConfig,
-    cache: &cache::CrlCache,
+    staple: Option<Staple>,
     tls: Option<Arc<rustls::ClientConfig>>,
     now: f64,
-) -> FetchedCrls {
-    let mut out = FetchedCrls::new();
-    if !cfg.method.uses_crl() {
+) -> Evidence {
+    let mut out = Evidence {
+        staple,
+        ..Evidence::default()
+    };
+    if cfg.method == Method::Off {
         return out;
     }
     for s in subjects {
-        for url in fetchable(&s.urls).take(4) {
-            let state = match out.get(url) {
-                Some(st) => st.clone(),
-                None => {
-                    let st = cache.get(url, cfg, now, tls.clone()).await;
-                    out.insert(url.clone(), st.clone());
-                    st
-                }
-            };
-            let usable = state
-                .crl
-                .as_ref()
-                .is_some_and(|c| crl_matches(c, s).is_ok());
-            if usable {
-                break;
+        let mut settled = false;
+        if cfg.method.uses_live_ocsp() {
+            settled = staple_for(s, out.staple.as_ref(), now as i64).is_some_and(|a| decisive(&a));
+            if !settled {
+                settled = fetch_ocsp(s, cfg, tls.clone(), now, &mut out).await;
             }
+        }
+        let wants_crl = match cfg.method {
+            Method::Crl => true,
+            Method::OcspThenCrl => !settled,
+            _ => false,
+        };
+        if wants_crl {
+            fetch_crls(s, cfg, tls.clone(), now, &mut out.crls).await;
         }
     }
     out
+}
+
+async fn fetch_ocsp(
+    s: &Subject,
+    cfg: &RevocationConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    now: f64,
+    out: &mut Evidence,
+) -> bool {
+    let Some(issuer) = ocsp_issuer(s) else {
+        return false;
+    };
+    let Some(req) = ocsp::request(&s.cert.serial, issuer) else {
+        return false;
+    };
+    for responder in fetchable(&s.cert.ocsp_urls).take(MAX_URLS_PER_CERT) {
+        let url = ocsp::get_url(responder, &req);
+        let entry = ocsp_cache::global()
+            .get(responder, &url, cfg, now, tls.clone())
+            .await;
+        let ok = entry
+            .body
+            .as_ref()
+            .is_some_and(|b| decisive(&ocsp::check(b, &s.cert.serial, issuer, now as i64)));
+        out.ocsp.entry(s.position).or_default().push(OcspFetch {
+            responder: responder.clone(),
+            entry,
+        });
+        if ok {
+            return true;
+        }
+    }
+    false
+}
+
+async fn fetch_crls(
+    s: &Subject,
+    cfg: &RevocationConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    now: f64,
+    out: &mut FetchedCrls,
+) {
+    let cache = cache::global();
+    for url in fetchable(&s.urls).take(MAX_URLS_PER_CERT) {
+        let state = match out.get(url) {
+            Some(st) => st.clone(),
+            None => {
+                let st = cache.get(url, cfg, now, tls.clone()).await;
+                out.insert(url.clone(), st.clone());
+                st
+            }
+        };
+        let usable = state
+            .crl
+            .as_ref()
+            .is_some_and(|c| crl_matches(c, s).is_ok());
+        if usable {
+            // The delta CRL the base names (Freshest CRL), first http(s) URL.
+            let delta = state
+                .crl
+                .as_ref()
+                .and_then(|c| fetchable(&c.freshest_urls).next().cloned());
+            if let Some(durl) = delta {
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(durl) {
+                    let st = cache.get(slot.key(), cfg, now, tls.clone()).await;
+                    slot.insert(st);
+                }
+            }
+            break;
+        }
+    }
 }
 
 /// Issuer, signature and scope of `crl` for `s`.
@@ -433,10 +627,19 @@ fn reason_name(code: u8) -> &'static str {
     }
 }
 
-/// Judge a plan against what was fetched, at `now` (Unix seconds). Pure.
+/// Judge a plan against the evidence, at `now` (Unix seconds). Pure.
+///
+/// Per method, for each certificate of the path:
+/// - `crl`: its CRL. The leaf's staple is judged too, and a verified staple that says
+///   revoked makes the leaf revoked (Schannel hands the staple to CryptoAPI, which takes it
+///   as the leaf's answer: a Windows client refuses that peer whatever the CRL says).
+/// - `ocsp`: the leaf's staple when it verifies and says good or revoked, else the AIA OCSP
+///   responders in order.
+/// - `ocsp_then_crl`: as `ocsp`, then the CRL when OCSP gave no good/revoked answer.
+/// - `stapled_only`: the leaf's staple; the other certificates are not checked.
 pub fn judge(
     subjects: &[Subject],
-    fetched: &FetchedCrls,
+    ev: &Evidence,
     cfg: &RevocationConfig,
     now: i64,
 ) -> RevocationReport {
@@ -445,7 +648,7 @@ pub fn judge(
     }
     let certs = subjects
         .iter()
-        .map(|s| judge_one(s, fetched, cfg.method, now))
+        .map(|s| judge_one(s, ev, cfg.method, now))
         .collect();
     RevocationReport {
         method: Some(cfg.method),
@@ -453,8 +656,8 @@ pub fn judge(
     }
 }
 
-fn judge_one(s: &Subject, fetched: &FetchedCrls, method: Method, now: i64) -> CertRevocation {
-    let mut r = CertRevocation {
+fn blank(s: &Subject, method: Source) -> CertRevocation {
+    CertRevocation {
         position: s.position,
         subject: s.cert.subject.clone(),
         serial: s.cert.serial.clone(),
@@ -463,6 +666,7 @@ fn judge_one(s: &Subject, fetched: &FetchedCrls, method: Method, now: i64) -> Ce
         reason: None,
         unknown_because: None,
         url: None,
+        delta_url: None,
         attempts: Vec::new(),
         revoked_at: None,
         revocation_reason: None,
@@ -470,17 +674,284 @@ fn judge_one(s: &Subject, fetched: &FetchedCrls, method: Method, now: i64) -> Ce
         crl_next_update: None,
         stale: false,
         ldap_only: !s.urls.is_empty() && s.urls.iter().all(|u| is_ldap(u)),
+        ocsp_status: None,
+        ocsp_this_update: None,
+        ocsp_next_update: None,
+        staple_status: None,
+        staple_error: None,
         detail: String::new(),
+    }
+}
+
+fn judge_one(s: &Subject, ev: &Evidence, method: Method, now: i64) -> CertRevocation {
+    let staple = staple_for(s, ev.staple.as_ref(), now);
+    let mut r = match method {
+        Method::Crl | Method::Off => {
+            let mut r = judge_crl(s, &ev.crls, now);
+            if let Some(Ok(a)) = &staple {
+                if a.status == ocsp::CertStatus::Revoked && r.status != Status::Revoked {
+                    let crl_detail = std::mem::take(&mut r.detail);
+                    apply_ocsp(&mut r, a, Source::OcspStapled, None, false);
+                    r.detail = format!("{} (the CRL check: {crl_detail})", r.detail);
+                }
+            }
+            r
+        }
+        Method::StapledOnly => {
+            let mut r = blank(s, Source::OcspStapled);
+            match &staple {
+                _ if s.position != 0 => {
+                    r.unknown_because = Some("not_stapled");
+                    r.detail =
+                        "not checked: only the leaf's status is stapled (method stapled_only)"
+                            .into();
+                }
+                None => {
+                    r.unknown_because = Some("no_staple");
+                    r.detail =
+                        "not checked: the server stapled no OCSP response (method stapled_only)"
+                            .into();
+                }
+                Some(Ok(a)) => apply_ocsp(&mut r, a, Source::OcspStapled, None, false),
+                Some(Err(e)) => unusable(&mut r, *e, "stapled OCSP response", None),
+            }
+            r
+        }
+        Method::Ocsp | Method::OcspThenCrl => {
+            let mut r = judge_ocsp(s, ev, staple.as_ref(), now);
+            let settled = matches!(r.status, Status::Good | Status::Revoked);
+            if method == Method::OcspThenCrl && !settled {
+                let ocsp_attempts = std::mem::take(&mut r.attempts);
+                let ocsp_detail = r.detail.clone();
+                let (st, ots, otu) = (r.ocsp_status, r.ocsp_this_update, r.ocsp_next_update);
+                r = judge_crl(s, &ev.crls, now);
+                r.attempts.splice(0..0, ocsp_attempts);
+                r.ocsp_status = st;
+                r.ocsp_this_update = ots;
+                r.ocsp_next_update = otu;
+                r.detail = format!("{} (OCSP: {ocsp_detail})", r.detail);
+            }
+            r
+        }
     };
-    if !method.uses_crl() {
-        r.unknown_because = Some("method_not_implemented");
-        r.detail = format!(
-            "revocation method {} is not implemented yet",
-            method.as_str()
-        );
+    if let Some(st) = &staple {
+        match st {
+            Ok(a) => r.staple_status = Some(a.status),
+            Err(e) => r.staple_error = Some(*e),
+        }
+    }
+    r
+}
+
+/// Fill `r` from a verified OCSP answer.
+fn apply_ocsp(
+    r: &mut CertRevocation,
+    a: &ocsp::OcspAnswer,
+    source: Source,
+    url: Option<&str>,
+    stale: bool,
+) {
+    r.method = source;
+    r.ocsp_status = Some(a.status);
+    r.ocsp_this_update = Some(a.this_update);
+    r.ocsp_next_update = a.next_update;
+    r.url = url.map(str::to_string);
+    r.stale = stale;
+    r.reason = None;
+    r.unknown_because = None;
+    let what = match (source, url) {
+        (Source::OcspStapled, _) => "stapled OCSP response".to_string(),
+        (_, Some(u)) => format!("OCSP {}", crate::text::bounded(u, 256)),
+        _ => "OCSP".to_string(),
+    };
+    let by = if a.delegated {
+        ", signed by a delegated responder"
+    } else {
+        ""
+    };
+    match a.status {
+        ocsp::CertStatus::Good => {
+            r.status = Status::Good;
+            r.detail = format!(
+                "not revoked ({what}{by}{})",
+                if stale {
+                    ", last good copy: the refetch failed"
+                } else {
+                    ""
+                }
+            );
+        }
+        ocsp::CertStatus::Revoked => {
+            r.status = Status::Revoked;
+            r.revoked_at = a.revoked_at;
+            r.revocation_reason = a.reason.map(|c| reason_name(c).to_string());
+            r.detail = format!(
+                "revoked{}{} ({what}{by})",
+                a.revoked_at
+                    .map(|t| format!(" on {}", crate::chain::fmt_time(t)))
+                    .unwrap_or_default(),
+                r.revocation_reason
+                    .as_deref()
+                    .map(|n| format!(", reason {n}"))
+                    .unwrap_or_default(),
+            );
+        }
+        ocsp::CertStatus::Unknown => {
+            // Windows: revocation status unknown, as with an offline responder; the peer is
+            // refused when revocation checking is on.
+            r.status = Status::Unavailable;
+            r.reason = Some(Reason::CertUnknown);
+            r.detail = format!("the responder does not know the certificate ({what}{by})");
+        }
+    }
+}
+
+fn unusable(r: &mut CertRevocation, reason: Reason, what: &str, url: Option<&str>) {
+    r.status = Status::Unavailable;
+    r.reason = Some(reason);
+    r.detail = format!(
+        "no usable {what}: {}{}",
+        ocsp_sentence(reason),
+        url.map(|u| format!(" ({})", crate::text::bounded(u, 256)))
+            .unwrap_or_default()
+    );
+}
+
+/// [`Reason::sentence`] for an OCSP response.
+fn ocsp_sentence(reason: Reason) -> &'static str {
+    match reason {
+        Reason::BadDer => "it is not a DER OCSP response",
+        Reason::TooLarge => "it is larger than the OCSP response bound (64 KiB)",
+        Reason::BadSignature => "its signature does not verify with the signer's key",
+        Reason::Expired => "it is past its nextUpdate",
+        Reason::NotYetValid => "its thisUpdate is in the future",
+        r => r.sentence(),
+    }
+}
+
+fn judge_ocsp(
+    s: &Subject,
+    ev: &Evidence,
+    staple: Option<&Result<ocsp::OcspAnswer, Reason>>,
+    now: i64,
+) -> CertRevocation {
+    let mut r = blank(s, Source::Ocsp);
+    if let Some(Ok(a)) = staple.filter(|a| decisive(a)) {
+        apply_ocsp(&mut r, a, Source::OcspStapled, None, false);
         return r;
     }
-    let urls: Vec<&String> = fetchable(&s.urls).take(4).collect();
+    let fetches = ev.ocsp.get(&s.position).map(Vec::as_slice).unwrap_or(&[]);
+    if fetchable(&s.cert.ocsp_urls).next().is_none() {
+        r.unknown_because = Some("no_ocsp_url");
+        r.detail = "the certificate names no http(s) OCSP responder".into();
+        return r;
+    }
+    r.status = Status::Unavailable;
+    let mut last: Option<(Reason, &str)> = None;
+    for f in fetches {
+        let verdict = match (&f.entry.body, ocsp_issuer(s)) {
+            (Some(b), Some(issuer)) => ocsp::check(b, &s.cert.serial, issuer, now),
+            (Some(_), None) => Err(Reason::BadSignature),
+            (None, _) => Err(f.entry.last_error.unwrap_or(Reason::Connect)),
+        };
+        // A failed refetch with a last good copy reports the fetch failure as the attempt's
+        // error when the copy is no longer usable.
+        let verdict = match (verdict, f.entry.last_error) {
+            (Err(_), Some(e)) if f.entry.body.is_some() => Err(e),
+            (v, _) => v,
+        };
+        match verdict {
+            Ok(a) if a.status != ocsp::CertStatus::Unknown => {
+                r.attempts.push(UrlAttempt {
+                    url: f.responder.clone(),
+                    error: None,
+                });
+                apply_ocsp(
+                    &mut r,
+                    &a,
+                    Source::Ocsp,
+                    Some(&f.responder),
+                    f.entry.stale(),
+                );
+                return r;
+            }
+            Ok(a) => {
+                r.attempts.push(UrlAttempt {
+                    url: f.responder.clone(),
+                    error: Some(Reason::CertUnknown),
+                });
+                apply_ocsp(
+                    &mut r,
+                    &a,
+                    Source::Ocsp,
+                    Some(&f.responder),
+                    f.entry.stale(),
+                );
+                last = None;
+            }
+            Err(e) => {
+                r.attempts.push(UrlAttempt {
+                    url: f.responder.clone(),
+                    error: Some(e),
+                });
+                last = Some((e, f.responder.as_str()));
+            }
+        }
+    }
+    if let Some((e, url)) = last {
+        unusable(&mut r, e, "OCSP response", Some(url));
+    } else if r.ocsp_status.is_none() {
+        unusable(&mut r, Reason::Connect, "OCSP response", None);
+    }
+    if let Some(Err(e)) = staple {
+        r.detail = format!(
+            "{}; the stapled response is not usable either: {}",
+            r.detail,
+            ocsp_sentence(*e)
+        );
+    }
+    r
+}
+
+/// The delta CRL fetched for `base`: issued and signed like the base, a delta CRL whose
+/// BaseCRLNumber is at most the base's CRL number (it completes this base), within
+/// thisUpdate/nextUpdate.
+fn usable_delta<'a>(
+    base: &ParsedCrl,
+    state: Option<&'a cache::UrlState>,
+    s: &Subject,
+    now: i64,
+) -> Result<&'a ParsedCrl, Reason> {
+    let state = state.ok_or(Reason::Connect)?;
+    let Some(delta) = state.crl.as_deref() else {
+        return Err(state.last_error.unwrap_or(Reason::Connect));
+    };
+    if delta.issuer_der != s.cert.issuer_der {
+        return Err(Reason::WrongIssuer);
+    }
+    match &s.issuer_spki {
+        Some(spki) if delta.signed_by(spki) => {}
+        _ => return Err(Reason::BadSignature),
+    }
+    let completes = match (&delta.delta_base, &base.crl_number) {
+        (Some(db), Some(bn)) => crl::cmp_crl_numbers(db, bn) != std::cmp::Ordering::Greater,
+        _ => false,
+    };
+    if !delta.is_delta || !completes {
+        return Err(Reason::Scope);
+    }
+    if delta.this_update > now {
+        return Err(Reason::NotYetValid);
+    }
+    if delta.next_update.is_some_and(|n| n < now) {
+        return Err(Reason::Expired);
+    }
+    Ok(delta)
+}
+
+fn judge_crl(s: &Subject, fetched: &FetchedCrls, now: i64) -> CertRevocation {
+    let mut r = blank(s, Source::Crl);
+    let urls: Vec<&String> = fetchable(&s.urls).take(MAX_URLS_PER_CERT).collect();
     if urls.is_empty() {
         r.unknown_because = Some(if r.ldap_only { "ldap_only" } else { "no_cdp" });
         r.detail = if r.ldap_only {
@@ -530,7 +1001,41 @@ fn judge_one(s: &Subject, fetched: &FetchedCrls, method: Method, now: i64) -> Ce
         r.url = Some(url.clone());
         r.stale = state.stale();
         r.reason = None;
-        match crl.lookup(&s.cert.serial) {
+        // A base that names delta CRLs is complete only with a usable delta.
+        let mut entry = crl.lookup(&s.cert.serial);
+        let mut via = String::new();
+        if let Some(durl) = fetchable(&crl.freshest_urls).next() {
+            match usable_delta(crl, fetched.get(durl), s, now) {
+                Ok(delta) => {
+                    r.delta_url = Some(durl.clone());
+                    via = format!(" + delta CRL {}", crate::text::bounded(durl, 256));
+                    match delta.lookup(&s.cert.serial) {
+                        // removeFromCRL: the base's (hold) entry no longer applies.
+                        Some(e) if e.reason == Some(8) => entry = None,
+                        Some(e) => entry = Some(e),
+                        None => {}
+                    }
+                }
+                Err(reason) => {
+                    r.attempts.push(UrlAttempt {
+                        url: durl.clone(),
+                        error: Some(reason),
+                    });
+                    r.status = Status::Unavailable;
+                    r.reason = Some(reason);
+                    r.url = None;
+                    r.detail = format!(
+                        "no usable delta CRL (the base CRL {} names one): {} ({})",
+                        crate::text::bounded(url, 256),
+                        reason.sentence(),
+                        crate::text::bounded(durl, 256)
+                    );
+                    return r;
+                }
+            }
+        }
+        let url = &format!("{}{via}", crate::text::bounded(url, 256));
+        match entry {
             // certificateHold / removeFromCRL entries of a base CRL still block (Windows).
             Some(e) => {
                 r.status = Status::Revoked;
