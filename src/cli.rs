@@ -594,9 +594,13 @@ fn load_identity(cert: &Path, key: &Path) -> Result<(Arc<ClientIdentity>, Option
         .map_err(anyhow::Error::msg)?;
     let key_der = rustls_pki_types::PrivateKeyDer::from_pem_slice(&key_bytes)
         .map_err(|_| anyhow::anyhow!("{}: no PEM private key found", key.display()))?;
-    let not_after = x509_parser::parse_x509_certificate(chain[0].as_ref())
-        .ok()
-        .map(|(_, c)| c.validity().not_after.timestamp());
+    let (_, leaf) = x509_parser::parse_x509_certificate(chain[0].as_ref())
+        .map_err(|e| anyhow::anyhow!("{}: certificate does not parse: {e}", cert.display()))?;
+    // The same check the config loader makes: a key that is not the certificate's would make
+    // every probe look like a rejected client certificate.
+    crate::config::check_client_key(leaf.tbs_certificate.subject_pki.raw, &key_der)
+        .map_err(|p| anyhow::anyhow!(p.message(key, cert)))?;
+    let not_after = Some(leaf.validity().not_after.timestamp());
     Ok((
         Arc::new(ClientIdentity {
             chain,

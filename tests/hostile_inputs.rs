@@ -458,3 +458,59 @@ fn a_failed_handshake_with_a_good_chain_is_not_ok() {
         rejected.evaluation
     );
 }
+
+/// `probe --once --client-cert A --client-key B` with a key that is not A's: refused before any
+/// probe, as the config loader refuses it (the ad-hoc path used to probe with the mismatched
+/// pair, so the server's rejection looked like an MTLS problem of the endpoint).
+#[test]
+fn an_adhoc_client_key_that_is_not_the_certificates_is_refused() {
+    let a = Pki::new("client-a", &["client-a.test"]);
+    let b = Pki::new("client-b", &["client-b.test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write_file(dir.path(), "a.pem", &a.leaf.pem);
+    let key = write_file(dir.path(), "b.key", &b.leaf.key_pem);
+    let out = Command::new(bin())
+        .args([
+            "probe",
+            "--once",
+            "--target",
+            "127.0.0.1:1",
+            "--client-cert",
+        ])
+        .arg(&cert)
+        .arg("--client-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} does not match the certificate in {}",
+            key.display(),
+            cert.display()
+        )),
+        "{stderr}"
+    );
+    // The matching pair passes the check (the probe itself then fails: nothing listens).
+    let good_key = write_file(dir.path(), "a.key", &a.leaf.key_pem);
+    let out = Command::new(bin())
+        .args([
+            "probe",
+            "--once",
+            "--target",
+            "127.0.0.1:1",
+            "--client-cert",
+        ])
+        .arg(&cert)
+        .arg("--client-key")
+        .arg(&good_key)
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -978,30 +978,13 @@ fn load_client_identity(
             return (None, None);
         }
     };
-    match crate::crypto_provider()
-        .key_provider
-        .load_private_key(private_key.clone_key())
-    {
-        Ok(signing) => {
-            if let Some(pk) = signing.public_key() {
-                if pk.as_ref() != leaf_spki.as_slice() {
-                    c.err_at(
-                        key,
-                        format!("endpoints[{i}].client_key"),
-                        format!(
-                            "{} does not match the certificate in {}",
-                            key_path.display(),
-                            cert_path.display()
-                        ),
-                    );
-                    return (None, None);
-                }
-            }
-        }
-        Err(_) => {
-            c.err_at(key, format!("endpoints[{i}].client_key"), format!("{}: unsupported private key (ring supports RSA >= 2048, ECDSA P-256/P-384, Ed25519)", key_path.display()));
-            return (None, None);
-        }
+    if let Err(problem) = check_client_key(&leaf_spki, &private_key) {
+        c.err_at(
+            key,
+            format!("endpoints[{i}].client_key"),
+            problem.message(&key_path, &cert_path),
+        );
+        return (None, None);
     }
     (
         Some(Arc::new(ClientIdentity {
@@ -1031,3 +1014,43 @@ fn warn_if_readable_by_others(path: &Path, i: usize, key: &Spanned<String>, c: &
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path, _: usize, _: &Spanned<String>, _: &mut Collector<'_>) {}
+
+/// Why a client key cannot be used with its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKeyProblem {
+    /// The key's public half is not the certificate's.
+    DoesNotMatch,
+    /// ring cannot sign with it.
+    Unsupported,
+}
+
+impl ClientKeyProblem {
+    /// The message for the operator (paths only, never key material).
+    pub fn message(self, key_path: &Path, cert_path: &Path) -> String {
+        match self {
+            Self::DoesNotMatch => format!(
+                "{} does not match the certificate in {}",
+                key_path.display(),
+                cert_path.display()
+            ),
+            Self::Unsupported => format!(
+                "{}: unsupported private key (ring supports RSA >= 2048, ECDSA P-256/P-384, Ed25519)",
+                key_path.display()
+            ),
+        }
+    }
+}
+
+/// The one check that a client key belongs to its certificate (`leaf_spki`: the DER
+/// SubjectPublicKeyInfo of the chain's first certificate), shared by the config loader and
+/// the ad-hoc `--client-cert`/`--client-key` path.
+pub fn check_client_key(leaf_spki: &[u8], key: &PrivateKeyDer<'_>) -> Result<(), ClientKeyProblem> {
+    let signing = crate::crypto_provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|_| ClientKeyProblem::Unsupported)?;
+    match signing.public_key() {
+        Some(pk) if pk.as_ref() != leaf_spki => Err(ClientKeyProblem::DoesNotMatch),
+        _ => Ok(()),
+    }
+}

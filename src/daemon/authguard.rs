@@ -100,7 +100,7 @@ pub struct AuthGuard {
     state: Mutex<State>,
 }
 
-/// A verification allowed to run; report its result with [`AuthGuard::finish`]. Dropping it
+/// A verification allowed to run; report its result with [`Admission::finish`]. Dropping it
 /// without reporting (e.g. a cancelled request) releases the source's slot.
 #[derive(Debug)]
 pub struct Admission<'a> {
