@@ -419,8 +419,11 @@ fn probe_requests_share_a_bounded_number_of_outbound_connections() {
     println!("200 parallel /probe: {ok} probed, {limited} answered 429, peak outbound connections {peak}");
     assert_eq!(ok + limited, 200, "{codes:?}");
     assert!(limited > 0);
-    // 4 on-demand probes (+1 scheduled probe of the same server).
-    assert!(peak <= 5, "peak {peak} outbound connections");
+    // 4 on-demand probes (+1 scheduled probe of the same server). The stall server counts a
+    // connection as open until its reader sees the probe's close, which can come after the
+    // next batch was accepted: up to 4 closing connections overlap the next 4 in this count.
+    // Unbounded, it was one connection per request (200).
+    assert!(peak <= 9, "peak {peak} outbound connections");
     assert!(d
         .terminate(Duration::from_secs(15))
         .is_some_and(|s| s.success()));
