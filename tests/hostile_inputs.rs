@@ -469,19 +469,22 @@ fn an_adhoc_client_key_that_is_not_the_certificates_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cert = write_file(dir.path(), "a.pem", &a.leaf.pem);
     let key = write_file(dir.path(), "b.key", &b.leaf.key_pem);
-    let out = Command::new(bin())
-        .args([
-            "probe",
-            "--once",
-            "--target",
-            "127.0.0.1:1",
-            "--client-cert",
-        ])
-        .arg(&cert)
-        .arg("--client-key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let probe = |key: &Path| {
+        Command::new(bin())
+            .args([
+                "probe",
+                "--once",
+                "--target",
+                "127.0.0.1:1",
+                "--client-cert",
+            ])
+            .arg(&cert)
+            .arg("--client-key")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let out = probe(&key);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(
@@ -494,19 +497,7 @@ fn an_adhoc_client_key_that_is_not_the_certificates_is_refused() {
     );
     // The matching pair passes the check (the probe itself then fails: nothing listens).
     let good_key = write_file(dir.path(), "a.key", &a.leaf.key_pem);
-    let out = Command::new(bin())
-        .args([
-            "probe",
-            "--once",
-            "--target",
-            "127.0.0.1:1",
-            "--client-cert",
-        ])
-        .arg(&cert)
-        .arg("--client-key")
-        .arg(&good_key)
-        .output()
-        .unwrap();
+    let out = probe(&good_key);
     assert_ne!(
         out.status.code(),
         Some(64),

@@ -1085,22 +1085,7 @@ fn judge_crl(s: &Subject, fetched: &FetchedCrls, now: i64) -> CertRevocation {
 
 /// Wrap SubjectPublicKeyInfo contents (a webpki `TrustAnchor`'s form) back into a SEQUENCE.
 fn wrap_sequence(contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x30];
-    let len = contents.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .iter()
-            .copied()
-            .skip_while(|&b| b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(contents);
-    out
+    ocsp::der_wrap(0x30, contents)
 }
 
 /// `*` matches any run of characters within one label; `**.example.com`-style prefixes are

@@ -84,7 +84,7 @@ pub fn check(der: &[u8], serial: &str, issuer: Issuer<'_>, now: i64) -> Result<O
     let basic = basic_response(der)?;
     let (_, issuer_spki) =
         SubjectPublicKeyInfo::from_der(issuer.spki_der).map_err(|_| Reason::BadSignature)?;
-    let issuer_name = wrap(0x30, issuer.name_contents);
+    let issuer_name = der_wrap(0x30, issuer.name_contents);
     let issuer_key_bits = issuer_spki.subject_public_key.data.as_ref();
 
     // Who signed it: the issuer itself, or a delegated responder it certified.
@@ -154,7 +154,7 @@ pub fn announced_next_update(der: &[u8]) -> Option<i64> {
 /// nonce, so that responses can be cached as AD CS's Online Responder expects).
 pub fn request(serial: &str, issuer: Issuer<'_>) -> Option<Vec<u8>> {
     let (_, spki) = SubjectPublicKeyInfo::from_der(issuer.spki_der).ok()?;
-    let name_hash = sha1(&wrap(0x30, issuer.name_contents));
+    let name_hash = sha1(&der_wrap(0x30, issuer.name_contents));
     let key_hash = sha1(spki.subject_public_key.data.as_ref());
     let mut serial_bytes = hex::decode(if serial.len() % 2 == 1 {
         format!("0{serial}")
@@ -165,21 +165,21 @@ pub fn request(serial: &str, issuer: Issuer<'_>) -> Option<Vec<u8>> {
     if serial_bytes.first().is_some_and(|b| b & 0x80 != 0) {
         serial_bytes.insert(0, 0);
     }
-    let alg = wrap(0x30, &[wrap(0x06, OID_SHA1), vec![0x05, 0x00]].concat());
-    let cert_id = wrap(
+    let alg = der_wrap(0x30, &[der_wrap(0x06, OID_SHA1), vec![0x05, 0x00]].concat());
+    let cert_id = der_wrap(
         0x30,
         &[
             alg,
-            wrap(0x04, &name_hash),
-            wrap(0x04, &key_hash),
-            wrap(0x02, &serial_bytes),
+            der_wrap(0x04, &name_hash),
+            der_wrap(0x04, &key_hash),
+            der_wrap(0x02, &serial_bytes),
         ]
         .concat(),
     );
-    let request = wrap(0x30, &cert_id);
-    let request_list = wrap(0x30, &request);
-    let tbs_request = wrap(0x30, &request_list);
-    Some(wrap(0x30, &tbs_request))
+    let request = der_wrap(0x30, &cert_id);
+    let request_list = der_wrap(0x30, &request);
+    let tbs_request = der_wrap(0x30, &request_list);
+    Some(der_wrap(0x30, &tbs_request))
 }
 
 /// The GET URL of an OCSP request (RFC 6960 appendix A.1: base64, URL-encoded, appended).
@@ -431,8 +431,8 @@ fn sha1(data: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// A DER TLV with a short-form tag.
-fn wrap(tag: u8, contents: &[u8]) -> Vec<u8> {
+/// A DER TLV with a short-form tag (also re-wraps a trust anchor's SPKI contents in `mod.rs`).
+pub(crate) fn der_wrap(tag: u8, contents: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = contents.len();
     if len < 0x80 {
@@ -584,7 +584,7 @@ mod tests {
 
     #[test]
     fn requests_carry_a_sha1_cert_id_and_urls_are_encoded() {
-        assert_eq!(wrap(0x04, &[1, 2]), vec![4, 2, 1, 2]);
+        assert_eq!(der_wrap(0x04, &[1, 2]), vec![4, 2, 1, 2]);
         assert_eq!(
             get_url("http://ocsp.test/ocsp", &[0xfb, 0xff]),
             "http://ocsp.test/ocsp/%2B%2F8%3D"
