@@ -237,6 +237,10 @@ pub struct ProbeArgs {
     /// Revocation method for every endpoint (overrides `revocation.method`), e.g. `off`.
     #[arg(long, value_enum, value_name = "METHOD")]
     pub revocation: Option<crate::revocation::Method>,
+    /// Host glob an incomplete chain's AIA caIssuers URL may be fetched from (repeatable; adds
+    /// to `revocation.aia_hosts` of every endpoint), e.g. `--aia-host pki.contoso.com`.
+    #[arg(long = "aia-host", value_name = "GLOB")]
+    pub aia_hosts: Vec<String>,
     /// Exporter listen address (daemon mode).
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9915")]
     pub listen: String,
@@ -653,6 +657,15 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         cfg.global.revocation.method = m;
         for e in &mut cfg.endpoints {
             Arc::make_mut(e).revocation.method = m;
+        }
+    }
+    for h in &args.aia_hosts {
+        if !config::host_glob_ok(h) {
+            bail!("--aia-host {h:?}: must be a host name or IP glob (letters, digits, '-', '.', ':', '*')");
+        }
+        cfg.global.revocation.aia_hosts.push(h.clone());
+        for e in &mut cfg.endpoints {
+            Arc::make_mut(e).revocation.aia_hosts.push(h.clone());
         }
     }
     if let Some(s) = &args.shard {

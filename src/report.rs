@@ -84,6 +84,8 @@ struct ReportView<'a> {
     best_path_not_after: Option<i64>,
     anchor: Option<&'a crate::chain::CertFacts>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    aia: Option<&'a crate::revocation::aia::AiaReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     revocation: Option<&'a crate::revocation::RevocationReport>,
 }
 
@@ -101,6 +103,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
             weak_hash_on_path,
             best_path_not_after,
             anchor,
+            aia,
             revocation,
         } = r;
         Self {
@@ -114,6 +117,7 @@ impl<'a> From<&'a crate::chain::ChainReport> for ReportView<'a> {
             weak_hash_on_path: *weak_hash_on_path,
             best_path_not_after: *best_path_not_after,
             anchor: anchor.as_ref(),
+            aia: aia.as_ref(),
             revocation: revocation.as_ref(),
         }
     }

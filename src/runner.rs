@@ -43,7 +43,7 @@ pub fn evaluate_capture(
     ctx: &EvalContext,
     finished_at: f64,
 ) -> ProbeOutcome {
-    let report = analyze_capture(ep, &capture, ctx, finished_at);
+    let report = analyze_capture(ep, &capture, &[], ctx, finished_at);
     finish_evaluation(ep, address_label, capture, report, ctx, finished_at)
 }
 
@@ -57,7 +57,23 @@ pub async fn evaluate_capture_checked(
     ctx: &EvalContext,
     finished_at: f64,
 ) -> ProbeOutcome {
-    let mut report = analyze_capture(ep, &capture, ctx, finished_at);
+    let mut report = analyze_capture(ep, &capture, &[], ctx, finished_at);
+    // An incomplete chain: its missing issuers from the AIA caIssuers URLs (only hosts in
+    // `revocation.allow_hosts`), then the chain analyzed again with them, as Windows does.
+    if let Some(r) = report.as_ref() {
+        let tls = crate::revocation::fetch::tls_config_cached(&ctx.stores);
+        if let Some((certs, aia)) =
+            crate::revocation::aia::chase(r, &ctx.stores, &ep.revocation, Some(tls), unix_now())
+                .await
+        {
+            if !certs.is_empty() {
+                report = analyze_capture(ep, &capture, &certs, ctx, finished_at);
+            }
+            if let Some(r) = report.as_mut() {
+                r.aia = Some(aia);
+            }
+        }
+    }
     if let Some(r) = report.as_mut() {
         let cfg = &ep.revocation;
         if cfg.method != crate::revocation::Method::Off {
@@ -85,6 +101,7 @@ pub async fn evaluate_capture_checked(
 fn analyze_capture(
     ep: &Endpoint,
     capture: &Capture,
+    aia: &[rustls_pki_types::CertificateDer<'static>],
     ctx: &EvalContext,
     finished_at: f64,
 ) -> Option<chain::ChainReport> {
@@ -96,8 +113,15 @@ fn analyze_capture(
         .spec
         .expected_name()
         .map(|name| ctx.policy.name_check(&ep.meta.profile, name));
-    (!capture.chain.is_empty())
-        .then(|| chain::analyze(&capture.chain, name_check.as_ref(), &ctx.stores, unix_now))
+    (!capture.chain.is_empty()).then(|| {
+        chain::analyze_with_aia(
+            &capture.chain,
+            aia,
+            name_check.as_ref(),
+            &ctx.stores,
+            unix_now,
+        )
+    })
 }
 
 fn finish_evaluation(

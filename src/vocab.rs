@@ -318,6 +318,7 @@ vocabulary! {
         ClientCertAccepted => "client_cert_accepted", "client_cert_accepted",
         HandshakeSignature => "handshake_signature", "handshake_signature",
         ChainHygiene => "chain_hygiene", "chain_hygiene",
+        AiaCompletesChain => "aia_completes_chain", "aia_completes_chain",
         IntermediateExpiry => "intermediate_expiry", "intermediate_expiry",
         PoolConsistency => "pool_consistency", "pool_consistency",
         SameIssuer => "same_issuer", "same_issuer",

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use certprobe::config::{BaseDir, Config};
 use certprobe::outcome::ProbeOutcome;
+use certprobe::policy::Verdict;
 use certprobe::revocation::{Reason, Status};
 use certprobe::runner::{self, EvalContext};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -381,6 +382,33 @@ const LEAVES: &[(&str, &str, &str)] = &[
         "int",
         "URI:{B}/int.crl\nauthorityInfoAccess=OCSP;URI:http://169.254.169.254/ocsp",
     ),
+    // AIA caIssuers (served alone, without the issuing CA): the issuer is fetched only from
+    // hosts in `revocation.allow_hosts`.
+    (
+        "aia",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=caIssuers;URI:{B}/aia/int.crt",
+    ),
+    (
+        "aia_off",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=caIssuers;URI:{B}/aia/int-off.crt",
+    ),
+    (
+        "aia_pem",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=caIssuers;URI:{B}/aia/missing.crt,caIssuers;URI:{B}/aia/int.pem",
+    ),
+    (
+        "aia_rogue",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=caIssuers;URI:{B}/aia/rogue.crt",
+    ),
+    (
+        "aia_elsewhere",
+        "int",
+        "URI:{B}/int.crl\nauthorityInfoAccess=caIssuers;URI:{L}/aia/elsewhere.crt",
+    ),
 ];
 
 fn refused_port() -> u16 {
@@ -436,6 +464,7 @@ fn make_pki(dir: &Path, port: u16, ocsp_port: u16) {
         let cdp = cdp
             .replace("{B}", &base)
             .replace("{O}", &ocsp_base)
+            .replace("{L}", &format!("http://localhost:{port}"))
             .replace("{REFUSED}", &refused_port().to_string())
             .replace("{SILENT}", &silent_port().to_string());
         sign(
@@ -459,6 +488,15 @@ fn make_pki(dir: &Path, port: u16, ocsp_port: u16) {
     std::fs::write(dir.join("www/big.crl"), vec![0x30u8; 3 * 1024 * 1024]).unwrap();
     make_deltas(dir, &base);
     make_ocsp(dir);
+    // The issuing CA as AD CS publishes it (DER `.crt`), the same in PEM, and the rogue CA
+    // (same subject, another key) where a leaf's AIA points.
+    std::fs::create_dir_all(dir.join("www/aia")).unwrap();
+    let int_der = der_of(dir, "int");
+    for f in ["int.crt", "int-off.crt", "elsewhere.crt"] {
+        std::fs::write(dir.join("www/aia").join(f), int_der.as_ref()).unwrap();
+    }
+    std::fs::copy(dir.join("int.pem"), dir.join("www/aia/int.pem")).unwrap();
+    std::fs::write(dir.join("www/aia/rogue.crt"), der_of(dir, "rogue").as_ref()).unwrap();
 }
 
 /// A base CRL naming its delta CRL (AD CS's default), then a delta: `delta_revoked` is revoked
@@ -1358,4 +1396,127 @@ async fn a_delta_crl_is_merged_with_its_base() {
         ["/int-delta.crl 200"],
         "cached like a base"
     );
+}
+
+/// A TLS server on 127.0.0.1 presenting leaf `name` alone (its issuing CA is not sent).
+async fn leaf_only_server(name: &str) -> TlsServer {
+    let l = lab();
+    let cfg = support::server_config(
+        vec![der_of(&l.dir, name)],
+        key_of(&l.dir, name),
+        &[],
+        ClientAuth::None,
+    );
+    TlsServer::start("127.0.0.1", cfg).await
+}
+
+/// AIA allowed from the lab's nginx; CDPs from any host of a verified chain (as before).
+const AIA_ALLOWED: &str = "{method: crl, aia_hosts: ['127.0.0.1']}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aia_completes_a_chain_the_server_sends_without_its_issuer() {
+    // Two endpoints present the same leaf without its issuing CA: the CA is fetched once from
+    // the leaf's caIssuers URL (the process-wide cache), the chain verifies as Windows would
+    // verify it, and `aia_completes_chain` reports it complete only through AIA.
+    let (a, b) = (leaf_only_server("aia").await, leaf_only_server("aia").await);
+    let cfg = config(&[&a, &b], AIA_ALLOWED);
+    let c = ctx(&cfg, None);
+    for ep in &cfg.endpoints {
+        let o = runner::probe_endpoint(ep, &c).await.remove(0);
+        let report = o.report.as_ref().expect("chain");
+        assert_eq!(report.certs.len(), 1, "only the leaf was presented");
+        assert!(
+            report.verified_stores().next().is_some(),
+            "verified through AIA: {:?}",
+            report.stores
+        );
+        assert_eq!(
+            report.stores[0].intermediates_from_aia,
+            vec!["CN=Revocation Test Issuing CA".to_string()]
+        );
+        assert!(!report.hygiene.complete);
+        assert_eq!(report.hygiene.completed_by_aia.len(), 1);
+        assert_eq!(verdict(&o, "trusted").verdict, Verdict::Pass);
+        let v = verdict(&o, "aia_completes_chain");
+        assert_eq!(v.verdict, Verdict::Warn, "{v:?}");
+        assert!(v.message.contains("/aia/int.crt"), "{}", v.message);
+        assert_eq!(o.evaluation.status, certprobe::policy::Status::Warning);
+        // The AIA-fetched issuing CA is itself checked against the root's CRL.
+        let r = revocation(&o);
+        assert_eq!(r.certs.len(), 2, "{r:?}");
+        assert_eq!(r.certs[1].status, Status::Good, "{r:?}");
+    }
+    assert_eq!(
+        requests("/aia/int.crt").len(),
+        1,
+        "one fetch for both endpoints"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_aia_hosts_no_aia_url_is_fetched_and_the_chain_is_untrusted() {
+    let s = leaf_only_server("aia_off").await;
+    let cfg = config(&[&s], DEFAULTS);
+    let o = runner::probe_endpoint(&cfg.endpoints[0], &ctx(&cfg, None))
+        .await
+        .remove(0);
+    let report = o.report.as_ref().unwrap();
+    assert!(report.aia.is_none());
+    assert_eq!(verdict(&o, "trusted").verdict, Verdict::Fail);
+    assert!(o
+        .evaluation
+        .verdicts
+        .iter()
+        .all(|r| r.rule.as_str() != "aia_completes_chain"));
+    assert!(requests("/aia/int-off.crt").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aia_urls_are_tried_in_order_and_pem_is_read() {
+    let s = leaf_only_server("aia_pem").await;
+    let cfg = config(&[&s], AIA_ALLOWED);
+    let o = runner::probe_endpoint(&cfg.endpoints[0], &ctx(&cfg, None))
+        .await
+        .remove(0);
+    let aia = o.report.as_ref().unwrap().aia.as_ref().expect("chased");
+    assert_eq!(aia.fetches.len(), 2, "{aia:?}");
+    assert_eq!(aia.fetches[0].reason, Some(Reason::HttpStatus), "404 first");
+    assert!(aia.fetches[1].issuer.is_some(), "{aia:?}");
+    assert_eq!(verdict(&o, "trusted").verdict, Verdict::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aia_certificate_with_the_issuers_name_but_another_key_does_not_make_a_chain_trusted() {
+    let s = leaf_only_server("aia_rogue").await;
+    let cfg = config(&[&s], AIA_ALLOWED);
+    let o = runner::probe_endpoint(&cfg.endpoints[0], &ctx(&cfg, None))
+        .await
+        .remove(0);
+    let report = o.report.as_ref().unwrap();
+    assert_eq!(requests("/aia/rogue.crt").len(), 1, "fetched once");
+    assert!(
+        report.verified_stores().next().is_none(),
+        "{:?}",
+        report.stores
+    );
+    assert_eq!(verdict(&o, "trusted").verdict, Verdict::Fail);
+    assert_eq!(
+        verdict(&o, "aia_completes_chain").verdict,
+        Verdict::NotApplicable
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aia_url_on_a_host_outside_aia_hosts_is_not_fetched() {
+    // The leaf's caIssuers names `localhost`; only `127.0.0.1` is allowed (the same nginx):
+    // the URL is refused before any connection.
+    let s = leaf_only_server("aia_elsewhere").await;
+    let cfg = config(&[&s], AIA_ALLOWED);
+    let o = runner::probe_endpoint(&cfg.endpoints[0], &ctx(&cfg, None))
+        .await
+        .remove(0);
+    let aia = o.report.as_ref().unwrap().aia.as_ref().expect("chased");
+    assert_eq!(aia.fetches[0].reason, Some(Reason::Blocked), "{aia:?}");
+    assert!(requests("/aia/elsewhere.crt").is_empty());
+    assert_eq!(verdict(&o, "trusted").verdict, Verdict::Fail);
 }

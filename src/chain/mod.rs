@@ -15,7 +15,8 @@ pub use facts::{parse_cert, AdcsExtensions, CertFacts, KeyAlgorithm, SignatureHa
 pub use hostname::{match_hostname, HostnameMatch, NameCheck};
 pub use store::{StoreClass, TrustStore, TrustStores};
 pub use verify::{
-    analyze, webpki_error_text, ChainReport, Hygiene, IssuerClass, StoreVerdict, VerifyErrorKind,
+    analyze, analyze_with_aia, webpki_error_text, ChainReport, Hygiene, IssuerClass, StoreVerdict,
+    VerifyErrorKind,
 };
 
 /// Unix seconds as an RFC 3339 UTC timestamp (`2026-12-08T15:46:18Z`); the number itself when

@@ -46,6 +46,10 @@ pub struct StoreVerdict {
     /// Subjects of the intermediates the verified path took from the store's bundle because
     /// the server did not send them (empty when the presented chain is complete for it).
     pub intermediates_from_store: Vec<String>,
+    /// Subjects of the intermediates the verified path took from certificates fetched through
+    /// the chain's AIA caIssuers URLs (see [`analyze_with_aia`]); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intermediates_from_aia: Vec<String>,
 }
 
 /// Chain hygiene facts.
@@ -63,6 +67,12 @@ pub struct Hygiene {
     /// Subjects of the CA certificates the server should send but does not (taken from a trust
     /// store's bundle to verify the chain). Empty when `complete` or when nothing is known.
     pub missing_intermediates: Vec<String>,
+    /// Subjects of the missing intermediates that certificates fetched from the chain's AIA
+    /// caIssuers URLs supplied, on a path that needed nothing from a store's bundle: the chain
+    /// is "complete only through AIA" (Windows clients fetch them; Java, Android and many
+    /// appliances do not). Empty when no AIA certificate was used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub completed_by_aia: Vec<String>,
     /// Presented certificates unrelated to the leaf's path.
     pub superfluous: Vec<usize>,
     /// Positions of expired / not-yet-valid non-leaf certificates.
@@ -94,6 +104,11 @@ pub struct ChainReport {
     pub best_path_not_after: Option<i64>,
     /// Facts about the anchor that terminated the best verified path, when known.
     pub anchor: Option<CertFacts>,
+    /// The AIA caIssuers chase for an incomplete chain (None: not attempted). `analyze` leaves
+    /// it None; the runner fills it (`crate::revocation::aia`). Its certificates are not
+    /// presented: positions in `certs` never refer to them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aia: Option<crate::revocation::aia::AiaReport>,
     /// Revocation verdicts of the best verified path (None: not checked). `analyze` leaves it
     /// None; the runner fills it from the fetched CRLs (`crate::revocation::judge`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,6 +350,10 @@ struct Ctx<'c, 'd> {
     chain: &'c [CertificateDer<'d>],
     /// Parsed facts by presented position (None when unparseable).
     facts: &'c [Option<CertFacts>],
+    /// CA certificates fetched from AIA caIssuers URLs: offered to path building after the
+    /// presented intermediates and the store's helpers, never counted as presented.
+    extra: &'c [CertificateDer<'d>],
+    extra_facts: &'c [Option<CertFacts>],
     now: UnixTime,
     now_s: i64,
 }
@@ -547,6 +566,8 @@ struct PathInfo {
     anchor: Option<CertFacts>,
     /// Subjects of the intermediates taken from the store's bundle (not presented).
     from_store: Vec<String>,
+    /// Subjects of the intermediates taken from AIA-fetched certificates.
+    from_aia: Vec<String>,
 }
 
 /// A failed run: webpki's error and, when certprobe's own path checks rejected a candidate
@@ -631,9 +652,11 @@ fn run_webpki(
 ) -> RunResult {
     // The presented intermediates first, then the store's helper CAs (path building prefers
     // what the server sent; a helper only fills a gap).
+    // AIA-fetched certificates come last: they only complete what neither the server nor the
+    // store supplies.
     let presented = ctx.chain.get(1..).unwrap_or(&[]);
     let with_helpers: Vec<CertificateDer<'_>>;
-    let intermediates: &[CertificateDer<'_>] = if store.helpers.is_empty() {
+    let intermediates: &[CertificateDer<'_>] = if store.helpers.is_empty() && ctx.extra.is_empty() {
         presented
     } else {
         with_helpers = presented
@@ -645,6 +668,7 @@ fn run_webpki(
                     .iter()
                     .map(|c| CertificateDer::from(c.as_ref())),
             )
+            .chain(ctx.extra.iter().map(|c| CertificateDer::from(c.as_ref())))
             .collect();
         &with_helpers
     };
@@ -672,6 +696,7 @@ fn run_webpki(
     let mut positions = vec![0usize];
     let mut path = Vec::new();
     let mut from_store = Vec::new();
+    let mut from_aia = Vec::new();
     let mut not_after = ctx.fact(0).map(|f| f.not_after);
     if let Some(f) = ctx.fact(0) {
         path.push(f.fingerprint_sha256.clone());
@@ -690,6 +715,17 @@ fn run_webpki(
             }
             None => {
                 path.push(super::facts::sha256_hex(der.as_ref()));
+                if let Some(f) = ctx
+                    .extra
+                    .iter()
+                    .position(|e| e.as_ref() == der.as_ref())
+                    .and_then(|i| ctx.extra_facts.get(i))
+                    .and_then(|f| f.as_ref())
+                {
+                    not_after = Some(not_after.map_or(f.not_after, |n| n.min(f.not_after)));
+                    from_aia.push(f.subject.clone());
+                    continue;
+                }
                 let helper = store
                     .helpers
                     .iter()
@@ -732,6 +768,7 @@ fn run_webpki(
         not_after,
         anchor,
         from_store,
+        from_aia,
     })
 }
 
@@ -1000,6 +1037,11 @@ fn chain_key(ctx: &Ctx<'_, '_>) -> Option<String> {
         key.push_str(&f.as_ref()?.fingerprint_sha256);
         key.push(',');
     }
+    for f in ctx.extra_facts {
+        key.push_str("aia:");
+        key.push_str(&f.as_ref()?.fingerprint_sha256);
+        key.push(',');
+    }
     Some(key)
 }
 
@@ -1008,7 +1050,13 @@ fn chain_key(ctx: &Ctx<'_, '_>) -> Option<String> {
 fn validity_cell(ctx: &Ctx<'_, '_>, store: &TrustStore) -> (i64, i64) {
     let (mut from, mut until) = (i64::MIN, i64::MAX);
     let now = ctx.now_s;
-    for f in ctx.facts.iter().flatten().chain(store.anchor_facts.iter()) {
+    for f in ctx
+        .facts
+        .iter()
+        .chain(ctx.extra_facts.iter())
+        .flatten()
+        .chain(store.anchor_facts.iter())
+    {
         for b in [f.not_before, f.not_after.saturating_add(1)] {
             if b <= now {
                 from = from.max(b);
@@ -1078,6 +1126,7 @@ fn store_reaches(ctx: &Ctx<'_, '_>, store: &TrustStore) -> bool {
         .skip(1)
         .flatten()
         .chain(store.helper_facts.iter().flatten())
+        .chain(ctx.extra_facts.iter().flatten())
         .collect();
     if is_anchor_subject(&leaf.subject_der) && leaf.self_signed {
         return true; // a pinned self-signed leaf
@@ -1119,6 +1168,7 @@ fn verify_store(
         path_not_after: None,
         trusted_ignoring_eku: false,
         intermediates_from_store: Vec::new(),
+        intermediates_from_aia: Vec::new(),
     };
     let Some(ee) = ee else {
         v.error = Some(VerifyErrorKind::Malformed);
@@ -1135,6 +1185,7 @@ fn verify_store(
             v.path = p.path.clone();
             v.path_not_after = p.not_after;
             v.intermediates_from_store = p.from_store.clone();
+            v.intermediates_from_aia = p.from_aia.clone();
             (v, Some(p))
         }
         Err((e, _)) if is_eku_error(&e) => {
@@ -1151,6 +1202,7 @@ fn verify_store(
                     v.path = p.path;
                     v.path_not_after = p.not_after;
                     v.intermediates_from_store = p.from_store;
+                    v.intermediates_from_aia = p.from_aia;
                     (v, None)
                 }
                 Err((e2, why)) => {
@@ -1196,7 +1248,26 @@ pub fn analyze(
     stores: &TrustStores,
     now: UnixTime,
 ) -> ChainReport {
+    analyze_with_aia(chain, &[], name, stores, now)
+}
+
+/// [`analyze`] with CA certificates fetched from the chain's AIA caIssuers URLs offered to path
+/// building (after the presented intermediates and the stores' helpers), as Windows CryptoAPI
+/// does for an incomplete chain. A path that used one is reported in each store verdict's
+/// `intermediates_from_aia` and in `hygiene.completed_by_aia`; the chain stays incomplete as
+/// presented. Unparseable `aia` certificates are ignored. Pure.
+pub fn analyze_with_aia(
+    chain: &[CertificateDer<'_>],
+    aia: &[CertificateDer<'_>],
+    name: Option<&NameCheck>,
+    stores: &TrustStores,
+    now: UnixTime,
+) -> ChainReport {
     let now_s = unix(now);
+    let extra_facts: Vec<Option<CertFacts>> = aia
+        .iter()
+        .map(|c| super::facts::parse_cert_cached(c.as_ref()).ok())
+        .collect();
     // Facts of every certificate (memoized by DER: a fleet presents the same chains again and
     // again). The x509-parser structures are only re-parsed on the rare error path that needs
     // them (locating a bad signature).
@@ -1214,6 +1285,8 @@ pub fn analyze(
     let ctx = Ctx {
         chain,
         facts: &facts,
+        extra: aia,
+        extra_facts: &extra_facts,
         now,
         now_s,
     };
@@ -1270,44 +1343,55 @@ pub fn analyze(
             .filter(|v| v.verified || v.trusted_ignoring_eku)
     };
     let walk = ctx.dn_walk();
-    let (complete, missing_intermediates) =
-        match trusted_verdicts().find(|v| v.intermediates_from_store.is_empty()) {
-            Some(_) => (true, Vec::new()),
-            None => match trusted_verdicts().next() {
-                Some(v) => (false, v.intermediates_from_store.clone()),
-                // No store verifies the chain. Complete when the last presented certificate is
-                // a root or issued by an anchor of some store. Incomplete when its issuer is a CA
-                // certificate of a store's bundle (known to be missing), or when only the leaf
-                // (no CA certificate) was sent and its issuer is unknown. A chain that ends in a
-                // CA certificate of an unknown issuer is left complete: its root is untrusted,
-                // which `trusted` reports, not missing.
-                None => match walk.last().and_then(|&i| ctx.fact(i)) {
-                    None => (false, Vec::new()),
-                    Some(last) if last.self_signed => (true, Vec::new()),
-                    Some(last)
-                        if stores.stores.iter().any(|s| {
-                            s.anchors
-                                .iter()
-                                .any(|a| a.subject.as_ref() == last.issuer_der)
-                        }) =>
-                    {
-                        (true, Vec::new())
-                    }
-                    Some(last) => {
-                        let helper = stores
-                            .stores
+    let (complete, missing_intermediates) = match trusted_verdicts()
+        .find(|v| v.intermediates_from_store.is_empty() && v.intermediates_from_aia.is_empty())
+    {
+        Some(_) => (true, Vec::new()),
+        None => match trusted_verdicts()
+            .find(|v| v.intermediates_from_store.is_empty())
+            .or_else(|| trusted_verdicts().next())
+        {
+            Some(v) => (
+                false,
+                v.intermediates_from_store
+                    .iter()
+                    .chain(v.intermediates_from_aia.iter())
+                    .cloned()
+                    .collect(),
+            ),
+            // No store verifies the chain. Complete when the last presented certificate is
+            // a root or issued by an anchor of some store. Incomplete when its issuer is a CA
+            // certificate of a store's bundle (known to be missing), or when only the leaf
+            // (no CA certificate) was sent and its issuer is unknown. A chain that ends in a
+            // CA certificate of an unknown issuer is left complete: its root is untrusted,
+            // which `trusted` reports, not missing.
+            None => match walk.last().and_then(|&i| ctx.fact(i)) {
+                None => (false, Vec::new()),
+                Some(last) if last.self_signed => (true, Vec::new()),
+                Some(last)
+                    if stores.stores.iter().any(|s| {
+                        s.anchors
                             .iter()
-                            .flat_map(|s| s.helper_facts.iter().flatten())
-                            .find(|h| h.subject_der == last.issuer_der);
-                        match helper {
-                            Some(h) => (false, vec![h.subject.clone()]),
-                            None if last.is_ca => (true, Vec::new()),
-                            None => (false, vec![last.issuer.clone()]),
-                        }
+                            .any(|a| a.subject.as_ref() == last.issuer_der)
+                    }) =>
+                {
+                    (true, Vec::new())
+                }
+                Some(last) => {
+                    let helper = stores
+                        .stores
+                        .iter()
+                        .flat_map(|s| s.helper_facts.iter().flatten())
+                        .find(|h| h.subject_der == last.issuer_der);
+                    match helper {
+                        Some(h) => (false, vec![h.subject.clone()]),
+                        None if last.is_ca => (true, Vec::new()),
+                        None => (false, vec![last.issuer.clone()]),
                     }
-                },
+                }
             },
-        };
+        },
+    };
     let related: Vec<usize> = match best_path {
         Some(p) => {
             let mut r = p.positions.clone();
@@ -1330,11 +1414,22 @@ pub fn analyze(
         .collect();
     let earliest_not_after = facts.iter().flatten().map(|f| f.not_after).min();
 
+    // Complete only through AIA: a trusted path that needed no store helper but used an
+    // AIA-fetched certificate.
+    let completed_by_aia = if complete {
+        Vec::new()
+    } else {
+        trusted_verdicts()
+            .find(|v| v.intermediates_from_store.is_empty() && !v.intermediates_from_aia.is_empty())
+            .map(|v| v.intermediates_from_aia.clone())
+            .unwrap_or_default()
+    };
     let hygiene = Hygiene {
         order_valid,
         root_sent,
         complete,
         missing_intermediates,
+        completed_by_aia,
         superfluous,
         expired_intermediates,
         earliest_not_after,
@@ -1404,6 +1499,7 @@ pub fn analyze(
         weak_hash_on_path,
         best_path_not_after,
         anchor,
+        aia: None,
         revocation: None,
     }
 }
@@ -1580,6 +1676,7 @@ mod tests {
                         path_not_after: None,
                         trusted_ignoring_eku: false,
                         intermediates_from_store: vec![],
+                        intermediates_from_aia: vec![],
                     },
                     path: None,
                 },

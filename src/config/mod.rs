@@ -17,7 +17,7 @@ use crate::policy::Policy;
 use crate::probe::{AddressMode, ProbeSpec};
 
 pub use duration::HumanDuration;
-pub use validate::{check_client_key, validate_raw, BaseDir, ClientKeyProblem};
+pub use validate::{check_client_key, host_glob_ok, validate_raw, BaseDir, ClientKeyProblem};
 
 /// Default probe interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);

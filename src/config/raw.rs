@@ -112,6 +112,10 @@ pub struct RawRevocation {
     /// and only these may resolve to link-local or metadata addresses. Default: any host of a
     /// certificate whose chain verified to a configured store.
     pub allow_hosts: Option<Vec<String>>,
+    /// Host globs that an incomplete chain's AIA caIssuers URLs may be fetched from (the
+    /// missing issuing CA, as Windows fetches it). Those URLs come from a chain that did not
+    /// verify, so nothing is fetched unless its host matches one. Default: none (no AIA).
+    pub aia_hosts: Option<Vec<String>>,
     /// Bound of one CRL fetch (connect, redirects, body). Default `10s`.
     #[schemars(with = "Option<HumanDuration>")]
     pub timeout: Option<Spanned<HumanDuration>>,

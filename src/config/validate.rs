@@ -295,23 +295,40 @@ fn validate_revocation(
         Some(s) => out.max_crl_bytes = s.value,
         None => {}
     }
-    if let Some(hosts) = &r.allow_hosts {
-        for (i, h) in hosts.iter().enumerate() {
-            let ok = !h.is_empty()
-                && h.len() <= 253
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.*:".contains(&b));
-            if !ok {
-                c.err(
-                    None,
-                    format!("{path}.allow_hosts[{i}]"),
-                    "must be a host name or IP glob (letters, digits, '-', '.', ':', '*')",
-                );
-            }
-        }
-        out.allow_hosts = hosts.clone();
+    if let Some(h) = host_globs(&r.allow_hosts, &format!("{path}.allow_hosts"), c) {
+        out.allow_hosts = h;
+    }
+    if let Some(h) = host_globs(&r.aia_hosts, &format!("{path}.aia_hosts"), c) {
+        out.aia_hosts = h;
     }
     out
+}
+
+/// A host glob of `allow_hosts`/`aia_hosts`/`--aia-host`: a host name or IP, `*` for one label.
+pub fn host_glob_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.*:".contains(&b))
+}
+
+/// A list of host globs (`allow_hosts`, `aia_hosts`), each checked.
+fn host_globs(
+    hosts: &Option<Vec<String>>,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> Option<Vec<String>> {
+    let hosts = hosts.as_ref()?;
+    for (i, h) in hosts.iter().enumerate() {
+        if !host_glob_ok(h) {
+            c.err(
+                None,
+                format!("{path}[{i}]"),
+                "must be a host name or IP glob (letters, digits, '-', '.', ':', '*')",
+            );
+        }
+    }
+    Some(hosts.clone())
 }
 
 /// A profile's `trusted.stores` must name configured stores: a typo would otherwise surface only

@@ -517,6 +517,11 @@ pub fn run(
                 .any(|s| s.verified || s.trusted_ignoring_eku);
             p.push(if h.missing_intermediates.is_empty() {
                 "chain incomplete (an intermediate is missing)".to_string()
+            } else if !h.completed_by_aia.is_empty() {
+                format!(
+                    "chain incomplete (an intermediate is missing): the server does not send {} (verified only through the AIA caIssuers URL; see aia_completes_chain)",
+                    h.missing_intermediates.join(", ")
+                )
             } else if verified {
                 format!(
                     "chain incomplete (an intermediate is missing): the server does not send {} (verified only because the trust store's bundle holds it; clients that trust only the root fail)",
@@ -547,6 +552,13 @@ pub fn run(
             Finding::Violation(p.join("; "))
         }
     });
+    // Judged only when the runner chased AIA for this chain (the chain was incomplete and
+    // `revocation.aia_hosts` names the hosts it may fetch from).
+    if let Some(aia) = &report.aia {
+        rule!(RuleId::AiaCompletesChain, aia_completes_chain, |_r| {
+            check_aia_completes_chain(report, aia)
+        });
+    }
     rule!(
         RuleId::IntermediateExpiry,
         intermediate_expiry,
@@ -1308,6 +1320,42 @@ fn check_crl_fresh(report: &ChainReport, now: i64, warn_hours: u32) -> Finding {
 }
 
 /// `cdp_ldap_only`: no certificate (the root aside) has only `ldap://` CDPs.
+/// `aia_completes_chain`: the verified path needed no certificate fetched through AIA.
+fn check_aia_completes_chain(
+    report: &ChainReport,
+    aia: &crate::revocation::aia::AiaReport,
+) -> Finding {
+    let h = &report.hygiene;
+    if !h.completed_by_aia.is_empty() {
+        let urls: Vec<&str> = aia
+            .fetches
+            .iter()
+            .filter(|f| f.issuer.is_some())
+            .map(|f| f.url.as_str())
+            .collect();
+        return Finding::Violation(format!(
+            "chain complete only through AIA: the server does not send {}, fetched from {} (Windows clients fetch it; Java, Android and many appliances fail)",
+            h.completed_by_aia.join(", "),
+            urls.join(", ")
+        ));
+    }
+    let failed: Vec<String> = aia
+        .fetches
+        .iter()
+        .filter_map(|f| f.reason.map(|r| format!("{} ({})", f.url, r.as_str())))
+        .collect();
+    if failed.is_empty() {
+        Finding::NotApplicable(
+            "AIA supplied issuers, but no verified path used them (see trusted)".into(),
+        )
+    } else {
+        Finding::NotApplicable(format!(
+            "AIA did not complete the chain: {} (see trusted)",
+            failed.join(", ")
+        ))
+    }
+}
+
 fn check_cdp_ldap_only(report: &ChainReport) -> Finding {
     let ldap = |u: &String| u.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("ldap:"));
     let only: Vec<String> = report

@@ -521,6 +521,11 @@ pub struct RulesSpec {
     /// clients outside the domain (Edge, reverse proxy, federation partners).
     #[serde(default)]
     pub cdp_ldap_only: Option<BasicRule>,
+    /// The chain is complete as presented, not only through certificates fetched from its AIA
+    /// caIssuers URLs (Windows fetches them; Java, Android and many appliances do not).
+    /// Judged only when an AIA chase ran (`revocation.aia_hosts` set, chain incomplete).
+    #[serde(default)]
+    pub aia_completes_chain: Option<BasicRule>,
     /// Required SAN entries.
     #[serde(default)]
     pub san_required: Option<SanRequiredRule>,
@@ -600,6 +605,7 @@ impl RulesSpec {
             revocation: BasicRule,
             crl_fresh: CrlFreshRule,
             cdp_ldap_only: BasicRule,
+            aia_completes_chain: BasicRule,
             san_required: SanRequiredRule,
             subject_in_san: BasicRule,
             subject_contains: SubjectContainsRule,

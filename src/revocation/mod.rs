@@ -16,6 +16,7 @@
 //! per-method combination (`crl`, `ocsp`, `ocsp_then_crl`, `stapled_only`) share the report
 //! types defined here; the codecs and caches live in `crl`, `ocsp`, `cache`, `ocsp_cache`.
 
+pub mod aia;
 pub mod cache;
 pub mod crl;
 pub mod fetch;
@@ -122,6 +123,8 @@ pub struct RevocationConfig {
     /// When non-empty, only hosts matching one of these globs are fetched; a link-local or
     /// metadata address is fetched only when its host matches one.
     pub allow_hosts: Vec<String>,
+    /// Hosts an incomplete chain's AIA caIssuers URLs may be fetched from (empty: no AIA).
+    pub aia_hosts: Vec<String>,
     pub timeout: Duration,
 }
 
@@ -132,6 +135,7 @@ impl Default for RevocationConfig {
             max_age: DEFAULT_MAX_AGE,
             max_crl_bytes: DEFAULT_MAX_CRL_BYTES,
             allow_hosts: Vec::new(),
+            aia_hosts: Vec::new(),
             timeout: DEFAULT_FETCH_TIMEOUT,
         }
     }
@@ -358,6 +362,7 @@ pub fn plan(report: &ChainReport, stores: &TrustStores) -> Vec<Subject> {
         .chain(store.helper_facts.iter().flatten())
         .chain(store.anchor_facts.iter())
         .chain(report.anchor.iter())
+        .chain(report.aia.iter().flat_map(|a| a.certs.iter()))
         .collect();
     let by_fp = |fp: &str| known.iter().find(|f| f.fingerprint_sha256 == fp).copied();
     let anchor_fp = report

@@ -3,6 +3,9 @@
 //! sooner), single-flight, the last good response kept (and reported stale) when a refetch
 //! fails, bounded in entries (least recently used evicted). Requests carry no nonce, so a
 //! response is cacheable (AD CS's Online Responder serves cached, pre-signed responses).
+//!
+//! The same cache type, with another size bound and no nextUpdate, holds the CA certificates
+//! fetched from AIA caIssuers URLs ([`aia_global`]): one fetch per URL for the whole process.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,21 +64,51 @@ struct Slot {
     state: Mutex<Entry>,
 }
 
-/// The cache. [`global`] is the process's.
-#[derive(Default)]
+/// A cache of small HTTP bodies keyed by URL. [`global`] is the process's OCSP cache,
+/// [`aia_global`] its AIA caIssuers cache.
 pub struct OcspCache {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     tick: AtomicU64,
+    /// Largest body accepted (`too_large` beyond).
+    max_bytes: u64,
+    /// The nextUpdate a body announces (refetch no later than it).
+    next_update_of: fn(&[u8]) -> Option<i64>,
+}
+
+impl Default for OcspCache {
+    fn default() -> Self {
+        Self::new(
+            super::ocsp::MAX_RESPONSE_BYTES as u64,
+            super::ocsp::announced_next_update,
+        )
+    }
 }
 
 static GLOBAL: LazyLock<OcspCache> = LazyLock::new(OcspCache::default);
+static AIA: LazyLock<OcspCache> =
+    LazyLock::new(|| OcspCache::new(super::aia::MAX_CERT_BYTES as u64, |_| None));
 
-/// The process-wide cache.
+/// The process-wide OCSP cache.
 pub fn global() -> &'static OcspCache {
     &GLOBAL
 }
 
+/// The process-wide cache of certificates fetched from AIA caIssuers URLs.
+pub fn aia_global() -> &'static OcspCache {
+    &AIA
+}
+
 impl OcspCache {
+    /// A cache of bodies up to `max_bytes`, refreshed no later than `next_update_of(body)`.
+    pub fn new(max_bytes: u64, next_update_of: fn(&[u8]) -> Option<i64>) -> Self {
+        Self {
+            slots: Mutex::default(),
+            tick: AtomicU64::new(0),
+            max_bytes,
+            next_update_of,
+        }
+    }
+
     fn slot(&self, key: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = slots.get(key) {
@@ -133,7 +166,7 @@ impl OcspCache {
             }
         }
         let bounded = RevocationConfig {
-            max_crl_bytes: super::ocsp::MAX_RESPONSE_BYTES as u64,
+            max_crl_bytes: self.max_bytes,
             ..cfg.clone()
         };
         let result = fetch::get(get_url, &bounded, &Validators::default(), tls).await;
@@ -143,7 +176,7 @@ impl OcspCache {
         st.attempted_at = done;
         match result {
             Ok(Fetched::Body { body, .. }) => {
-                st.next_update = super::ocsp::announced_next_update(&body);
+                st.next_update = (self.next_update_of)(&body);
                 st.body = Some(Arc::from(body));
                 st.fetched_at = done;
                 st.last_error = None;

@@ -60,6 +60,7 @@ pub fn store(name: &str, verified: bool, error: Option<VerifyErrorKind>) -> Stor
         path_not_after: None,
         trusted_ignoring_eku: false,
         intermediates_from_store: vec![],
+        intermediates_from_aia: vec![],
     }
 }
 
@@ -85,6 +86,7 @@ pub fn report(certs: Vec<CertFacts>, stores: Vec<StoreVerdict>, host: &str) -> C
             root_sent: false,
             complete: true,
             missing_intermediates: vec![],
+            completed_by_aia: vec![],
             superfluous: vec![],
             expired_intermediates: vec![],
             earliest_not_after: None,
@@ -95,6 +97,7 @@ pub fn report(certs: Vec<CertFacts>, stores: Vec<StoreVerdict>, host: &str) -> C
         weak_hash_on_path: false,
         best_path_not_after: best,
         anchor: None,
+        aia: None,
         revocation: None,
     }
 }
