@@ -41,6 +41,11 @@ fn demo_once_reports_the_labs_deliberate_problems_and_exits_critical() {
         "FAIL trusted:",
         "pool fepool: INCONSISTENT",
         "mtls enforced: yes",
+        // Revocation at work: the lab's CAs publish CRLs on 127.0.10.9:18080.
+        "FAIL revocation: revoked: CN=sip.contoso.com",
+        "reason keyCompromise",
+        "WARN crl_fresh: CRL http://127.0.10.9:18080/public/tls-2.crl expires at",
+        "revocation [0]: good (crl)",
         "CRITICAL: 8 probed, 3 ok, 2 warning, 3 critical, 0 unknown",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");

@@ -25,6 +25,11 @@ const LEGACY_ROOT: &str = include_str!("fixtures/legacy-sha1-root.pem");
 const LEGACY_LEAF: &str = include_str!("fixtures/legacy-sha1-leaf.pem");
 const LEGACY_KEY: &str = include_str!("fixtures/legacy-sha1-leaf.key");
 
+/// Where the lab's CAs publish their CRLs (HTTP, on the lab's net).
+const CRL_SERVER: &str = "127.0.10.9:18080";
+/// The serial of the Access Edge's certificate, which the public CA has revoked.
+const EDGE_EXT_SERIAL: u64 = 0x0ed9e;
+
 /// One lab endpoint: where it listens and what it serves.
 struct Site {
     addr: SocketAddr,
@@ -69,25 +74,44 @@ impl Lab {
 
         // Internal enterprise PKI: an AD CS-style root and issuing CA (CA Version extension),
         // leaves from the WebServer template.
+        // The CAs publish their CRLs on the lab's CRL server (an IP literal: no DNS in the lab).
+        let crl_base = format!("http://{}", addr(CRL_SERVER));
+        let root_crl = format!("{crl_base}/crl/root.crl");
+        let int_crl = format!("{crl_base}/crl/issuing01.crl");
         let int_root = Ca::root("Contoso Enterprise Root CA", "Contoso", now, true)?;
-        let int_ca = int_root.intermediate("Contoso Issuing CA 01", "Contoso", now, true)?;
-        // Stand-in "public" CA (trusted as `public` in the demo only).
+        let int_ca = int_root.intermediate(
+            "Contoso Issuing CA 01",
+            "Contoso",
+            now,
+            true,
+            Some(&root_crl),
+        )?;
+        // Stand-in "public" CA (trusted as `public` in the demo only). It shards its CRLs:
+        // `tls.crl` revokes the Access Edge's certificate, `tls-2.crl` (the reverse proxy's
+        // shard) is six hours from its nextUpdate and not yet republished.
         let pub_root = Ca::root("Demo Public Root CA", "Demo Public Trust", now, false)?;
-        let pub_ca =
-            pub_root.intermediate("Demo Public TLS CA", "Demo Public Trust", now, false)?;
+        let pub_root_crl = format!("{crl_base}/public/root.crl");
+        let pub_ca = pub_root.intermediate(
+            "Demo Public TLS CA",
+            "Demo Public Trust",
+            now,
+            false,
+            Some(&pub_root_crl),
+        )?;
         // A federation partner's private root nobody here trusts.
         let partner_root = Ca::root("Partner Private Root", "Partner Inc", now, false)?;
 
         let int_tail = int_ca.cert_pem.clone();
         let pub_tail = pub_ca.cert_pem.clone();
-        let crl = Some("http://pki.contoso.com/crl/issuing01.crl");
-        let public_crl = Some("http://crl.demo-public.example/tls.crl");
+        let public_crl = format!("{crl_base}/public/tls.crl");
+        let public_crl_2 = format!("{crl_base}/public/tls-2.crl");
 
-        let adcs = |mut s: LeafSpec<'static>| {
+        // An AD CS leaf: the WebServer template, the issuing CA's CDP.
+        fn adcs<'a>(crl: &'a str, mut s: LeafSpec<'a>) -> LeafSpec<'a> {
             s.template_name = Some("WebServer");
-            s.crl_dp = crl;
+            s.crl_dp = Some(crl);
             s
-        };
+        }
         let fe_sans: &'static [&'static str] = &[
             "fepool.contoso.com",
             "fe01.contoso.com",
@@ -101,29 +125,41 @@ impl Lab {
             "sip.fabrikam.com",
         ];
         let fe01 = int_ca.issue(
-            &adcs(LeafSpec::server(now, "fepool.contoso.com", fe_sans, 365)),
+            &adcs(
+                &int_crl,
+                LeafSpec::server(now, "fepool.contoso.com", fe_sans, 365),
+            ),
             &int_tail,
         )?;
         // fe02 was renewed separately: another key, and it expires in 10 days.
         let fe02 = int_ca.issue(
-            &adcs(LeafSpec::server(now, "fepool.contoso.com", fe2_sans, 10)),
+            &adcs(
+                &int_crl,
+                LeafSpec::server(now, "fepool.contoso.com", fe2_sans, 10),
+            ),
             &int_tail,
         )?;
         let director = int_ca.issue(
-            &adcs(LeafSpec::server(
-                now,
-                "dirpool.contoso.com",
-                &[
+            &adcs(
+                &int_crl,
+                LeafSpec::server(
+                    now,
                     "dirpool.contoso.com",
-                    "dir01.contoso.com",
-                    "sip.contoso.com",
-                    "sip.fabrikam.com",
-                ],
-                365,
-            )),
+                    &[
+                        "dirpool.contoso.com",
+                        "dir01.contoso.com",
+                        "sip.contoso.com",
+                        "sip.fabrikam.com",
+                    ],
+                    365,
+                ),
+            ),
             &int_tail,
         )?;
-        let mut edge_int_spec = adcs(LeafSpec::server(now, "lsedge.contoso.net", &[], 365));
+        let mut edge_int_spec = adcs(
+            &int_crl,
+            LeafSpec::server(now, "lsedge.contoso.net", &[], 365),
+        );
         edge_int_spec.client_auth = true;
         edge_int_spec.template_v2 = true;
         let edge_int = int_ca.issue(&edge_int_spec, &int_tail)?;
@@ -133,7 +169,8 @@ impl Lab {
             &["sip.contoso.com", "webconf.contoso.com", "*.contoso.com"],
             300,
         );
-        edge_ext_spec.crl_dp = public_crl;
+        edge_ext_spec.crl_dp = Some(&public_crl);
+        edge_ext_spec.serial = Some(EDGE_EXT_SERIAL);
         let edge_ext = pub_ca.issue(&edge_ext_spec, &pub_tail)?;
         let mut rp_spec = LeafSpec::server(
             now,
@@ -147,7 +184,7 @@ impl Lab {
             ],
             300,
         );
-        rp_spec.crl_dp = public_crl;
+        rp_spec.crl_dp = Some(&public_crl_2);
         let rp = pub_ca.issue(&rp_spec, &pub_tail)?;
         let mut partner_spec = LeafSpec::server(
             now,
@@ -158,12 +195,15 @@ impl Lab {
         partner_spec.crl_dp = Some("http://pki.partner.example/root.crl");
         let partner = partner_root.issue(&partner_spec, "")?;
         // Our MTLS client identity (from the internal CA).
-        let mut client_spec = adcs(LeafSpec::server(
-            now,
-            "certprobe.contoso.com",
-            &["certprobe.contoso.com"],
-            365,
-        ));
+        let mut client_spec = adcs(
+            &int_crl,
+            LeafSpec::server(
+                now,
+                "certprobe.contoso.com",
+                &["certprobe.contoso.com"],
+                365,
+            ),
+        );
         client_spec.client_auth = true;
         let client = int_ca.issue(&client_spec, &int_tail)?;
 
@@ -227,7 +267,44 @@ impl Lab {
                 client_ca_pem: Some(int_root.cert_pem.clone()),
             },
         ];
+        let day = time::Duration::days(1);
+        let crls: Vec<(String, Vec<u8>)> = vec![
+            (
+                "/crl/root.crl".into(),
+                int_root.crl(now, day * 180, 1, &[])?,
+            ),
+            (
+                "/crl/issuing01.crl".into(),
+                int_ca.crl(now, day * 7, 1, &[])?,
+            ),
+            (
+                "/public/root.crl".into(),
+                pub_root.crl(now, day * 30, 1, &[])?,
+            ),
+            (
+                "/public/tls.crl".into(),
+                pub_ca.crl(
+                    now,
+                    day * 7,
+                    1,
+                    &[(EDGE_EXT_SERIAL, rcgen::RevocationReason::KeyCompromise)],
+                )?,
+            ),
+            (
+                "/public/tls-2.crl".into(),
+                pub_ca.crl(now, time::Duration::hours(6), 1, &[])?,
+            ),
+        ];
         let cancel = CancellationToken::new();
+        let crl_addr = addr(CRL_SERVER);
+        let crl_listener = TcpListener::bind(crl_addr).await.with_context(|| {
+            format!("binding the lab CRL server {crl_addr} (is another demo running?)")
+        })?;
+        tokio::spawn(serve_crls(
+            crl_listener,
+            Arc::new(crls.into_iter().collect()),
+            cancel.clone(),
+        ));
         let mut addresses = Vec::new();
         for site in sites {
             let listener = TcpListener::bind(site.addr).await.with_context(|| {
@@ -313,6 +390,53 @@ async fn serve(
                 }
             }
             let _ = tls.shutdown().await;
+        });
+    }
+}
+
+/// The lab's CRL server: `GET <path>` answers the CRL published there (DER) or 404, then
+/// closes. A fixture for the demo, not a web server: one request per connection, a bounded
+/// request head.
+async fn serve_crls(
+    listener: TcpListener,
+    crls: Arc<std::collections::HashMap<String, Vec<u8>>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (mut sock, _) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+        };
+        let crls = crls.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::with_capacity(512);
+            let mut buf = [0u8; 512];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 4096 {
+                match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let line = String::from_utf8_lossy(&head);
+            let path = line
+                .strip_prefix("GET ")
+                .and_then(|r| r.split(' ').next())
+                .unwrap_or("");
+            let response = match crls.get(path) {
+                Some(der) => [
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        der.len()
+                    )
+                    .into_bytes(),
+                    der.clone(),
+                ]
+                .concat(),
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            };
+            let _ = sock.write_all(&response).await;
+            let _ = sock.shutdown().await;
         });
     }
 }

@@ -63,7 +63,14 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
     eprintln!(
         "edge-external carries a wildcard SAN and lacks sip.fabrikam.com; reverse-proxy lacks"
     );
-    eprintln!("lyncdiscover.fabrikam.com; partner-fabrikam chains to a root nobody here trusts.");
+    eprintln!("lyncdiscover.fabrikam.com; partner-fabrikam chains to a root nobody here trusts;");
+    eprintln!(
+        "the public CA revoked edge-external's certificate, and the CRL shard of reverse-proxy's"
+    );
+    eprintln!(
+        "runs out in 6 hours (the lab's CAs publish CRLs on 127.0.{}.9:18080).",
+        args.lab_net
+    );
     eprintln!("Press Ctrl-C to stop.");
     crate::daemon::run(crate::daemon::DaemonOptions {
         config_path: Some(lab.config_path.clone()),

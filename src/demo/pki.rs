@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -37,6 +38,8 @@ pub struct LeafSpec<'a> {
     /// AD CS v2 template information (1.3.6.1.4.1.311.21.7) and application policies.
     pub template_v2: bool,
     pub crl_dp: Option<&'a str>,
+    /// Serial number (random when None); set for a certificate a CRL revokes.
+    pub serial: Option<u64>,
 }
 
 impl<'a> LeafSpec<'a> {
@@ -52,6 +55,7 @@ impl<'a> LeafSpec<'a> {
             template_name: None,
             template_v2: false,
             crl_dp: None,
+            serial: None,
         }
     }
 }
@@ -151,13 +155,14 @@ impl Ca {
         })
     }
 
-    /// An intermediate issued by `self`.
+    /// An intermediate issued by `self`, with `crl_dp` as its CRL distribution point.
     pub fn intermediate(
         &self,
         cn: &str,
         org: &str,
         now: OffsetDateTime,
         adcs: bool,
+        crl_dp: Option<&str>,
     ) -> Result<Self> {
         let mut p = CertificateParams::default();
         p.distinguished_name = dn(cn, org);
@@ -172,8 +177,10 @@ impl Ca {
         p.use_authority_key_identifier_extension = true;
         if adcs {
             p.custom_extensions.push(ms_ca_version());
+        }
+        if let Some(url) = crl_dp {
             p.crl_distribution_points = vec![CrlDistributionPoint {
-                uris: vec!["http://pki.contoso.com/crl/root.crl".into()],
+                uris: vec![url.to_string()],
             }];
         }
         let key = KeyPair::generate().context("generating an intermediate key")?;
@@ -203,6 +210,7 @@ impl Ca {
         }
         p.not_before = spec.not_before;
         p.not_after = spec.not_after;
+        p.serial_number = spec.serial.map(SerialNumber::from);
         p.use_authority_key_identifier_extension = true;
         p.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -236,6 +244,38 @@ impl Ca {
             chain_pem: format!("{}{}", cert.pem(), chain_tail),
             key_pem: key.serialize_pem(),
         })
+    }
+}
+
+impl Ca {
+    /// A CRL of this CA (DER) published an hour ago, whose nextUpdate is `next_update_in` from
+    /// `now`, revoking `revoked` (serial, reason) as of a day ago.
+    pub fn crl(
+        &self,
+        now: OffsetDateTime,
+        next_update_in: Duration,
+        number: u64,
+        revoked: &[(u64, RevocationReason)],
+    ) -> Result<Vec<u8>> {
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + next_update_in,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|&(serial, reason)| RevokedCertParams {
+                    serial_number: SerialNumber::from(serial),
+                    revocation_time: now - Duration::days(1),
+                    reason_code: Some(reason),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let crl = params.signed_by(&issuer).context("signing a lab CRL")?;
+        Ok(crl.der().to_vec())
     }
 }
 
