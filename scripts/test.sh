@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it. Works on a fresh Debian machine: installs what the tests
 # need (a C toolchain and make, openssl, nginx, prometheus/promtool, python3-yaml, and the
 # foreign TLS servers gnutls-bin, stunnel4, haproxy, apache2, and the STARTTLS daemons postfix,
-# dovecot, slapd, prosody, postgresql, mariadb-server, vsftpd), then runs
+# dovecot, slapd, prosody, postgresql, mariadb-server, vsftpd, inn2), then runs
 # formatting, lints, the single-crypto-provider guard, every test, and the deploy checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,9 +53,23 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
+# INN's innd for the NNTP case of tests/starttls.rs. inn2's postinst fails twice on a fresh
+# machine: it runs newaliases when /etc/aliases lacks `usenet:` (postfix installed with "No
+# configuration" has no main.cf, so newaliases fails), and it needs a domain in inn.conf (this
+# machine's hostname is not an FQDN). So: the alias first, the install (whose configure step
+# fails), the domain, then configure again.
+if [ ! -x /usr/lib/news/bin/innd ] || ! dpkg -s inn2 2>/dev/null | grep -q '^Status: install ok installed'; then
+  echo "== installing: inn2"
+  export DEBIAN_FRONTEND=noninteractive
+  grep -q '^usenet:' /etc/aliases 2>/dev/null || echo 'usenet: root' >> /etc/aliases
+  [ ${#need_pkgs[@]} -gt 0 ] || apt-get update -qq
+  apt-get install -y -qq --no-install-recommends inn2 >/dev/null 2>&1 || true
+  grep -q '^domain:' /etc/news/inn.conf || sed -i 's/^#domain:.*/domain: localdomain/' /etc/news/inn.conf
+  dpkg --configure -a
+fi
 # Debian starts the packaged services on install; the tests start their own on loopback ports
 # of their choosing, so stop the packaged ones (by service, never by process name).
-svcs="nginx prometheus haproxy apache2 stunnel4 postfix dovecot slapd prosody postgresql mariadb vsftpd tinyproxy danted"
+svcs="nginx prometheus haproxy apache2 stunnel4 postfix dovecot slapd prosody postgresql mariadb vsftpd tinyproxy danted inn2"
 systemctl stop $svcs 2>/dev/null || true
 for svc in $svcs; do
   service "$svc" stop 2>/dev/null || true

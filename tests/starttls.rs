@@ -1,6 +1,6 @@
 //! STARTTLS against the real daemons around a Lync estate (Debian packages): postfix (SMTP),
 //! dovecot (IMAP, POP3, LMTP, ManageSieve), slapd (LDAP StartTLS), prosody (XMPP c2s and s2s),
-//! postgresql, mariadb and vsftpd (FTP AUTH TLS), each on a loopback port of its own with a
+//! postgresql, mariadb, vsftpd (FTP AUTH TLS) and INN's innd (NNTP, STARTTLS after MODE READER), each on a loopback port of its own with a
 //! certificate from the test PKI; plus hostile in-process peers (a server that never answers
 //! EHLO, one that offers STARTTLS then closes, an endless multi-line reply, plain text where a
 //! reply code belongs, bytes injected after the go-ahead). Every daemon starts once, in
@@ -274,6 +274,111 @@ fn vsftpd(lab: &Lab, p: u16) -> ChildGuard {
     ChildGuard::spawn(c, None, Some(addr(p)), Duration::from_secs(30))
 }
 
+/// INN's innd (Debian inn2) as a private instance: its own inn.conf (via `INNCONF`) with every
+/// path under the lab directory, the packaged configuration files copied beside it, an active
+/// file and an empty history. innd is a mode-switching server: STARTTLS is offered only after
+/// `MODE READER` hands the connection to nnrpd, which serves the lab's certificate.
+fn innd(lab: &Lab, p: u16) -> ChildGuard {
+    let d = lab.sub("inn");
+    let ds = d.display();
+    run_ok(
+        {
+            let mut c = Command::new("cp");
+            c.arg("-a").arg("/etc/news/.").arg(d.join("etc"));
+            c
+        },
+        "copy /etc/news",
+    );
+    let packaged = std::fs::read_to_string("/etc/news/inn.conf").expect("/etc/news/inn.conf");
+    let overrides = [
+        ("pathetc", format!("{ds}/etc")),
+        ("pathdb", format!("{ds}/db")),
+        ("pathrun", format!("{ds}/run")),
+        ("pathspool", format!("{ds}/spool")),
+        ("patharticles", format!("{ds}/spool/articles")),
+        ("pathoverview", format!("{ds}/spool/overview")),
+        ("pathincoming", format!("{ds}/spool/incoming")),
+        ("pathoutgoing", format!("{ds}/spool/outgoing")),
+        ("patharchive", format!("{ds}/spool/archive")),
+        ("pathlog", format!("{ds}/log")),
+        ("pathtmp", format!("{ds}/tmp")),
+        ("pathhttp", format!("{ds}/http")),
+        ("port", p.to_string()),
+        ("bindaddress", "127.0.0.1".into()),
+        ("bindaddress6", "none".into()),
+        ("domain", "starttls.test".into()),
+        ("pathhost", "news.starttls.test".into()),
+        ("server", "127.0.0.1".into()),
+        ("tlscertfile", format!("{ds}/chain.pem")),
+        ("tlskeyfile", format!("{ds}/key.pem")),
+    ];
+    let mut conf: String = packaged
+        .lines()
+        .filter(|l| {
+            let key = l
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('#')
+                .trim();
+            !overrides.iter().any(|(k, _)| *k == key)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (k, v) in &overrides {
+        conf.push_str(&format!("{k}: {v}\n"));
+    }
+    write_file(&d.join("etc"), "inn.conf", &conf);
+    for sub in [
+        "db",
+        "run",
+        "spool/articles",
+        "spool/overview",
+        "spool/incoming/bad",
+        "spool/outgoing",
+        "spool/archive",
+        "log",
+        "tmp",
+        "http",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+    }
+    write_file(
+        &d.join("db"),
+        "active",
+        "control 0000000000 0000000001 n\ncontrol.cancel 0000000000 0000000001 n\njunk 0000000000 0000000001 n\n",
+    );
+    for f in ["newsgroups", "active.times", "history"] {
+        write_file(&d.join("db"), f, "");
+    }
+    run_ok(
+        {
+            let mut c = Command::new("chown");
+            c.arg("-R").arg("news:news").arg(&d);
+            c
+        },
+        "chown news",
+    );
+    let _ = Command::new("chmod")
+        .arg("600")
+        .arg(d.join("key.pem"))
+        .status();
+    let innconf = d.join("etc/inn.conf");
+    run_ok(
+        {
+            let mut c = as_user("news", "/usr/lib/news/bin/makedbz");
+            c.args(["-i", "-o"])
+                .current_dir(d.join("db"))
+                .env("INNCONF", &innconf);
+            c
+        },
+        "makedbz",
+    );
+    let mut c = as_user("news", "/usr/lib/news/bin/innd");
+    c.arg("-f").env("INNCONF", &innconf);
+    ChildGuard::spawn(c, None, Some(addr(p)), Duration::from_secs(30))
+}
+
 /// Every protocol against its real server: the upgrade succeeds, the chain is the test PKI's,
 /// the verdict is OK against its root, and the facts an operator checks are reported.
 #[test]
@@ -292,7 +397,8 @@ fn every_starttls_protocol_against_its_real_server() {
         .arg(lab.dir.path())
         .status();
     let root = write_file(lab.dir.path(), "root.pem", &pki.root.pem);
-    let [smtp, imap, pop3, lmtp, sieve, ldap, c2s, s2s, pg, my, ftp] = [(); 11].map(|_| port());
+    let [smtp, imap, pop3, lmtp, sieve, ldap, c2s, s2s, pg, my, ftp, nntp] =
+        [(); 12].map(|_| port());
     // Start the daemons in parallel: postgres' and mariadb's initialisation dominate.
     let guards: Vec<ChildGuard> = std::thread::scope(|s| {
         let lab = &lab;
@@ -304,6 +410,7 @@ fn every_starttls_protocol_against_its_real_server() {
             s.spawn(move || postgres(lab, pg)),
             s.spawn(move || mariadb(lab, my)),
             s.spawn(move || vsftpd(lab, ftp)),
+            s.spawn(move || innd(lab, nntp)),
         ];
         hs.into_iter()
             .map(|h| h.join().expect("daemon started"))
@@ -322,6 +429,7 @@ fn every_starttls_protocol_against_its_real_server() {
         ("postgres", pg, "mail.starttls.test"),
         ("mysql", my, "mail.starttls.test"),
         ("ftp", ftp, "mail.starttls.test"),
+        ("nntp", nntp, "mail.starttls.test"),
     ];
     let leaf_fp = certprobe::chain::parse_cert(&pki.leaf.cert)
         .expect("leaf")
@@ -382,6 +490,15 @@ fn every_starttls_protocol_against_its_real_server() {
             "ftp" => facts["banner"]
                 .as_str()
                 .is_some_and(|b| b.contains("vsFTPd")),
+            // The transit greeting, then nnrpd's capabilities after MODE READER.
+            "nntp" => {
+                facts["banner"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("InterNetNews"))
+                    && facts["capabilities"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|c| c == "READER"))
+            }
             _ => true,
         };
         if !fact_ok {

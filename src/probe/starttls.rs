@@ -573,6 +573,39 @@ async fn nntp(c: &mut Conv<'_>, facts: &mut StartTlsFacts) -> Result<(), Failure
     if code != 200 && code != 201 {
         return Err(refused(format!("nntp: the server greeted with {code}")));
     }
+    let mut caps = nntp_capabilities(c).await?;
+    // A mode-switching server (innd) lists MODE-READER and offers STARTTLS only to the reader
+    // it hands the connection to (RFC 4642 §2.2; RFC 3977 §5.3): switch, then ask again, as a
+    // newsreader does.
+    let has =
+        |caps: &[String], want: &str| caps.iter().any(|l| l.trim().eq_ignore_ascii_case(want));
+    if !has(&caps, "STARTTLS") && has(&caps, "MODE-READER") {
+        c.send(b"MODE READER\r\n").await?;
+        let (code, _) = c.reply().await?;
+        if code != 200 && code != 201 {
+            return Err(refused(format!("nntp: MODE READER answered {code}")));
+        }
+        caps = nntp_capabilities(c).await?;
+    }
+    for cap in &caps {
+        keep_capability(facts, cap);
+    }
+    if !has(&caps, "STARTTLS") {
+        return Err(unsupported(
+            "nntp: STARTTLS is not among the capabilities".into(),
+        ));
+    }
+    c.send(b"STARTTLS\r\n").await?;
+    let (code, _) = c.reply().await?;
+    if code != 382 {
+        return Err(refused(format!("nntp: STARTTLS answered {code}")));
+    }
+    Ok(())
+}
+
+/// `CAPABILITIES` and its dot-terminated list (at most 256 lines); empty when the server does
+/// not know the command.
+async fn nntp_capabilities(c: &mut Conv<'_>) -> Result<Vec<String>, Failure> {
     c.send(b"CAPABILITIES\r\n").await?;
     let (code, _) = c.reply().await?;
     let mut caps = Vec::new();
@@ -590,23 +623,7 @@ async fn nntp(c: &mut Conv<'_>, facts: &mut StartTlsFacts) -> Result<(), Failure
             caps.push(line);
         }
     }
-    for cap in &caps {
-        keep_capability(facts, cap);
-    }
-    if !caps
-        .iter()
-        .any(|l| l.trim().eq_ignore_ascii_case("STARTTLS"))
-    {
-        return Err(unsupported(
-            "nntp: STARTTLS is not among the capabilities".into(),
-        ));
-    }
-    c.send(b"STARTTLS\r\n").await?;
-    let (code, _) = c.reply().await?;
-    if code != 382 {
-        return Err(refused(format!("nntp: STARTTLS answered {code}")));
-    }
-    Ok(())
+    Ok(caps)
 }
 
 /// RFC 5804 (ManageSieve): capability lines on connect ending with `OK`, STARTTLS, `OK`.
