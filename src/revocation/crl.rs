@@ -60,8 +60,8 @@ pub struct ParsedCrl {
     /// completes), lowercase hex without leading zeros.
     pub delta_base: Option<String>,
     pub idp: Option<IdpScope>,
-    /// Revoked serials (lowercase hex without leading zeros, as `CertFacts::serial`).
-    revoked: HashMap<String, RevokedEntry>,
+    /// Revoked serials.
+    revoked: Serials,
     /// DER bytes (signature verification).
     der: Vec<u8>,
     /// SHA-256 of issuer SPKI DERs already tried, with the result.
@@ -85,16 +85,15 @@ impl ParsedCrl {
             let issuer_der = name_contents(crl.tbs_cert_list.issuer.as_raw())
                 .ok_or(Reason::BadDer)?
                 .to_vec();
-            let mut revoked = HashMap::with_capacity(crl.tbs_cert_list.revoked_certificates.len());
-            for r in crl.iter_revoked_certificates() {
-                revoked.insert(
-                    serial_hex(r.raw_serial()),
+            let revoked = Serials::new(crl.iter_revoked_certificates().map(|r| {
+                (
+                    r.raw_serial(),
                     RevokedEntry {
                         revoked_at: r.revocation_date.timestamp(),
                         reason: r.reason_code().map(|(_, c)| c.0),
                     },
-                );
-            }
+                )
+            }));
             let mut idp = None;
             let mut is_delta = false;
             let mut has_freshest = false;
@@ -193,12 +192,12 @@ impl ParsedCrl {
 
     /// Approximate memory held (DER plus the serial set), for the cache's cap.
     pub fn memory(&self) -> usize {
-        self.der.len() + self.revoked.len() * 96 + 256
+        self.der.len() + self.revoked.memory() + 256
     }
 
     /// The entry of `serial` (lowercase hex without leading zeros), if revoked.
     pub fn lookup(&self, serial: &str) -> Option<RevokedEntry> {
-        self.revoked.get(serial).copied()
+        self.revoked.get(serial)
     }
 
     /// Whether the CRL's signature verifies with `spki_der` (a full SubjectPublicKeyInfo DER).
@@ -226,6 +225,85 @@ impl ParsedCrl {
         }
         memo.push((key, ok));
         ok
+    }
+}
+
+/// A CRL's revoked serials, compact: a serial of up to 20 octets (RFC 5280's maximum; leading
+/// zero octets stripped) is a fixed-size key left-padded with zeros, kept sorted for a binary
+/// search (40 bytes per entry instead of a hash map of hex strings, ~90); a longer, non-
+/// conforming serial goes to a small map by its hex form.
+#[derive(Debug, Default)]
+struct Serials {
+    sorted: Vec<([u8; SERIAL_KEY], RevokedEntry)>,
+    long: HashMap<String, RevokedEntry>,
+}
+
+const SERIAL_KEY: usize = 20;
+
+fn serial_key(raw: &[u8]) -> Option<[u8; SERIAL_KEY]> {
+    let start = raw.iter().position(|&b| b != 0).unwrap_or(raw.len());
+    let v = &raw[start..];
+    (v.len() <= SERIAL_KEY).then(|| {
+        let mut k = [0u8; SERIAL_KEY];
+        k[SERIAL_KEY - v.len()..].copy_from_slice(v);
+        k
+    })
+}
+
+impl Serials {
+    /// From (raw serial, entry) pairs; a serial listed twice keeps its last entry.
+    fn new<'a>(entries: impl Iterator<Item = (&'a [u8], RevokedEntry)>) -> Self {
+        let mut out = Serials::default();
+        for (raw, e) in entries {
+            match serial_key(raw) {
+                Some(k) => out.sorted.push((k, e)),
+                None => {
+                    out.long.insert(serial_hex(raw), e);
+                }
+            }
+        }
+        // Stable sort, then keep the last of equal keys.
+        out.sorted.sort_by_key(|a| a.0);
+        let mut deduped: Vec<([u8; SERIAL_KEY], RevokedEntry)> =
+            Vec::with_capacity(out.sorted.len());
+        for item in out.sorted.drain(..) {
+            match deduped.last_mut() {
+                Some(last) if last.0 == item.0 => *last = item,
+                _ => deduped.push(item),
+            }
+        }
+        deduped.shrink_to_fit();
+        out.sorted = deduped;
+        out
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len() + self.long.len()
+    }
+
+    fn memory(&self) -> usize {
+        self.sorted.capacity() * std::mem::size_of::<([u8; SERIAL_KEY], RevokedEntry)>()
+            + self.long.len() * 96
+    }
+
+    /// The entry of `serial` (hex, as [`serial_hex`] writes it).
+    fn get(&self, serial: &str) -> Option<RevokedEntry> {
+        let padded;
+        let hex_str = if serial.len() % 2 == 1 {
+            padded = format!("0{serial}");
+            padded.as_str()
+        } else {
+            serial
+        };
+        let raw = hex::decode(hex_str).ok()?;
+        match serial_key(&raw) {
+            Some(k) => self
+                .sorted
+                .binary_search_by(|(key, _)| key.cmp(&k))
+                .ok()
+                .map(|i| self.sorted[i].1),
+            None => self.long.get(&serial_hex(&raw)).copied(),
+        }
     }
 }
 
@@ -298,6 +376,37 @@ fn pem_to_der(pem: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn serials_are_found_by_their_hex_form_whatever_their_length_and_the_last_entry_wins() {
+        let e = |t| RevokedEntry {
+            revoked_at: t,
+            reason: None,
+        };
+        let long = [0x7fu8; 21];
+        let s = Serials::new(
+            [
+                (&[0x00u8, 0x8f][..], e(1)),
+                (&[0x0f][..], e(2)),
+                (&[0x01, 0x00, 0x00][..], e(3)),
+                (&long[..], e(4)),
+                (&[0x0f][..], e(5)),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.get("8f").map(|x| x.revoked_at), Some(1));
+        assert_eq!(
+            s.get("0f").map(|x| x.revoked_at),
+            Some(5),
+            "the last entry wins"
+        );
+        assert_eq!(s.get("f").map(|x| x.revoked_at), Some(5));
+        assert_eq!(s.get("010000").map(|x| x.revoked_at), Some(3));
+        assert_eq!(s.get(&hex::encode(long)).map(|x| x.revoked_at), Some(4));
+        assert!(s.get("0100").is_none());
+        assert!(s.get("zz").is_none());
+    }
+
     use super::*;
 
     #[test]
