@@ -618,6 +618,8 @@ names=$(python3 - "$T/metrics.txt" "$root/deploy/prometheus/alerts.yml" "$root/d
 
 import re, sys
 exported = {l.split("{")[0].split(" ")[0] for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")}
+# A histogram is exported as NAME_bucket/_sum/_count; texts may name the family itself.
+exported |= {n[: -len("_bucket")] for n in exported if n.endswith("_bucket")}
 used = set()
 for f in sys.argv[2:]:
     used |= set(re.findall(r"certprobe_[a-z0-9_]*[a-z0-9]", open(f).read()))
