@@ -61,7 +61,38 @@ FAMILIES = {
     crl_size_bytes crl_last_fetch_timestamp_seconds
     ocsp_fetch_success ocsp_fetch_failure ocsp_next_update_timestamp_seconds
     ocsp_last_fetch_timestamp_seconds
+    tls_info chain_problem chain_verify_error cert_facts_timestamp_seconds legacy_tls
+    handshake_signature_weak client_auth_requested client_cert_accepted
+    probe_phase_duration_seconds_bucket probe_phase_duration_seconds_sum
+    probe_phase_duration_seconds_count config_warnings scheduler_behind_total
+    probes_in_flight chain_order_valid chain_complete chain_root_sent
+    chain_weak_signature_hash
     """.split()
+}
+# Families only `metrics: {detail: full}` exports (docs/metrics.md, "Series budget"): the
+# shipped alerts and dashboard must work on the default detail, so they never use these.
+FULL_ONLY = {
+    "certprobe_" + n
+    for n in """
+    probe_duration_seconds tls_version_info tls_cipher_info chain_order_valid chain_complete
+    chain_root_sent chain_weak_signature_hash
+    """.split()
+}
+# Per-certificate families: the default detail exports the leaf (position 0) only.
+LEAF_ONLY = {
+    "certprobe_cert_not_after_timestamp_seconds",
+    "certprobe_cert_not_before_timestamp_seconds",
+    "certprobe_cert_info",
+}
+# Sparse families and the healthy value the default detail never exports: a query comparing
+# with it would never match (or, with `unless`/`absent`, always).
+SPARSE_HEALTHY = {
+    "certprobe_hostname_match": "1",
+    "certprobe_policy_rule_failed": "0",
+    "certprobe_client_auth_requested": "0",
+    "certprobe_legacy_tls": "0",
+    "certprobe_handshake_signature_weak": "0",
+    "certprobe_chain_problem": "0",
 }
 # Series Prometheus itself creates.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
@@ -311,6 +342,21 @@ def check_names(names: set[str], where: str) -> None:
         problem(f"{where}: unknown metric {n} (not a certprobe family)")
 
 
+def check_default_detail(expr: str, where: str) -> None:
+    """The query works on what `detail: default` exports."""
+    for n in sorted(metric_names(expr) & FULL_ONLY):
+        problem(f"{where}: {n} exists only with metrics detail full (docs/metrics.md migration table)")
+    for m in re.finditer(r"(certprobe_[a-z0-9_]*[a-z0-9])(\{[^}]*\})?", expr):
+        name, sel = m.group(1), m.group(2) or ""
+        if name in LEAF_ONLY and not re.search(r'position\s*=\s*"0"', sel):
+            problem(f"{where}: {name} without position=\"0\" (the default detail exports the leaf only)")
+    for name, healthy in SPARSE_HEALTHY.items():
+        for m in re.finditer(re.escape(name) + r"(\{[^}]*\})?\s*(==|!=)\s*([0-9]+)", expr):
+            op, v = m.group(2), m.group(3)
+            if (op == "==" and v == healthy) or (op == "!=" and v != healthy):
+                problem(f"{where}: {name} {op} {v} selects the healthy value, which the default detail does not export")
+
+
 def check_alert_names() -> None:
     docs = load_all(ALERTS)
     if not docs:
@@ -320,6 +366,7 @@ def check_alert_names() -> None:
         for r in g["rules"]:
             name = r.get("alert") or r.get("record")
             check_names(metric_names(r["expr"]), f"{rel(ALERTS)}: {name}")
+            check_default_detail(r["expr"], f"{rel(ALERTS)}: {name}")
             seen.add(name)
             if r.get("alert"):
                 if r.get("labels", {}).get("severity") not in ("warning", "critical"):
@@ -378,6 +425,7 @@ def check_grafana() -> None:
             q = v.get("query")
             qtext = q.get("query", "") if isinstance(q, dict) else str(q)
             check_names(metric_names(qtext), f"{where}: variable {v.get('name')}")
+            check_default_detail(qtext, f"{where}: variable {v.get('name')}")
     ids = set()
     used = set()
     for p in panels(dash.get("panels", [])):
@@ -398,6 +446,7 @@ def check_grafana() -> None:
             if not any(n.startswith("certprobe_") for n in names):
                 problem(f"{where}: panel {title!r} target {t.get('refId')} queries no certprobe_ metric")
             check_names(names, f"{where}: panel {title!r}")
+            check_default_detail(expr, f"{where}: panel {title!r}")
             used |= names
             if (t.get("datasource") or {}).get("uid", ds_ref) != ds_ref:
                 problem(f"{where}: panel {title!r} target {t.get('refId')} must use {ds_ref}")

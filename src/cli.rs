@@ -519,6 +519,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 pool: None,
                 labels: Default::default(),
                 starttls: a.starttls,
+                metrics_detail: crate::vocab::MetricsDetail::Default,
             },
             spec,
             addresses: crate::probe::AddressMode::All,

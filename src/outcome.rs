@@ -26,6 +26,9 @@ pub struct TargetMeta {
     /// for implicit TLS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starttls: Option<crate::probe::starttls::StartTls>,
+    /// Which per-target series the metrics export (`metrics.detail`).
+    #[serde(skip)]
+    pub metrics_detail: crate::vocab::MetricsDetail,
 }
 
 /// One probe of one address, evaluated.

@@ -326,6 +326,31 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How many per-target series the daemon exports (`metrics.detail`, global or per
+    /// endpoint; docs/metrics.md "Series budget").
+    pub enum MetricsDetail {
+        /// The budget: per-address facts an operator alerts on, and a series per non-passing
+        /// finding (about 10 series for a healthy address).
+        Default => "default", "default",
+        /// Everything `default` exports plus every certificate position, every evaluated rule
+        /// (passing ones at 0), the chain hygiene gauges, the probe-phase durations per address
+        /// and the 0/1 gauges whose 0 is the healthy case.
+        Full => "full", "full",
+    }
+}
+
+vocabulary! {
+    /// A chain hygiene problem (`certprobe_chain_problem{problem}`): one series per problem the
+    /// presented chain has, none for a clean chain.
+    pub enum ChainProblem {
+        OrderInvalid => "order_invalid", "certificates out of order",
+        Incomplete => "incomplete", "intermediate missing",
+        RootSent => "root_sent", "root certificate sent",
+        WeakSignatureHash => "weak_signature_hash", "SHA-1/MD5 signature on the path",
+    }
+}
+
+vocabulary! {
     /// Per-rule severity chosen by the operator (`severity` label, policy files).
     pub enum Severity {
         Fail => "fail", "fail",
@@ -414,6 +439,8 @@ mod tests {
         check!(Severity);
         check!(Verdict);
         check!(Status);
+        check!(MetricsDetail);
+        check!(ChainProblem);
     }
 
     #[test]

@@ -153,3 +153,52 @@ fn endpoint_digests_follow_what_defines_the_endpoint_not_where_it_sits_in_the_fi
     );
     assert_ne!(before[1], off[1]);
 }
+
+/// `metrics.detail`: `default` unless set, global for every endpoint, an endpoint's own value
+/// wins; anything else is rejected with the accepted names; a change moves the digest (a
+/// reload rebuilds that endpoint's series).
+#[test]
+fn metrics_detail_is_global_with_an_endpoint_override_and_validated() {
+    use certprobe::vocab::MetricsDetail;
+    let base = certprobe::config::BaseDir(std::env::temp_dir());
+    let load = |global: &str, b: &str| {
+        Config::from_yaml(
+            &format!(
+                "global:\n{global}endpoints:\n  - {{name: a, host: a.example}}\n  - {{name: b, host: b.example{b}}}\n"
+            ),
+            "<test>",
+            base.clone(),
+        )
+    };
+    let details = |c: Config| -> Vec<(MetricsDetail, String)> {
+        c.endpoints
+            .iter()
+            .map(|e| (e.meta.metrics_detail, e.digest.clone()))
+            .collect()
+    };
+    let plain = details(load("  interval: 60s\n", "").unwrap());
+    assert_eq!(plain[0].0, MetricsDetail::Default);
+    assert_eq!(plain[1].0, MetricsDetail::Default);
+    let one = details(load("  interval: 60s\n", ", metrics: {detail: full}").unwrap());
+    assert_eq!(one[0].0, MetricsDetail::Default);
+    assert_eq!(one[1].0, MetricsDetail::Full);
+    assert_eq!(one[0].1, plain[0].1);
+    assert_ne!(one[1].1, plain[1].1, "detail must move the digest");
+    let all = details(
+        load(
+            "  metrics: {detail: full}\n",
+            ", metrics: {detail: default}",
+        )
+        .unwrap(),
+    );
+    assert_eq!(all[0].0, MetricsDetail::Full);
+    assert_eq!(all[1].0, MetricsDetail::Default);
+    let err = load("  metrics: {detail: verbose}\n", "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("verbose") && err.contains("full"), "{err}");
+    let err = load("  metrics: {level: full}\n", "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("level"), "{err}");
+}

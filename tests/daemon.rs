@@ -259,3 +259,66 @@ fn daemon_serves_metrics_probes_reloads_and_drains() {
     assert!(err.contains("config reload rejected"), "{err}");
     drop(lab);
 }
+
+/// Series of each (endpoint, address, key_type) in a parsed exposition.
+fn series_per_address(
+    m: &metrics_common::Exposition,
+) -> std::collections::BTreeMap<(String, String, String), usize> {
+    let mut per = std::collections::BTreeMap::new();
+    for s in &m.samples {
+        if let (Some(e), Some(a)) = (s.labels.get("endpoint"), s.labels.get("address")) {
+            let k = s.labels.get("key_type").cloned().unwrap_or_default();
+            *per.entry((e.clone(), a.clone(), k)).or_insert(0) += 1;
+        }
+    }
+    per
+}
+
+/// Issue 19's budget with the lync2013 profiles of the demo (real probes of the lab's servers,
+/// two trust stores): a healthy address exports at most 16 series by default (47-51 before);
+/// `metrics: {detail: full}` brings every family back.
+#[test]
+fn lync2013_healthy_addresses_stay_within_the_series_budget() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lab = rt
+        .block_on(certprobe::demo::lab::Lab::start_on(dir.path(), 32))
+        .unwrap();
+    let base = std::fs::read_to_string(&lab.config_path).unwrap();
+    let mut counts = Vec::new();
+    for detail in ["default", "full"] {
+        std::fs::write(
+            &lab.config_path,
+            base.replace(
+                "interval: 15s",
+                &format!("interval: 1s\n  metrics: {{detail: {detail}}}"),
+            ),
+        )
+        .unwrap();
+        let d = start_daemon(&lab.config_path);
+        let mut m = parse(&http(d.port, "GET", "/metrics").1);
+        wait_until("every endpoint probed", Duration::from_secs(30), || {
+            m = parse(&http(d.port, "GET", "/metrics").1);
+            m.count("certprobe_probe_success", &[]) >= 8
+        });
+        let per = series_per_address(&m);
+        let healthy: Vec<_> = per
+            .iter()
+            .filter(|((e, a, _), _)| {
+                let l = [("endpoint", e.as_str()), ("address", a.as_str())];
+                m.value("certprobe_probe_success", &l) == 1.0
+                    && m.value("certprobe_policy_status", &l) == 0.0
+            })
+            .collect();
+        assert!(!healthy.is_empty(), "no healthy address: {per:?}");
+        eprintln!("detail {detail}: healthy {healthy:?}; all {per:?}");
+        counts.push(healthy.iter().map(|(_, n)| **n).max().unwrap());
+        if detail == "default" {
+            for (k, n) in &healthy {
+                assert!(**n <= 16, "{k:?}: {n} series, budget 16");
+            }
+        }
+    }
+    assert!(counts[1] >= 40, "full detail: {counts:?}");
+    drop(lab);
+}

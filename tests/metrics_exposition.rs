@@ -45,10 +45,15 @@ fn every_family_has_help_and_type() {
     let text = realistic().render_text();
     let e = parse(&text);
     for s in &e.samples {
-        let family = s
-            .name
-            .strip_suffix("_total")
-            .filter(|f| e.types.get(*f).map(String::as_str) == Some("counter"))
+        let typed = |suffix: &str, ty: &str| {
+            s.name
+                .strip_suffix(suffix)
+                .filter(|f| e.types.get(*f).map(String::as_str) == Some(ty))
+        };
+        let family = typed("_total", "counter")
+            .or_else(|| typed("_bucket", "histogram"))
+            .or_else(|| typed("_sum", "histogram"))
+            .or_else(|| typed("_count", "histogram"))
             .unwrap_or(&s.name);
         let family = if e.types.contains_key(family) {
             family
@@ -932,4 +937,253 @@ fn starttls_endpoints_get_a_starttls_label_and_others_do_not() {
         .find(|l| l.starts_with("certprobe_probe_success{endpoint=\"web\""))
         .expect("web series");
     assert!(!web.contains("starttls"), "{web}");
+}
+
+// ------------------------------------------------------------------ series budget (issue 19)
+
+use certprobe::vocab::MetricsDetail;
+
+/// The rules the default profile evaluates on a healthy chain, every one passing.
+const DEFAULT_PROFILE_PASSING: &[(&str, Severity, Verdict)] = &[
+    ("reachable", Severity::Fail, Verdict::Pass),
+    ("trusted", Severity::Fail, Verdict::Pass),
+    ("hostname", Severity::Fail, Verdict::Pass),
+    ("validity", Severity::Fail, Verdict::Pass),
+    ("expiry", Severity::Warn, Verdict::Pass),
+    ("signature_hash", Severity::Fail, Verdict::Pass),
+    ("key", Severity::Fail, Verdict::Pass),
+    ("tls_version", Severity::Warn, Verdict::Pass),
+    ("handshake_signature", Severity::Warn, Verdict::Pass),
+    ("chain_hygiene", Severity::Warn, Verdict::Pass),
+    ("intermediate_expiry", Severity::Warn, Verdict::Pass),
+    ("crl_dp", Severity::Warn, Verdict::NotApplicable),
+];
+
+/// A healthy address as the issue measures it: default profile, two trust stores that both
+/// verify, a two-certificate chain, every rule passing.
+fn healthy(detail: MetricsDetail) -> certprobe::outcome::ProbeOutcome {
+    let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
+    o.target.profile = "default".into();
+    o.target.metrics_detail = detail;
+    o.capture.kx_group = Some("X25519".into());
+    let r = o.report.as_mut().unwrap();
+    for c in &mut r.certs {
+        c.not_before = NOW as i64 - 30 * 86400;
+    }
+    for s in &mut r.stores {
+        s.verified = true;
+        s.error = None;
+    }
+    r.best_path_not_after = Some(1_900_000_000);
+    o.evaluation = eval("default", Status::Ok, DEFAULT_PROFILE_PASSING);
+    o
+}
+
+/// Per-target series of one (endpoint, address) in an exposition.
+fn series_of(e: &Exposition, endpoint: &str, address: &str) -> Vec<String> {
+    let mut names: Vec<String> = e
+        .samples
+        .iter()
+        .filter(|s| {
+            s.labels.get("endpoint").map(String::as_str) == Some(endpoint)
+                && s.labels.get("address").map(String::as_str) == Some(address)
+        })
+        .map(|s| {
+            let extra: Vec<String> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| {
+                    !["endpoint", "address", "role", "pool", "team"].contains(&k.as_str())
+                })
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{}{{{}}}", s.name, extra.join(","))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Issue 19's budget: at most 12 series per healthy address by default (it was 36).
+#[test]
+fn series_budget_of_a_healthy_address_by_default() {
+    let m = Metrics::new(build());
+    m.record(&healthy(MetricsDetail::Default));
+    let text = m.render_text();
+    let e = parse(&text);
+    let series = series_of(&e, "web", "127.0.0.1:443");
+    eprintln!(
+        "{} series per healthy address:\n{}",
+        series.len(),
+        series.join("\n")
+    );
+    assert!(
+        series.len() <= 12,
+        "{} series per healthy address, budget 12:\n{}",
+        series.len(),
+        series.join("\n")
+    );
+    // What an operator alerts on is there.
+    for name in [
+        "certprobe_probe_success{}",
+        "certprobe_last_probe_timestamp_seconds{}",
+        "certprobe_cert_not_after_timestamp_seconds{position=0}",
+        "certprobe_chain_expiry_timestamp_seconds{}",
+        "certprobe_chain_verified{store=enterprise}",
+        "certprobe_chain_verified{store=public}",
+        "certprobe_policy_status{}",
+        "certprobe_leaf_changed_timestamp_seconds{}",
+        "certprobe_tls_info{cipher=TLS13_AES_256_GCM_SHA384,group=X25519,version=TLSv1.3}",
+    ] {
+        assert!(
+            series.iter().any(|s| s == name),
+            "{name} missing: {series:#?}"
+        );
+    }
+    assert_eq!(e.count("certprobe_policy_rule_failed", &[]), 0);
+    assert_eq!(e.count("certprobe_chain_problem", &[]), 0);
+    assert_eq!(e.count("certprobe_probe_duration_seconds", &[]), 0);
+    // The phase durations are one histogram for the whole process.
+    assert_eq!(
+        e.value(
+            "certprobe_probe_phase_duration_seconds_count",
+            &[("phase", "total")]
+        ),
+        1.0
+    );
+    let (ok, out) = promtool_check(&text);
+    assert!(ok && out.trim().is_empty(), "promtool:\n{out}");
+}
+
+/// `metrics: {detail: full}` restores every family (a superset of default, so alerts written
+/// for default work on it).
+#[test]
+fn full_detail_restores_every_family_as_a_superset_of_default() {
+    let count = |detail| {
+        let m = Metrics::new(build());
+        m.record(&healthy(detail));
+        series_of(&parse(&m.render_text()), "web", "127.0.0.1:443")
+    };
+    let default = count(MetricsDetail::Default);
+    let full = count(MetricsDetail::Full);
+    for s in &default {
+        assert!(full.contains(s), "{s} is in default but not in full");
+    }
+    assert!(full.len() >= 35, "{} full series: {full:#?}", full.len());
+    for name in [
+        "certprobe_cert_not_after_timestamp_seconds{position=1}",
+        "certprobe_cert_info{",
+        "certprobe_policy_rule_failed{profile=default,rule=key,severity=fail}",
+        "certprobe_chain_order_valid{}",
+        "certprobe_probe_duration_seconds{phase=connect}",
+        "certprobe_tls_version_info{version=TLSv1.3}",
+        "certprobe_hostname_match{}",
+    ] {
+        assert!(
+            full.iter().any(|s| s.starts_with(name)),
+            "{name} missing in full"
+        );
+    }
+}
+
+/// Each non-passing finding adds its own series (with its severity), nothing else.
+#[test]
+fn default_detail_adds_one_series_per_non_passing_finding() {
+    let m = Metrics::new(build());
+    m.record(&healthy(MetricsDetail::Default));
+    let before = series_of(&parse(&m.render_text()), "web", "127.0.0.1:443");
+    let mut o = healthy(MetricsDetail::Default);
+    o.finished_at = NOW + 60.0;
+    let r = o.report.as_mut().unwrap();
+    r.hygiene.root_sent = true;
+    r.hostname.as_mut().unwrap().matched = false;
+    let mut verdicts = DEFAULT_PROFILE_PASSING.to_vec();
+    verdicts[2].2 = Verdict::Fail; // hostname
+    verdicts[9].2 = Verdict::Warn; // chain_hygiene
+    o.evaluation = eval("default", Status::Critical, &verdicts);
+    m.record(&o);
+    let e = parse(&m.render_text());
+    let after = series_of(&e, "web", "127.0.0.1:443");
+    let added: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
+    assert_eq!(
+        added,
+        [
+            "certprobe_chain_problem{problem=root_sent}",
+            "certprobe_hostname_match{}",
+            "certprobe_policy_rule_failed{profile=default,rule=chain_hygiene,severity=warn}",
+            "certprobe_policy_rule_failed{profile=default,rule=hostname,severity=fail}",
+        ]
+        .iter()
+        .collect::<Vec<_>>(),
+        "{after:#?}"
+    );
+    assert_eq!(after.len(), before.len() + 4);
+    assert_eq!(
+        e.value("certprobe_hostname_match", &[("endpoint", "web")]),
+        0.0
+    );
+    assert_eq!(
+        e.value("certprobe_policy_status", &[("endpoint", "web")]),
+        2.0
+    );
+    // Fixed: the finding series disappear again (Prometheus marks them stale and the alert
+    // resolves).
+    let mut fixed = healthy(MetricsDetail::Default);
+    fixed.finished_at = NOW + 120.0;
+    m.record(&fixed);
+    assert_eq!(
+        series_of(&parse(&m.render_text()), "web", "127.0.0.1:443"),
+        before
+    );
+}
+
+/// A leaf that is not valid yet shows its notBefore by default (CertprobeCertNotYetValid);
+/// a valid one does not.
+#[test]
+fn default_detail_exports_not_before_only_while_the_leaf_is_not_yet_valid() {
+    let m = Metrics::new(build());
+    let mut o = healthy(MetricsDetail::Default);
+    o.report.as_mut().unwrap().certs[0].not_before = NOW as i64 + 3600;
+    m.record(&o);
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.value(
+            "certprobe_cert_not_before_timestamp_seconds",
+            &[("endpoint", "web"), ("position", "0")]
+        ),
+        NOW.floor() + 3600.0
+    );
+    m.record(&healthy(MetricsDetail::Default));
+    let e = parse(&m.render_text());
+    assert_eq!(
+        e.count("certprobe_cert_not_before_timestamp_seconds", &[]),
+        0
+    );
+}
+
+/// A failing probe without a chain keeps the last leaf facts by default, and then shows
+/// when they were observed.
+#[test]
+fn default_detail_keeps_carried_facts_and_shows_their_time() {
+    let m = Metrics::new(build());
+    m.record(&healthy(MetricsDetail::Default));
+    let e = parse(&m.render_text());
+    assert_eq!(e.count("certprobe_cert_facts_timestamp_seconds", &[]), 0);
+    let mut down = refused_outcome("web", "127.0.0.1:443");
+    down.target = healthy(MetricsDetail::Default).target;
+    down.finished_at = NOW + 60.0;
+    m.record(&down);
+    let e = parse(&m.render_text());
+    let w = [("endpoint", "web")];
+    assert_eq!(e.value("certprobe_probe_success", &w), 0.0);
+    assert_eq!(e.value("certprobe_cert_facts_timestamp_seconds", &w), NOW);
+    assert_eq!(
+        e.value(
+            "certprobe_cert_not_after_timestamp_seconds",
+            &[("endpoint", "web"), ("position", "0")]
+        ),
+        1_900_000_000.0
+    );
+    assert_eq!(e.count("certprobe_probe_failure", &w), 1);
+    assert_eq!(e.count("certprobe_chain_verified", &w), 2);
 }

@@ -147,6 +147,8 @@ pub struct Global {
     /// `global.proxy`, used by endpoints that name none.
     pub proxy: Option<std::sync::Arc<crate::probe::proxy::Proxy>>,
     pub revocation: crate::revocation::RevocationConfig,
+    /// `global.metrics.detail` (endpoints that set none use it).
+    pub metrics_detail: crate::vocab::MetricsDetail,
 }
 
 impl Default for Global {
@@ -167,6 +169,7 @@ impl Default for Global {
             shard: None,
             proxy: None,
             revocation: Default::default(),
+            metrics_detail: crate::vocab::MetricsDetail::Default,
         }
     }
 }

@@ -90,6 +90,20 @@ pub struct RawGlobal {
     /// certificates' HTTP CDPs). Default: `method: crl`.
     #[serde(default)]
     pub revocation: RawRevocation,
+    /// Metric detail of every endpoint that sets none. Default `detail: default`.
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// `metrics:` settings, under `global` or per endpoint (the endpoint's `detail` overrides the
+/// global one).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `default`: the series budget (about 10 series per healthy address, one more per
+    /// non-passing finding; docs/metrics.md). `full`: also every certificate position, every
+    /// evaluated rule (0 when passing), the chain hygiene and per-address duration gauges.
+    pub detail: Option<crate::vocab::MetricsDetail>,
 }
 
 /// `revocation:` settings, under `global` or per endpoint (an endpoint's keys override the
@@ -259,4 +273,7 @@ pub struct RawEndpoint {
     /// Revocation settings overriding `global.revocation`.
     #[serde(default)]
     pub revocation: RawRevocation,
+    /// Metric detail override (`detail: default | full`; default: `global.metrics.detail`).
+    #[serde(default)]
+    pub metrics: RawMetrics,
 }

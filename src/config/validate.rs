@@ -266,6 +266,10 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
         allow_adhoc_ports: g.allow_adhoc_ports.clone(),
         allow_adhoc_networks,
         shard,
+        metrics_detail: g
+            .metrics
+            .detail
+            .unwrap_or(crate::vocab::MetricsDetail::Default),
         revocation: validate_revocation(
             &g.revocation,
             &crate::revocation::RevocationConfig::default(),
@@ -818,6 +822,7 @@ fn validate_endpoint(
             pool: e.pool.clone().filter(|p| !p.is_empty()),
             labels: e.labels.clone(),
             starttls: e.starttls,
+            metrics_detail: e.metrics.detail.unwrap_or(global.metrics_detail),
         },
         spec,
         addresses: e.addresses.unwrap_or(global.addresses),

@@ -154,6 +154,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                             pool: None,
                             labels: Default::default(),
                             starttls: None,
+                            metrics_detail: cfg.global.metrics_detail,
                         },
                         spec,
                         addresses: cfg.global.addresses,

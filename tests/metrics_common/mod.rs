@@ -102,6 +102,8 @@ pub fn report(certs: Vec<CertFacts>, stores: Vec<StoreVerdict>, host: &str) -> C
     }
 }
 
+/// A target with `metrics: {detail: full}`: the fixtures below assert every family (the
+/// series-budget tests set `MetricsDetail::Default` themselves).
 pub fn target(endpoint: &str, profile: &str, pool: Option<&str>) -> TargetMeta {
     TargetMeta {
         endpoint: endpoint.to_string(),
@@ -111,6 +113,7 @@ pub fn target(endpoint: &str, profile: &str, pool: Option<&str>) -> TargetMeta {
         pool: pool.map(str::to_string),
         labels: BTreeMap::new(),
         starttls: None,
+        metrics_detail: certprobe::vocab::MetricsDetail::Full,
     }
 }
 

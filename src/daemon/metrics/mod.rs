@@ -28,6 +28,7 @@ use std::sync::{Arc, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +36,7 @@ use crate::chain::KeyAlgorithm;
 use crate::outcome::ProbeOutcome;
 use crate::policy::Verdict;
 use crate::probe::HandshakeSignature;
+use crate::vocab::{ChainProblem, MetricsDetail};
 
 /// Metric name prefix.
 pub const PREFIX: &str = "certprobe";
@@ -99,6 +101,17 @@ impl State {
 
 type ResultLabels = [(&'static str, &'static str); 1];
 type PoolLabels = [(&'static str, String); 1];
+type PhaseLabels = [(&'static str, &'static str); 1];
+type PhaseFamily = Family<PhaseLabels, Histogram, fn() -> Histogram>;
+
+/// Buckets of `probe_phase_duration_seconds`: 5 ms to 10 s (the default handshake timeout).
+const PHASE_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn phase_histogram() -> Histogram {
+    Histogram::new(PHASE_BUCKETS)
+}
 
 /// The metrics registry of the daemon. Cheap to share (`Arc<Metrics>`); all methods take `&self`.
 #[derive(Debug)]
@@ -109,6 +122,7 @@ pub struct Metrics {
     config_warnings: Gauge,
     reload_ts: Gauge<f64, AtomicU64>,
     probes: Family<ResultLabels, Counter>,
+    phases: PhaseFamily,
     pools: Family<PoolLabels, Gauge>,
     pool_names: std::sync::Mutex<HashSet<String>>,
     lag: Gauge<f64, AtomicU64>,
@@ -161,6 +175,15 @@ impl Metrics {
         );
         let _ = probes.get_or_create(&[("result", "success")]);
         let _ = probes.get_or_create(&[("result", "failure")]);
+        let phases: PhaseFamily = Family::new_with_constructor(phase_histogram);
+        registry.register(
+            "probe_phase_duration_seconds",
+            "Probe durations of every address this instance probes, by phase: connect (TCP), handshake (TLS incl. the post-handshake verdict read), total (connect + handshake)",
+            phases.clone(),
+        );
+        for phase in ["connect", "handshake", "total"] {
+            let _ = phases.get_or_create(&[("phase", phase)]);
+        }
         let lag = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "scheduler_lag_seconds",
@@ -206,6 +229,7 @@ impl Metrics {
             config_warnings,
             reload_ts,
             probes,
+            phases,
             pools,
             pool_names: std::sync::Mutex::new(HashSet::new()),
             lag,
@@ -258,6 +282,20 @@ impl Metrics {
             "failure"
         };
         self.probes.get_or_create(&[("result", result)]).inc();
+        let c = &outcome.capture;
+        let connect = c.connect_duration.map(|d| d.as_secs_f64());
+        let handshake = c.handshake_duration.map(|d| d.as_secs_f64());
+        for (phase, v) in [("connect", connect), ("handshake", handshake)] {
+            if let Some(v) = v {
+                self.phases.get_or_create(&[("phase", phase)]).observe(v);
+            }
+        }
+        if connect.is_some() || handshake.is_some() {
+            let total = connect.unwrap_or(0.0) + handshake.unwrap_or(0.0);
+            self.phases
+                .get_or_create(&[("phase", "total")])
+                .observe(total);
+        }
         true
     }
 

@@ -42,6 +42,23 @@ pub(super) fn truncated(s: &str) -> &str {
     &s[..end]
 }
 
+/// A bounded, label-safe key-exchange group name (`X25519`, `secp256r1`, `ffdhe2048`,
+/// `X25519MLKEM768`): `[A-Za-z0-9_-]`, <= 32 chars; anything else, and unnamed code points (`0x…`), become
+/// `other`.
+pub(super) fn group_token(s: &str) -> &str {
+    // A code point rustls has no name for arrives as `0x…`: peer-chosen, so not a label.
+    if !s.is_empty()
+        && !s.starts_with("0x")
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        s
+    } else {
+        "other"
+    }
+}
+
 /// A bounded, label-safe token from peer-supplied text (alert names): `[a-z0-9_]`, <= 48 chars,
 /// anything else becomes `other`.
 pub(super) fn token(s: &str) -> &str {
@@ -107,21 +124,32 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
     let mut l = Lines::new();
     let c = &o.capture;
     let b = |v: bool| Value::Int(i64::from(v));
+    // `detail: full` exports today's every family; `default` keeps the series budget
+    // (docs/metrics.md "Series budget"): the leaf only, non-passing findings only, and 0/1
+    // gauges only when they show a problem.
+    let full = o.target.metrics_detail == MetricsDetail::Full;
+    // A 0/1 gauge whose `bad` value is a problem: both values in full, only the problem in
+    // default.
+    let flag = |l: &mut Lines, fam: Fam, v: bool, bad: bool| {
+        if full || v == bad {
+            l.push(fam, &[], b(v));
+        }
+    };
 
     l.push(Fam::ProbeSuccess, &[], b(c.succeeded()));
     let connect = c.connect_duration.map(|d| d.as_secs_f64());
     let handshake = c.handshake_duration.map(|d| d.as_secs_f64());
-    if let Some(v) = connect {
+    if let Some(v) = connect.filter(|_| full) {
         l.push(Fam::ProbeDuration, &[("phase", "connect")], Value::Float(v));
     }
-    if let Some(v) = handshake {
+    if let Some(v) = handshake.filter(|_| full) {
         l.push(
             Fam::ProbeDuration,
             &[("phase", "handshake")],
             Value::Float(v),
         );
     }
-    if connect.is_some() || handshake.is_some() {
+    if full && (connect.is_some() || handshake.is_some()) {
         let total = connect.unwrap_or(0.0) + handshake.unwrap_or(0.0);
         l.push(
             Fam::ProbeDuration,
@@ -144,22 +172,36 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
         .cipher_suite
         .as_deref()
         .or(c.legacy.as_ref().map(|l| l.cipher_suite.as_str()));
-    if let Some(v) = version {
-        l.push(Fam::TlsVersion, &[("version", v.as_str())], Value::Int(1));
+    if full {
+        if let Some(v) = version {
+            l.push(Fam::TlsVersion, &[("version", v.as_str())], Value::Int(1));
+        }
+        if let Some(v) = cipher {
+            l.push(Fam::TlsCipher, &[("cipher", v)], Value::Int(1));
+        }
     }
-    if let Some(v) = cipher {
-        l.push(Fam::TlsCipher, &[("cipher", v)], Value::Int(1));
+    if version.is_some() || cipher.is_some() {
+        let group = c.kx_group.as_deref().map(group_token).unwrap_or("");
+        l.push(
+            Fam::TlsInfo,
+            &[
+                ("version", version.map(|v| v.as_str()).unwrap_or("")),
+                ("cipher", truncated(cipher.unwrap_or(""))),
+                ("group", group),
+            ],
+            Value::Int(1),
+        );
     }
     if version.is_some() || c.legacy.is_some() {
         // By the version spoken: a legacy capture can also come back with TLS 1.2 (a server
         // without rustls' cipher suites, or one that drops TLS 1.3 ClientHellos).
         let legacy = version.is_some_and(crate::vocab::TlsVersion::is_legacy);
-        l.push(Fam::LegacyTls, &[], b(legacy));
+        flag(&mut l, Fam::LegacyTls, legacy, true);
     }
     match &c.handshake_signature {
-        HandshakeSignature::Verified => l.push(Fam::HandshakeSignatureWeak, &[], Value::Int(0)),
+        HandshakeSignature::Verified => flag(&mut l, Fam::HandshakeSignatureWeak, false, true),
         HandshakeSignature::WeakKeyNotVerified(_) | HandshakeSignature::Unverifiable(_) => {
-            l.push(Fam::HandshakeSignatureWeak, &[], Value::Int(1))
+            flag(&mut l, Fam::HandshakeSignatureWeak, true, true)
         }
         HandshakeSignature::NotChecked => {}
     }
@@ -174,6 +216,10 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
             while r.parse_errors.iter().any(|(p, _)| *p == pos) {
                 pos += 1;
             }
+            if !full && pos > 0 {
+                // Default detail: the leaf only (the path's earliest expiry is chain_expiry).
+                break;
+            }
             let mut pbuf = itoa::Buffer::new();
             let p = pbuf.format(pos);
             l.push(
@@ -181,11 +227,15 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
                 &[("position", p)],
                 Value::Int(cert.not_after),
             );
-            l.push(
-                Fam::CertNotBefore,
-                &[("position", p)],
-                Value::Int(cert.not_before),
-            );
+            // Default detail: the leaf's notBefore only while it is not yet valid (the
+            // CertprobeCertNotYetValid alert), judged at the probe's time.
+            if full || (cert.not_before as f64) > o.finished_at {
+                l.push(
+                    Fam::CertNotBefore,
+                    &[("position", p)],
+                    Value::Int(cert.not_before),
+                );
+            }
             let (key_alg, key_bits) = key_labels(&cert.key);
             l.push(
                 Fam::CertInfo,
@@ -219,25 +269,49 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
             l.push(Fam::ChainExpiry, &[], Value::Int(t));
         }
         if !r.certs.is_empty() {
-            l.push(Fam::ChainOrderValid, &[], b(r.hygiene.order_valid));
-            l.push(Fam::ChainComplete, &[], b(r.hygiene.complete));
-            l.push(Fam::ChainRootSent, &[], b(r.hygiene.root_sent));
-            l.push(Fam::ChainWeakHash, &[], b(r.weak_hash_on_path));
+            if full {
+                l.push(Fam::ChainOrderValid, &[], b(r.hygiene.order_valid));
+                l.push(Fam::ChainComplete, &[], b(r.hygiene.complete));
+                l.push(Fam::ChainRootSent, &[], b(r.hygiene.root_sent));
+                l.push(Fam::ChainWeakHash, &[], b(r.weak_hash_on_path));
+            }
+            for (problem, has) in [
+                (ChainProblem::OrderInvalid, !r.hygiene.order_valid),
+                (ChainProblem::Incomplete, !r.hygiene.complete),
+                (ChainProblem::RootSent, r.hygiene.root_sent),
+                (ChainProblem::WeakSignatureHash, r.weak_hash_on_path),
+            ] {
+                if has {
+                    l.push(
+                        Fam::ChainProblem,
+                        &[("problem", problem.as_str())],
+                        Value::Int(1),
+                    );
+                }
+            }
         }
         if let Some(h) = &r.hostname {
-            l.push(Fam::HostnameMatch, &[], b(h.matched));
+            flag(&mut l, Fam::HostnameMatch, h.matched, false);
+        }
+        let t = cert_time.unwrap_or(0.0);
+        // Default detail: only when the facts are older than this probe.
+        if full || t < o.finished_at {
+            l.push(Fam::CertFactsTimestamp, &[], Value::Float(t));
+        }
+    } else if let Some(p) = prev.filter(|p| p.cert_time.is_some()) {
+        // Keep the last certificate facts visible when this probe captured no chain; they are
+        // older than this probe now, so their timestamp is shown in either detail.
+        cert_time = p.cert_time;
+        for f in CERT_FAMS {
+            if f != Fam::CertFactsTimestamp as usize {
+                l.fams[f].push_str(p.family(f));
+            }
         }
         l.push(
             Fam::CertFactsTimestamp,
             &[],
             Value::Float(cert_time.unwrap_or(0.0)),
         );
-    } else if let Some(p) = prev.filter(|p| p.cert_time.is_some()) {
-        // Keep the last certificate facts visible when this probe captured no chain.
-        cert_time = p.cert_time;
-        for f in CERT_FAMS {
-            l.fams[f].push_str(p.family(f));
-        }
     }
 
     l.push(
@@ -249,11 +323,12 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
         // `severity` is what this result means: a fail-severity rule whose finding is only
         // advisory (e.g. SHA-1 in a rule's `warn` list) reports `warn`, so alerts can route on
         // the label alone. Passing rules carry their configured severity.
+        // Default detail: only the rules that did not pass.
         let (failed, severity) = match v.verdict {
             Verdict::Fail => (1, "fail"),
             Verdict::Warn => (1, "warn"),
-            Verdict::Pass => (0, v.severity.as_str()),
-            Verdict::NotApplicable => continue,
+            Verdict::Pass if full => (0, v.severity.as_str()),
+            Verdict::Pass | Verdict::NotApplicable => continue,
         };
         l.push(
             Fam::PolicyRuleFailed,
@@ -267,7 +342,8 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
     }
     let ca = &c.client_auth;
     if c.failure.is_none() || !c.chain.is_empty() || o.report.is_some() {
-        l.push(Fam::ClientAuthRequested, &[], b(ca.requested));
+        // Not a problem either way; default detail shows only that a server asked.
+        flag(&mut l, Fam::ClientAuthRequested, ca.requested, true);
     }
     if let Some(a) = ca.accepted {
         l.push(Fam::ClientCertAccepted, &[], b(a));
