@@ -147,6 +147,10 @@ pub struct Global {
     /// `global.proxy`, used by endpoints that name none.
     pub proxy: Option<std::sync::Arc<crate::probe::proxy::Proxy>>,
     pub revocation: crate::revocation::RevocationConfig,
+    /// `global.dns`.
+    pub dns: crate::dns::DnsSettings,
+    /// `global.discover_interval`.
+    pub discover_interval: Duration,
 }
 
 impl Default for Global {
@@ -167,6 +171,8 @@ impl Default for Global {
             shard: None,
             proxy: None,
             revocation: Default::default(),
+            dns: Default::default(),
+            discover_interval: crate::discovery::DEFAULT_DISCOVER_INTERVAL,
         }
     }
 }
@@ -199,6 +205,8 @@ pub struct Endpoint {
     pub digest: String,
     /// Effective revocation settings.
     pub revocation: crate::revocation::RevocationConfig,
+    /// Set for an endpoint found by a `discover:` source.
+    pub discovered: Option<Arc<crate::discovery::Discovered>>,
 }
 
 /// A validated configuration.
@@ -210,6 +218,9 @@ pub struct Config {
     pub stores: Arc<TrustStores>,
     pub policy: Arc<Policy>,
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// `discover:` sources (their endpoints are added to `endpoints` by the daemon and by
+    /// `probe --once` after each lookup).
+    pub discover: Vec<Arc<crate::discovery::Source>>,
     /// Non-fatal findings (e.g. a key file readable by others, timeout >= interval).
     pub warnings: Vec<ConfigError>,
 }
