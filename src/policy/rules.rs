@@ -1361,20 +1361,6 @@ fn check_cdp_ldap_only(report: &ChainReport) -> Finding {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_round_down_so_they_agree_with_the_table() {
-        // 9.97 days left: the table's DAYS column says 9, so the message must not say 10.0.
-        assert_eq!(days(9 * DAY + DAY * 97 / 100), "9.9 days");
-        assert_eq!(days(10 * DAY), "10.0 days");
-        assert_eq!(days(DAY / 2), "0.5 days");
-        assert_eq!(days(0), "0.0 days");
-    }
-}
-
 /// `srv_target_name`: every required name is an explicit SAN dNSName (Lync matches the SRV
 /// target against the SAN; a wildcard entry does not satisfy federation).
 fn check_srv_target_name(
@@ -1441,5 +1427,19 @@ fn check_discovery_cname(d: &crate::discovery::Discovered) -> Finding {
             d.target,
             d.cnames.join(" -> ")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_down_so_they_agree_with_the_table() {
+        // 9.97 days left: the table's DAYS column says 9, so the message must not say 10.0.
+        assert_eq!(days(9 * DAY + DAY * 97 / 100), "9.9 days");
+        assert_eq!(days(10 * DAY), "10.0 days");
+        assert_eq!(days(DAY / 2), "0.5 days");
+        assert_eq!(days(0), "0.0 days");
     }
 }
