@@ -425,6 +425,142 @@ impl SourceStatus {
 mod tests {
     use super::*;
 
+    fn source(yaml_entry: &str) -> Arc<Source> {
+        let text = format!("policy: {{preset: lync2013}}\ndiscover:\n  - {yaml_entry}\n");
+        let cfg = crate::config::Config::from_yaml(
+            &text,
+            "<test>",
+            crate::config::BaseDir(std::path::PathBuf::from(".")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        cfg.discover[0].clone()
+    }
+
+    fn srv(priority: u16, weight: u16, port: u16, target: &str) -> SrvRecord {
+        SrvRecord {
+            priority,
+            weight,
+            port,
+            target: target.into(),
+        }
+    }
+
+    #[test]
+    fn build_makes_one_endpoint_per_target_capped_and_keeps_the_last_good_set() {
+        let s = source("{srv: _sipfederationtls._tcp.fabrikam.com, name: fab, max_targets: 2}");
+        let q = s.queries[0].clone();
+        let answers = vec![(
+            q.clone(),
+            Answer::Srv(vec![
+                srv(10, 60, 5061, "sip.fabrikam.com"),
+                srv(20, 40, 5062, "sip2.fabrikam.com"),
+                srv(30, 0, 5063, "sip3.fabrikam.com"),
+                srv(40, 0, 0, "zero.fabrikam.com"),
+            ]),
+        )];
+        let out = build(&s, &answers);
+        let names: Vec<&str> = out
+            .endpoints
+            .iter()
+            .map(|e| e.meta.endpoint.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "fab-sipfederationtls-sip-fabrikam-com-5061",
+                "fab-sipfederationtls-sip2-fabrikam-com-5062"
+            ]
+        );
+        assert_eq!(out.dropped, 1);
+        let e = &out.endpoints[1];
+        assert_eq!(e.spec.sni.as_deref(), Some("sip2.fabrikam.com"));
+        assert_eq!(e.spec.port, 5062);
+        assert_eq!(e.meta.profile, "federation_partner");
+        let d = e.discovered.as_ref().unwrap();
+        assert_eq!((d.priority, d.weight), (Some(20), Some(40)));
+        assert_eq!(d.domain, "fabrikam.com");
+        // Same answers, same digests: a refresh does not restart unchanged endpoints.
+        let again = build(&s, &answers);
+        assert_eq!(again.endpoints[0].digest, out.endpoints[0].digest);
+
+        let mut state = SourceState::default();
+        state.update(&s.kind, out, 1.0);
+        assert_eq!(state.endpoints.len(), 2);
+        let failed = build(
+            &s,
+            &[(
+                q,
+                Answer::Failed(DnsFailure {
+                    reason: DnsReason::ServFail,
+                    detail: String::new(),
+                }),
+            )],
+        );
+        state.update(&s.kind, failed, 2.0);
+        assert_eq!(state.endpoints.len(), 2, "SERVFAIL keeps the last good set");
+        assert_eq!(state.last_success, Some(1.0));
+        assert_eq!(
+            state.failure.as_ref().map(|f| f.reason),
+            Some(DnsReason::ServFail)
+        );
+        let status = SourceStatus::of(&s.id, &state);
+        assert!(!status.success);
+        assert_eq!(status.targets, 2);
+    }
+
+    #[test]
+    fn lync_domain_hosts_carry_their_cname_chain_and_xmpp_gets_starttls() {
+        let s = source("{lync_domain: contoso.com}");
+        let by = |r: DiscoveryRecord| s.queries.iter().find(|q| q.record == r).unwrap().clone();
+        let answers = vec![
+            (
+                by(DiscoveryRecord::LyncDiscover),
+                Answer::Host(HostAnswer {
+                    cnames: vec!["lyncweb.contoso.net".into()],
+                    addresses: vec!["127.0.0.1".parse().unwrap()],
+                }),
+            ),
+            (
+                by(DiscoveryRecord::XmppServer),
+                Answer::Srv(vec![srv(0, 0, 5269, "xmpp.contoso.com")]),
+            ),
+            (
+                by(DiscoveryRecord::SipTls),
+                Answer::Failed(DnsFailure {
+                    reason: DnsReason::NxDomain,
+                    detail: String::new(),
+                }),
+            ),
+        ];
+        let out = build(&s, &answers);
+        assert!(
+            out.failed(&s.kind).is_none(),
+            "a missing Lync record is an answer"
+        );
+        let disc = out
+            .endpoints
+            .iter()
+            .find(|e| e.meta.endpoint == "contoso-com-lyncdiscover-lyncdiscover-contoso-com-443")
+            .unwrap();
+        assert_eq!(disc.meta.profile, "reverse_proxy");
+        assert_eq!(
+            disc.discovered.as_ref().unwrap().cnames,
+            ["lyncweb.contoso.net"]
+        );
+        let xmpp = out
+            .endpoints
+            .iter()
+            .find(|e| e.meta.endpoint.contains("xmpp"))
+            .unwrap();
+        assert_eq!(
+            xmpp.spec
+                .starttls
+                .as_ref()
+                .and_then(|s| s.xmpp_domain.as_deref()),
+            Some("contoso.com")
+        );
+    }
+
     #[test]
     fn names_are_label_safe_and_stable() {
         let n = endpoint_name(
