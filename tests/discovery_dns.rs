@@ -436,10 +436,14 @@ async fn discovery_against_unbound() {
 trust_stores:
   public: {{class: public, pem_files: ["{ca}"]}}
 policy: {{preset: lync2013}}
+endpoints:
+  # A configured name resolved through global.dns too (unbound), not the system resolver.
+  - {{name: fe01-static, host: fe01.contoso.com, port: {fe_port}}}
 discover:
   - {{srv: _sipfederationtls._tcp.fabrikam.com, name: fabrikam}}
 "#,
-            ca = ca.display()
+            ca = ca.display(),
+            fe_port = lab.fe.port()
         ),
     );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_certprobe"));
