@@ -644,6 +644,17 @@ pub fn split_host_port(t: &str) -> Result<(String, u16)> {
     }
 }
 
+/// `--endpoint NAME...`: keep only these endpoints (each must exist).
+fn select_endpoints(cfg: &mut Config, names: &[String]) -> Result<()> {
+    for n in names {
+        if cfg.endpoint(n).is_none() {
+            bail!("--endpoint {n:?}: no such endpoint in {}", cfg.origin);
+        }
+    }
+    cfg.endpoints.retain(|e| names.contains(&e.meta.endpoint));
+    Ok(())
+}
+
 /// The config of `--discover` sources given on the command line: the lync2013 preset (for the
 /// role profiles), the ad-hoc trust stores and client identity, one `discover:` entry each.
 fn discover_config(args: &ProbeArgs) -> Result<Config> {
@@ -728,14 +739,10 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
     if let Some(s) = &args.shard {
         cfg.global.shard = Some(config::Shard::parse(s).map_err(anyhow::Error::msg)?);
     }
-    if !args.endpoints.is_empty() {
-        for n in &args.endpoints {
-            if cfg.endpoint(n).is_none() {
-                bail!("--endpoint {n:?}: no such endpoint in {}", cfg.origin);
-            }
-        }
-        cfg.endpoints
-            .retain(|e| args.endpoints.contains(&e.meta.endpoint));
+    // With discover: sources, `--once --endpoint` may name a discovered endpoint: checked after
+    // the lookups. The daemon selects among the configured endpoints.
+    if !args.endpoints.is_empty() && (cfg.discover.is_empty() || !args.once) {
+        select_endpoints(&mut cfg, &args.endpoints)?;
     }
     if !args.dns_servers.is_empty() {
         cfg.global.dns.nameservers = args.dns_servers.clone();
@@ -763,6 +770,9 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
                 }
             }
             cfg = crate::daemon::with_discovered(&cfg, &states);
+            if !args.endpoints.is_empty() {
+                select_endpoints(&mut cfg, &args.endpoints)?;
+            }
             if cfg.endpoints.is_empty() {
                 eprintln!("discovery found no endpoint");
                 return Ok(ExitCode::from(3));

@@ -360,6 +360,24 @@ async fn discovery_against_unbound() {
         .find(|r| r["endpoint"].as_str() == Some(&bad_name))
         .unwrap();
     assert_eq!(bad["profile"].as_str(), Some("federation_partner"));
+    // --endpoint selects a discovered endpoint (after the lookup).
+    let (_, one, stderr) = json_once(&[
+        "--discover",
+        "srv:_sipfederationtls._tcp.fabrikam.com",
+        "--dns-server",
+        &dns,
+        "--public-ca",
+        ca.to_str().unwrap(),
+        "--endpoint",
+        &bad_name,
+    ]);
+    let names: Vec<&str> = one["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["endpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [bad_name.as_str()], "{stderr}");
     assert_eq!(bad["capture"]["sni"].as_str(), Some("sip2.fabrikam.com"));
 
     // 2. lync: the internal SIP SRV (A and AAAA, both addresses probed) and the lyncdiscover
