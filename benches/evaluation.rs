@@ -53,6 +53,7 @@ fn bench_eval(c: &mut Criterion) {
             expected_names: ep.expected_names.clone(),
             expect_client_auth_required: false,
             client_cert_configured: false,
+            discovered: None,
         };
         // The fixture is healthy: a benchmark of a failing evaluation would measure another path.
         let ev = policy::evaluate(&policy, profile, &capture, &report, &ectx, now);

@@ -35,6 +35,8 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_pkgs+=(postgresql)
 [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
 [ -x /usr/sbin/vsftpd ] || need_pkgs+=(vsftpd)
+# A real DNS server for tests/discovery_dns.rs (SRV/A/AAAA/CNAME zone, unbound-control reload).
+[ -x /usr/sbin/unbound ] && [ -x /usr/sbin/unbound-control ] || need_pkgs+=(unbound)
 # kubectl kustomize renders the manifests for tests/healthcheck.rs. It needs kustomize v4+
 # (the base uses `labels:`): the machine image's kubectl (v1.32, kustomize v5.5) does; Debian
 # bookworm's kubernetes-client (v1.20, kustomize v2.0.3) fails with 'unknown field "labels"',

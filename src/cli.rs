@@ -219,6 +219,15 @@ pub struct ProbeArgs {
     /// Only these configured endpoints (repeatable).
     #[arg(long = "endpoint", value_name = "NAME")]
     pub endpoints: Vec<String>,
+    /// Endpoints from DNS (repeatable): `srv:NAME` (every target of an SRV record, e.g.
+    /// srv:_sipfederationtls._tcp.fabrikam.com) or `lync:DOMAIN` (every Lync record of a SIP
+    /// domain), judged by the lync2013 preset's role profiles (or --profile).
+    #[arg(long = "discover", value_name = "srv:NAME|lync:DOMAIN")]
+    pub discover: Vec<String>,
+    /// DNS server IP:PORT for discovery and for resolving probed names (repeatable; default:
+    /// the system's resolv.conf).
+    #[arg(long = "dns-server", value_name = "IP:PORT")]
+    pub dns_servers: Vec<std::net::SocketAddr>,
     /// Report format for --once.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -535,6 +544,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             }),
             digest: t,
             revocation: Default::default(),
+            discovered: None,
         }));
     }
     Ok(Config {
@@ -543,6 +553,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         stores: Arc::new(TrustStores { stores }),
         policy: Arc::new(policy),
         endpoints,
+        discover: Vec::new(),
         warnings: Vec::new(),
     })
 }
@@ -638,9 +649,79 @@ pub fn split_host_port(t: &str) -> Result<(String, u16)> {
     }
 }
 
+/// `--endpoint NAME...`: keep only these endpoints (each must exist).
+fn select_endpoints(cfg: &mut Config, names: &[String]) -> Result<()> {
+    for n in names {
+        if cfg.endpoint(n).is_none() {
+            bail!("--endpoint {n:?}: no such endpoint in {}", cfg.origin);
+        }
+    }
+    cfg.endpoints.retain(|e| names.contains(&e.meta.endpoint));
+    Ok(())
+}
+
+/// The config of `--discover` sources given on the command line: the lync2013 preset (for the
+/// role profiles), the ad-hoc trust stores and client identity, one `discover:` entry each.
+fn discover_config(args: &ProbeArgs) -> Result<Config> {
+    let a = &args.adhoc;
+    let q = |p: &std::path::Path| -> Result<String> {
+        let abs = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
+        Ok(serde_json::to_string(&abs.display().to_string())?)
+    };
+    let mut y = String::from("policy: {preset: lync2013}\n");
+    let mut stores = Vec::new();
+    if !a.ca.is_empty() {
+        let files: Result<Vec<String>> = a.ca.iter().map(|p| q(p)).collect();
+        stores.push(format!(
+            "  internal: {{class: internal, pem_files: [{}]}}",
+            files?.join(", ")
+        ));
+    }
+    if a.public_ca.is_empty() {
+        stores.push("  public: {class: public, builtin: true}".to_string());
+    } else {
+        let files: Result<Vec<String>> = a.public_ca.iter().map(|p| q(p)).collect();
+        stores.push(format!(
+            "  public: {{class: public, pem_files: [{}]}}",
+            files?.join(", ")
+        ));
+    }
+    y.push_str("trust_stores:\n");
+    y.push_str(&stores.join("\n"));
+    y.push_str("\ndiscover:\n");
+    for d in &args.discover {
+        let (key, name) = match d.split_once(':') {
+            Some(("srv", n)) => ("srv", n),
+            Some(("lync", n)) => ("lync_domain", n),
+            _ => bail!("--discover {d:?}: expected srv:NAME or lync:DOMAIN"),
+        };
+        y.push_str(&format!("  - {key}: {}\n", serde_json::to_string(name)?));
+        if a.profile != "default" {
+            y.push_str(&format!(
+                "    profile: {}\n",
+                serde_json::to_string(&a.profile)?
+            ));
+        }
+        if let (Some(c), Some(k)) = (&a.client_cert, &a.client_key) {
+            y.push_str(&format!(
+                "    client_cert: {}\n    client_key: {}\n",
+                q(c)?,
+                q(k)?
+            ));
+        }
+    }
+    let base = config::BaseDir(std::path::PathBuf::from("."));
+    Config::from_yaml(&y, "<command line --discover>", base).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 fn probe(args: ProbeArgs) -> Result<ExitCode> {
     let adhoc = !args.adhoc.targets.is_empty() || args.adhoc.targets_file.is_some();
+    let discover = !args.discover.is_empty();
     let mut cfg = match (&args.config, adhoc) {
+        _ if discover && (adhoc || args.config.is_some()) => {
+            bail!("give --discover alone, not with -c FILE or --target/--targets-file")
+        }
+        _ if discover => discover_config(&args)?,
         (Some(_), true) => bail!("give either -c FILE or --target/--targets-file, not both"),
         (Some(path), false) => load_config_or_exit(path)?,
         (None, true) => adhoc_config(&args.adhoc)?,
@@ -672,18 +753,45 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
     if let Some(s) = &args.shard {
         cfg.global.shard = Some(config::Shard::parse(s).map_err(anyhow::Error::msg)?);
     }
-    if !args.endpoints.is_empty() {
-        for n in &args.endpoints {
-            if cfg.endpoint(n).is_none() {
-                bail!("--endpoint {n:?}: no such endpoint in {}", cfg.origin);
-            }
+    // With discover: sources, `--once --endpoint` may name a discovered endpoint: checked after
+    // the lookups. The daemon selects among the configured endpoints.
+    if !args.endpoints.is_empty() && (cfg.discover.is_empty() || !args.once) {
+        select_endpoints(&mut cfg, &args.endpoints)?;
+    }
+    if !args.dns_servers.is_empty() {
+        cfg.global.dns.nameservers = args.dns_servers.clone();
+        for e in &mut cfg.endpoints {
+            Arc::make_mut(e).spec.dns = Some(cfg.global.dns.clone());
         }
-        cfg.endpoints
-            .retain(|e| args.endpoints.contains(&e.meta.endpoint));
+        for s in &mut cfg.discover {
+            Arc::make_mut(&mut Arc::make_mut(s).template).spec.dns = Some(cfg.global.dns.clone());
+        }
     }
     let at = args.at.as_deref().map(parse_at).transpose()?;
     if args.once {
         let rt = runtime()?;
+        if !cfg.discover.is_empty() {
+            let mut states = std::collections::BTreeMap::new();
+            rt.block_on(crate::daemon::discover_sources(&cfg, &mut states));
+            for s in &cfg.discover {
+                if let Some(f) = states.get(&s.id).and_then(|st| st.failure.as_ref()) {
+                    eprintln!(
+                        "discovery {}: {} ({})",
+                        crate::text::term(&s.id),
+                        f.reason.as_str(),
+                        crate::text::term(&f.detail)
+                    );
+                }
+            }
+            cfg = crate::daemon::with_discovered(&cfg, &states);
+            if !args.endpoints.is_empty() {
+                select_endpoints(&mut cfg, &args.endpoints)?;
+            }
+            if cfg.endpoints.is_empty() {
+                eprintln!("discovery found no endpoint");
+                return Ok(ExitCode::from(3));
+            }
+        }
         let code = rt.block_on(run_once(&cfg, at, args.output, args.verbose));
         return Ok(ExitCode::from(code));
     }

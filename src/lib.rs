@@ -19,6 +19,8 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod discovery;
+pub mod dns;
 pub mod fsread;
 pub mod healthcheck;
 pub mod labels;

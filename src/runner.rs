@@ -143,6 +143,7 @@ fn finish_evaluation(
         expect_client_auth_required: ep.spec.expect_client_auth
             == probe::handshake::ClientAuthExpectation::Required,
         client_cert_configured: ep.spec.client_identity.is_some(),
+        discovered: ep.discovered.clone(),
     };
     let empty;
     let judged = match report.as_ref() {

@@ -286,6 +286,48 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// Why a DNS lookup gave no usable answer (`certprobe_discovery_success` is 0 with
+    /// `certprobe_discovery_failure{reason}`, the probe's `dns` failure detail, JSON).
+    pub enum DnsReason {
+        /// The name does not exist (NXDOMAIN).
+        NxDomain => "nxdomain", "NXDOMAIN (no such name)",
+        /// The name exists but has no record of the asked type (NOERROR, empty answer).
+        NoRecords => "no_records", "no records of that type",
+        /// The server answered SERVFAIL.
+        ServFail => "servfail", "SERVFAIL",
+        /// The server refused the query (REFUSED).
+        Refused => "refused", "REFUSED",
+        /// No answer within the configured timeout and attempts.
+        Timeout => "timeout", "timed out",
+        /// The answer held a target that is not a valid host name, or too many targets.
+        BadAnswer => "bad_answer", "unusable answer",
+        /// Any other resolver error (transport, other response codes).
+        Error => "error", "resolver error",
+    }
+}
+
+vocabulary! {
+    /// The DNS record a discovered endpoint came from (`discover:` sources, the `record` label
+    /// of `certprobe_discovery_target_info`).
+    pub enum DiscoveryRecord {
+        /// `_sip._tls.<domain>`: Lync clients' external sign-in (Access Edge, 443).
+        SipTls => "sip_tls", "_sip._tls",
+        /// `_sipinternaltls._tcp.<domain>`: internal sign-in (Front End / Director, 5061).
+        SipInternalTls => "sipinternaltls", "_sipinternaltls._tcp",
+        /// `lyncdiscover.<domain>`: external Autodiscover (reverse proxy, 443).
+        LyncDiscover => "lyncdiscover", "lyncdiscover",
+        /// `lyncdiscoverinternal.<domain>`: internal Autodiscover (Front End web, 443).
+        LyncDiscoverInternal => "lyncdiscoverinternal", "lyncdiscoverinternal",
+        /// `_sipfederationtls._tcp.<domain>`: federation (Access Edge, 5061).
+        SipFederationTls => "sipfederationtls", "_sipfederationtls._tcp",
+        /// `_xmpp-server._tcp.<domain>`: XMPP federation (Access Edge, 5269, STARTTLS).
+        XmppServer => "xmpp_server", "_xmpp-server._tcp",
+        /// Any other SRV name given as `srv:`.
+        Srv => "srv", "SRV",
+    }
+}
+
+vocabulary! {
     /// A policy rule (`certprobe_policy_rule_failed{rule}`, JSON `verdicts[].rule`, the keys of
     /// a profile's `rules:`), in evaluation order. Operators know rules by their id (docs,
     /// configs, alerts), so the human name is the id. `pool_consistency` and `same_issuer` come from
@@ -313,6 +355,8 @@ vocabulary! {
         SubjectContains => "subject_contains", "subject_contains",
         CnWildcard => "cn_wildcard", "cn_wildcard",
         SanWildcard => "san_wildcard", "san_wildcard",
+        SrvTargetName => "srv_target_name", "srv_target_name",
+        DiscoveryCname => "discovery_cname", "discovery_cname",
         TlsVersion => "tls_version", "tls_version",
         MtlsEnforced => "mtls_enforced", "mtls_enforced",
         ClientCertAccepted => "client_cert_accepted", "client_cert_accepted",

@@ -73,7 +73,16 @@ fn the_lync2013_example_passes_check_config_with_its_certificates_in_place() {
     .unwrap();
     let p = dir.path().join("lync2013.yaml");
     let cfg = Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.endpoints.len(), 11);
+    assert_eq!(cfg.endpoints.len(), 10);
+    // Federation partners and the estate's own Lync records come from DNS.
+    let sources: Vec<&str> = cfg.discover.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        sources,
+        ["contoso.com", "partner-fabrikam", "partner-litware"]
+    );
+    assert_eq!(cfg.discover[0].queries.len(), 6);
+    assert_eq!(cfg.discover[1].queries[0].profile, "federation_partner");
+    assert!(cfg.discover[1].template.spec.client_identity.is_some());
     // The STARTTLS examples take their protocol's port.
     let ports: Vec<(String, u16)> = cfg
         .endpoints

@@ -1862,3 +1862,73 @@ fn expected_names_are_checked_even_without_a_san_required_rule() {
     check(&e, Status::Critical, "san_required=fail");
     assert!(msg(&e, "san_required").contains("lacks sip.contoso.com (SAN ["));
 }
+
+/// The partner's Access Edge found through `_sipfederationtls._tcp.fabrikam.com`.
+fn discovered_ctx(target: &str) -> EndpointContext {
+    EndpointContext {
+        endpoint: "fab".into(),
+        host: target.into(),
+        name: Some(target.into()),
+        discovered: Some(std::sync::Arc::new(certprobe::discovery::Discovered {
+            source: "fab".into(),
+            record: certprobe::discovery::DiscoveryRecord::SipFederationTls,
+            query: "_sipfederationtls._tcp.fabrikam.com".into(),
+            domain: "fabrikam.com".into(),
+            target: target.into(),
+            priority: Some(10),
+            weight: Some(0),
+            require_sip_domain: None,
+            cnames: Vec::new(),
+        })),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn federation_srv_target_must_be_an_explicit_san_with_the_partner_sip_domain() {
+    let p = lync();
+    let eval_at = |sans: &[&str], target: &str| {
+        let chain = leaf(sans[0], sans).issuer(Iss::Public).chain();
+        eval_full(
+            &p,
+            "federation_partner",
+            &capture(&chain, target),
+            &discovered_ctx(target),
+            now(),
+        )
+    };
+    let ok = eval_at(
+        &["edge.fabrikam.com", "sip.fabrikam.com"],
+        "edge.fabrikam.com",
+    );
+    assert_eq!(
+        ok.verdict(certprobe::vocab::RuleId::SrvTargetName)
+            .map(|v| v.verdict),
+        Some(Verdict::Pass),
+        "{}",
+        dump(&ok)
+    );
+    // The target is present but the partner's sip.<domain> is not (federation_partner asks).
+    let no_sip = eval_at(&["edge.fabrikam.com"], "edge.fabrikam.com");
+    assert_eq!(no_sip.status, Status::Critical, "{}", dump(&no_sip));
+    assert!(
+        msg(&no_sip, "srv_target_name").contains("lacks sip.fabrikam.com"),
+        "{}",
+        msg(&no_sip, "srv_target_name")
+    );
+    // A certificate that lacks the SRV target (the hostname check fails too, separately).
+    let other = eval_at(&["sip.fabrikam.com"], "edge2.fabrikam.com");
+    assert!(
+        msg(&other, "srv_target_name").contains("lacks edge2.fabrikam.com"),
+        "{}",
+        msg(&other, "srv_target_name")
+    );
+    // Configured (not discovered) endpoints do not run the rule.
+    let chain = leaf("sip.fabrikam.com", &["sip.fabrikam.com"])
+        .issuer(Iss::Public)
+        .chain();
+    let plain = eval(&p, "federation_partner", &chain, "sip.fabrikam.com");
+    assert!(plain
+        .verdict(certprobe::vocab::RuleId::SrvTargetName)
+        .is_none());
+}

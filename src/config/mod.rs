@@ -149,6 +149,10 @@ pub struct Global {
     pub revocation: crate::revocation::RevocationConfig,
     /// `global.metrics.detail` (endpoints that set none use it).
     pub metrics_detail: crate::vocab::MetricsDetail,
+    /// `global.dns`.
+    pub dns: crate::dns::DnsSettings,
+    /// `global.discover_interval`.
+    pub discover_interval: Duration,
 }
 
 impl Default for Global {
@@ -170,6 +174,8 @@ impl Default for Global {
             proxy: None,
             revocation: Default::default(),
             metrics_detail: crate::vocab::MetricsDetail::Default,
+            dns: Default::default(),
+            discover_interval: crate::discovery::DEFAULT_DISCOVER_INTERVAL,
         }
     }
 }
@@ -202,6 +208,8 @@ pub struct Endpoint {
     pub digest: String,
     /// Effective revocation settings.
     pub revocation: crate::revocation::RevocationConfig,
+    /// Set for an endpoint found by a `discover:` source.
+    pub discovered: Option<Arc<crate::discovery::Discovered>>,
 }
 
 /// A validated configuration.
@@ -213,6 +221,9 @@ pub struct Config {
     pub stores: Arc<TrustStores>,
     pub policy: Arc<Policy>,
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// `discover:` sources (their endpoints are added to `endpoints` by the daemon and by
+    /// `probe --once` after each lookup).
+    pub discover: Vec<Arc<crate::discovery::Source>>,
     /// Non-fatal findings (e.g. a key file readable by others, timeout >= interval).
     pub warnings: Vec<ConfigError>,
 }

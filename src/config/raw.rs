@@ -32,6 +32,76 @@ pub struct RawConfig {
     /// The endpoints to probe.
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
+    /// Endpoint sources resolved from DNS: `{srv: NAME}` or `{lync_domain: DOMAIN}`, each
+    /// target an endpoint (re-resolved every `global.discover_interval`).
+    #[serde(default)]
+    pub discover: Vec<RawDiscover>,
+}
+
+/// `global.dns`: the DNS servers certprobe asks (SRV for `discover:`, and A/AAAA of every
+/// probed name when `nameservers` is given).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// `IP:PORT` of each server (`127.0.0.1:53`, `[::1]:5353`). Default: the system's
+    /// resolv.conf (and the system resolver for A/AAAA).
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    /// Timeout of one query. Default `3s`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// Attempts per query (1-5). Default `2`.
+    pub attempts: Option<usize>,
+}
+
+/// One `discover:` entry: exactly one of `srv` and `lync_domain`, plus what every endpoint
+/// found gets.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscover {
+    /// An SRV name, e.g. `_sipfederationtls._tcp.fabrikam.com`: each target is an endpoint on
+    /// the record's port with SNI = the target.
+    #[schemars(with = "Option<String>")]
+    pub srv: Option<Spanned<String>>,
+    /// A SIP domain: `_sip._tls`, `_sipinternaltls._tcp`, `lyncdiscover`,
+    /// `lyncdiscoverinternal`, `_sipfederationtls._tcp` and `_xmpp-server._tcp` of it, each
+    /// with its role's profile (edge_external, fe_default, reverse_proxy, fe_web_internal,
+    /// edge_external, edge_external).
+    #[schemars(with = "Option<String>")]
+    pub lync_domain: Option<Spanned<String>>,
+    /// The `source` label and endpoint name prefix. Default: the SRV name or the domain.
+    pub name: Option<String>,
+    /// Profile of every endpoint found (overrides the role profiles of `lync_domain`).
+    #[schemars(with = "Option<String>")]
+    pub profile: Option<Spanned<String>>,
+    /// Most targets taken from this source (default 32, at most 256); more are dropped and
+    /// logged.
+    pub max_targets: Option<usize>,
+    /// Pool of the endpoints found (compared for consistency).
+    pub pool: Option<String>,
+    /// Extra metric labels of the endpoints found.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Client certificate presented to every target (federation is MTLS).
+    #[schemars(with = "Option<String>")]
+    pub client_cert: Option<Spanned<String>>,
+    /// Its private key.
+    #[schemars(with = "Option<String>")]
+    pub client_key: Option<Spanned<String>>,
+    /// As endpoints[].expect_client_auth.
+    pub expect_client_auth: Option<ClientAuthExpectation>,
+    /// Probe interval of the endpoints found.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub interval: Option<Spanned<HumanDuration>>,
+    /// Handshake timeout of the endpoints found.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// Names every endpoint found must carry besides its SRV target.
+    #[serde(default)]
+    pub expected_names: Vec<String>,
+    /// For `_sipfederationtls` records: the certificate must also carry the partner's
+    /// `sip.<domain>`. Default: the profile's `srv_target_name.require_sip_domain`.
+    pub require_sip_domain: Option<bool>,
 }
 
 /// `global:` settings.
@@ -90,6 +160,12 @@ pub struct RawGlobal {
     /// certificates' HTTP CDPs). Default: `method: crl`.
     #[serde(default)]
     pub revocation: RawRevocation,
+    /// DNS servers, timeout and attempts (default: the system's resolv.conf).
+    #[serde(default)]
+    pub dns: RawDns,
+    /// How often `discover:` sources are resolved again. Default `5m`.
+    #[schemars(with = "Option<HumanDuration>")]
+    pub discover_interval: Option<Spanned<HumanDuration>>,
     /// Metric detail of every endpoint that sets none. Default `detail: default`.
     #[serde(default)]
     pub metrics: RawMetrics,

@@ -109,8 +109,12 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
 
     check_policy_store_names(&raw.policy, &stores, &mut c);
 
-    if raw.endpoints.is_empty() {
-        c.err(None, "endpoints", "at least one endpoint is required");
+    if raw.endpoints.is_empty() && raw.discover.is_empty() {
+        c.err(
+            None,
+            "endpoints",
+            "at least one endpoint (or a discover: source) is required",
+        );
     }
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut endpoints = Vec::with_capacity(raw.endpoints.len());
@@ -125,10 +129,19 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
         } else {
             seen.insert(name, e.name.referenced.line() as u32);
         }
-        if let Some(ep) = validate_endpoint(i, e, &global, &policy, base, &mut c) {
+        if let Some(ep) = validate_endpoint(
+            &format!("endpoints[{i}]"),
+            e,
+            &global,
+            &policy,
+            base,
+            &mut c,
+        ) {
             endpoints.push(std::sync::Arc::new(ep));
         }
     }
+
+    let discover = validate_discover(&raw.discover, &global, &policy, base, &seen, &mut c);
 
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
@@ -139,6 +152,7 @@ pub fn validate_raw(raw: RawConfig, file: &str, base: &BaseDir) -> Result<Config
         stores: Arc::new(stores),
         policy: Arc::new(policy),
         endpoints,
+        discover,
         warnings: c.warnings,
     })
 }
@@ -251,7 +265,16 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     if g.proxy.is_none() && g.proxy_auth_file.is_some() {
         c.err(None, "global.proxy_auth_file", "given without global.proxy");
     }
+    let dns = validate_dns(&g.dns, c);
+    let discover_interval = positive(
+        &g.discover_interval,
+        crate::discovery::DEFAULT_DISCOVER_INTERVAL,
+        "global.discover_interval",
+        c,
+    );
     Global {
+        dns,
+        discover_interval,
         proxy,
         interval,
         retry_interval,
@@ -513,14 +536,14 @@ fn load_proxy(
 }
 
 fn validate_endpoint(
-    i: usize,
+    prefix: &str,
     e: &RawEndpoint,
     global: &Global,
     policy: &Policy,
     base: &BaseDir,
     c: &mut Collector<'_>,
 ) -> Option<Endpoint> {
-    let p = |f: &str| format!("endpoints[{i}].{f}");
+    let p = |f: &str| format!("{prefix}.{f}");
     let errors_before = c.errors.len();
 
     let name = e.name.value.trim().to_string();
@@ -734,7 +757,7 @@ fn validate_endpoint(
 
     // The key material's bytes go into the digest here; the validated fields are added below.
     let mut digest = Sha256::new();
-    let (identity, client_cert) = load_client_identity(i, e, base, c, &mut digest);
+    let (identity, client_cert) = load_client_identity(prefix, e, base, c, &mut digest);
 
     if c.errors.len() > errors_before {
         return None;
@@ -812,6 +835,7 @@ fn validate_endpoint(
     spec.max_chain_certs = global.max_chain_certs;
     spec.max_chain_bytes = global.max_chain_bytes;
     spec.legacy_fallback = e.tls.legacy_fallback.unwrap_or(true);
+    spec.dns = (!global.dns.is_system()).then(|| global.dns.clone());
 
     let mut ep = Endpoint {
         meta: TargetMeta {
@@ -835,13 +859,208 @@ fn validate_endpoint(
         revocation: validate_revocation(
             &e.revocation,
             &global.revocation,
-            &format!("endpoints[{i}].revocation"),
+            &format!("{prefix}.revocation"),
             c,
         ),
+        discovered: None,
     };
     endpoint_digest(&mut digest, &ep);
     ep.digest = hex::encode(digest.finalize());
     Some(ep)
+}
+
+/// `global.dns`.
+fn validate_dns(d: &super::raw::RawDns, c: &mut Collector<'_>) -> crate::dns::DnsSettings {
+    let mut out = crate::dns::DnsSettings::default();
+    for (i, n) in d.nameservers.iter().enumerate() {
+        match n.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.port() != 0 => out.nameservers.push(a),
+            _ => c.err(
+                None,
+                format!("global.dns.nameservers[{i}]"),
+                format!(
+                    "{:?} is not IP:PORT (e.g. 127.0.0.1:53 or [::1]:5353)",
+                    crate::text::quote(n)
+                ),
+            ),
+        }
+    }
+    if d.nameservers.len() > 8 {
+        c.err(None, "global.dns.nameservers", "at most 8 servers");
+    }
+    out.timeout = positive(
+        &d.timeout,
+        crate::dns::DEFAULT_TIMEOUT,
+        "global.dns.timeout",
+        c,
+    );
+    match d.attempts {
+        Some(a) if !(1..=5).contains(&a) => {
+            c.err(None, "global.dns.attempts", "must be 1 to 5");
+        }
+        Some(a) => out.attempts = a,
+        None => {}
+    }
+    out
+}
+
+/// `discover:` sources: each validated once into a template endpoint that every target copies.
+fn validate_discover(
+    raw: &[super::raw::RawDiscover],
+    global: &Global,
+    policy: &Policy,
+    base: &BaseDir,
+    static_names: &HashMap<String, u32>,
+    c: &mut Collector<'_>,
+) -> Vec<Arc<crate::discovery::Source>> {
+    use crate::discovery::{queries, Source, SourceKind};
+    let mut out = Vec::new();
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for (i, d) in raw.iter().enumerate() {
+        let prefix = format!("discover[{i}]");
+        let (kind, span) = match (&d.srv, &d.lync_domain) {
+            (Some(s), None) => (
+                SourceKind::Srv(s.value.trim_end_matches('.').to_ascii_lowercase()),
+                s,
+            ),
+            (None, Some(l)) => (
+                SourceKind::LyncDomain(l.value.trim_end_matches('.').to_ascii_lowercase()),
+                l,
+            ),
+            (Some(_), Some(l)) => {
+                c.err_at(l, &prefix, "give srv or lync_domain, not both");
+                continue;
+            }
+            (None, None) => {
+                c.err(None, &prefix, "needs srv: NAME or lync_domain: DOMAIN");
+                continue;
+            }
+        };
+        let (field, name) = match &kind {
+            SourceKind::Srv(n) => ("srv", n.clone()),
+            SourceKind::LyncDomain(n) => ("lync_domain", n.clone()),
+        };
+        if crate::dns::valid_host_name(&name).is_none() {
+            c.err_at(
+                span,
+                format!("{prefix}.{field}"),
+                format!("{:?} is not a DNS name", crate::text::quote(&name)),
+            );
+            continue;
+        }
+        if matches!(kind, SourceKind::LyncDomain(_)) && name.starts_with('_') {
+            c.err_at(
+                span,
+                format!("{prefix}.lync_domain"),
+                "give the SIP domain (contoso.com), not a record name; use srv: for one record",
+            );
+        }
+        let id = d.name.clone().unwrap_or_else(|| name.clone());
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !id_ok {
+            c.err_at(
+                span,
+                format!("{prefix}.name"),
+                "source names are 1-64 letters, digits, '.', '_' or '-'",
+            );
+        }
+        if let Some(first) = ids.insert(id.clone(), i) {
+            c.err_at(
+                span,
+                format!("{prefix}.name"),
+                format!("source {id:?} is also discover[{first}] (give one of them a name:)"),
+            );
+        }
+        let max_targets = match d.max_targets {
+            Some(n) if n == 0 || n > crate::discovery::MAX_MAX_TARGETS => {
+                c.err_at(
+                    span,
+                    format!("{prefix}.max_targets"),
+                    format!("must be 1 to {}", crate::discovery::MAX_MAX_TARGETS),
+                );
+                crate::discovery::DEFAULT_MAX_TARGETS
+            }
+            Some(n) => n,
+            None => crate::discovery::DEFAULT_MAX_TARGETS,
+        };
+        let profile = d.profile.as_ref().map(|p| p.value.as_str());
+        let qs = queries(&kind, profile);
+        if profile.is_none() {
+            for q in &qs {
+                if !policy.has_profile(&q.profile) {
+                    c.err_at(
+                        span,
+                        format!("{prefix}.profile"),
+                        format!(
+                            "the {} record's profile {:?} is not defined (preset lync2013 has it); set profile:",
+                            q.record.human(),
+                            q.profile
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        let raw_ep = RawEndpoint {
+            name: Spanned::new(id.clone(), span.referenced, span.defined),
+            host: Spanned::new(
+                crate::discovery::srv_domain(&name),
+                span.referenced,
+                span.defined,
+            ),
+            port: None,
+            sni: None,
+            profile: d.profile.clone(),
+            role: None,
+            pool: d.pool.clone(),
+            labels: d.labels.clone(),
+            addresses: None,
+            resolve: Vec::new(),
+            client_cert: d.client_cert.clone(),
+            client_key: d.client_key.clone(),
+            expect_client_auth: d.expect_client_auth,
+            interval: d.interval.clone(),
+            timeout: d.timeout.clone(),
+            tls: Default::default(),
+            alpn: Vec::new(),
+            starttls: None,
+            proxy: None,
+            proxy_auth_file: None,
+            ehlo_name: None,
+            xmpp_domain: None,
+            key_types: None,
+            protocol: None,
+            expected_names: d.expected_names.clone(),
+            revocation: Default::default(),
+            metrics: Default::default(),
+        };
+        let Some(template) = validate_endpoint(&prefix, &raw_ep, global, policy, base, c) else {
+            continue;
+        };
+        if static_names
+            .keys()
+            .any(|n| n.starts_with(&format!("{id}-")))
+        {
+            c.warn(
+                line_of(span),
+                &prefix,
+                format!("endpoint names starting with \"{id}-\" may collide with this source's; a configured endpoint wins over a discovered one of the same name"),
+            );
+        }
+        out.push(Arc::new(Source {
+            id,
+            kind,
+            queries: qs,
+            template: Arc::new(template),
+            max_targets,
+            require_sip_domain: d.require_sip_domain,
+        }));
+    }
+    out
 }
 
 /// Adds what defines a validated endpoint to its digest: its own validated fields and the
@@ -862,6 +1081,7 @@ fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
         client_cert,
         digest: _,
         revocation,
+        discovered,
     } = ep;
     let ProbeSpec {
         host,
@@ -884,6 +1104,7 @@ fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
         key_memo: _,
         starttls,
         proxy,
+        dns,
     } = spec;
     let fields = format!(
         "{:?}",
@@ -906,13 +1127,14 @@ fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
                 legacy_fallback
             ),
             (key_type, key_types, starttls, proxy),
+            (dns, discovered),
         )
     );
     digest.update(fields.as_bytes());
 }
 
 fn load_client_identity(
-    i: usize,
+    prefix: &str,
     e: &RawEndpoint,
     base: &BaseDir,
     c: &mut Collector<'_>,
@@ -923,7 +1145,7 @@ fn load_client_identity(
         (Some(cert), None) => {
             c.err_at(
                 cert,
-                format!("endpoints[{i}].client_key"),
+                format!("{prefix}.client_key"),
                 "client_cert needs client_key",
             );
             return (None, None);
@@ -931,7 +1153,7 @@ fn load_client_identity(
         (None, Some(key)) => {
             c.err_at(
                 key,
-                format!("endpoints[{i}].client_cert"),
+                format!("{prefix}.client_cert"),
                 "client_key needs client_cert",
             );
             return (None, None);
@@ -944,22 +1166,22 @@ fn load_client_identity(
         Ok(v) if v.is_empty() => {
             c.err_at(
                 cert,
-                format!("endpoints[{i}].client_cert"),
+                format!("{prefix}.client_cert"),
                 format!("{} contains no PEM certificate", cert_path.display()),
             );
             return (None, None);
         }
         Ok(v) => v,
         Err(msg) => {
-            c.err_at(cert, format!("endpoints[{i}].client_cert"), msg);
+            c.err_at(cert, format!("{prefix}.client_cert"), msg);
             return (None, None);
         }
     };
-    warn_if_readable_by_others(&key_path, i, key, c);
+    warn_if_readable_by_others(&key_path, prefix, key, c);
     let key_bytes = match crate::fsread::read_capped(&key_path, crate::fsread::MAX_KEY_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            c.err_at(key, format!("endpoints[{i}].client_key"), err);
+            c.err_at(key, format!("{prefix}.client_key"), err);
             return (None, None);
         }
     };
@@ -969,7 +1191,7 @@ fn load_client_identity(
             // Never echo key material: only the path and the kind of problem.
             c.err_at(
                 key,
-                format!("endpoints[{i}].client_key"),
+                format!("{prefix}.client_key"),
                 format!(
                     "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
                     key_path.display()
@@ -994,7 +1216,7 @@ fn load_client_identity(
         Err(err) => {
             c.err_at(
                 cert,
-                format!("endpoints[{i}].client_cert"),
+                format!("{prefix}.client_cert"),
                 format!("{}: certificate does not parse: {err}", cert_path.display()),
             );
             return (None, None);
@@ -1003,7 +1225,7 @@ fn load_client_identity(
     if let Err(problem) = check_client_key(&leaf_spki, &private_key) {
         c.err_at(
             key,
-            format!("endpoints[{i}].client_key"),
+            format!("{prefix}.client_key"),
             problem.message(&key_path, &cert_path),
         );
         return (None, None);
@@ -1018,7 +1240,12 @@ fn load_client_identity(
 }
 
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path, i: usize, key: &Spanned<String>, c: &mut Collector<'_>) {
+fn warn_if_readable_by_others(
+    path: &Path,
+    prefix: &str,
+    key: &Spanned<String>,
+    c: &mut Collector<'_>,
+) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(md) = std::fs::metadata(path) {
         let mode = md.permissions().mode();
@@ -1029,13 +1256,13 @@ fn warn_if_readable_by_others(path: &Path, i: usize, key: &Spanned<String>, c: &
                 mode & 0o777
             );
             tracing::warn!(file = %path.display(), "{msg}");
-            c.warn(line_of(key), format!("endpoints[{i}].client_key"), msg);
+            c.warn(line_of(key), format!("{prefix}.client_key"), msg);
         }
     }
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_: &Path, _: usize, _: &Spanned<String>, _: &mut Collector<'_>) {}
+fn warn_if_readable_by_others(_: &Path, _: &str, _: &Spanned<String>, _: &mut Collector<'_>) {}
 
 /// Why a client key cannot be used with its certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -166,6 +166,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                         client_cert: None,
                         digest: String::new(),
                         revocation: cfg.global.revocation.clone(),
+                        discovered: None,
                     }
                 }
             };
@@ -180,7 +181,113 @@ fn unix_now() -> f64 {
     runner::unix_now()
 }
 
+/// Run every `discover:` source of `cfg` once (concurrently, each bounded) and fold the
+/// results into `states`: a success replaces a source's set, a failure keeps its last good one.
+/// States of sources no longer configured are dropped.
+pub async fn discover_sources(
+    cfg: &Config,
+    states: &mut BTreeMap<String, crate::discovery::SourceState>,
+) {
+    states.retain(|id, _| cfg.discover.iter().any(|s| s.id == *id));
+    if cfg.discover.is_empty() {
+        return;
+    }
+    let resolver = match crate::dns::Resolver::shared(&cfg.global.dns) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(problem = %e, "DNS resolver unavailable: discover: sources keep their last targets");
+            for s in &cfg.discover {
+                states.entry(s.id.clone()).or_default().failure = Some(crate::dns::DnsFailure {
+                    reason: crate::dns::DnsReason::Error,
+                    detail: e.clone(),
+                });
+            }
+            return;
+        }
+    };
+    let bound = resolver.bound() * 2;
+    let futs = cfg.discover.iter().map(|s| {
+        let resolver = resolver.clone();
+        async move {
+            let out = tokio::time::timeout(bound, crate::discovery::refresh(&resolver, s)).await;
+            (s, out)
+        }
+    });
+    let results = futures_util::future::join_all(futs).await;
+    let now = unix_now();
+    for (source, result) in results {
+        let outcome = result.unwrap_or_else(|_| crate::discovery::Outcome {
+            failures: vec![(
+                source.queries[0].record,
+                crate::dns::DnsFailure {
+                    reason: crate::dns::DnsReason::Timeout,
+                    detail: format!("{}: lookups did not finish within {bound:?}", source.id),
+                },
+            )],
+            ..Default::default()
+        });
+        if outcome.dropped > 0 {
+            tracing::warn!(source = %source.id, dropped = outcome.dropped, max_targets = source.max_targets, "discover: more targets than max_targets; the rest are not probed");
+        }
+        let state = states.entry(source.id.clone()).or_default();
+        state.update(&source.kind, outcome, now);
+        match &state.failure {
+            Some(f) => {
+                tracing::warn!(source = %source.id, reason = f.reason.as_str(), detail = %crate::text::quote_message(&f.detail), kept = state.endpoints.len(), "discovery lookup failed; keeping the last good targets")
+            }
+            None => {
+                tracing::info!(source = %source.id, targets = state.endpoints.len(), "discovery refreshed")
+            }
+        }
+    }
+}
+
+/// `cfg` with the endpoints of every discovered source added (a configured endpoint wins over
+/// a discovered one of the same name).
+pub fn with_discovered(
+    cfg: &Config,
+    states: &BTreeMap<String, crate::discovery::SourceState>,
+) -> Config {
+    let mut out = cfg.clone();
+    let mut names: HashSet<String> = out
+        .endpoints
+        .iter()
+        .map(|e| e.meta.endpoint.clone())
+        .collect();
+    for s in &cfg.discover {
+        let Some(state) = states.get(&s.id) else {
+            continue;
+        };
+        for e in &state.endpoints {
+            if names.insert(e.meta.endpoint.clone()) {
+                out.endpoints.push(Arc::clone(e));
+            } else {
+                tracing::warn!(endpoint = %e.meta.endpoint, source = %s.id, "discovered endpoint has the name of another endpoint; not probed");
+            }
+        }
+    }
+    out
+}
+
+fn discovery_statuses(
+    cfg: &Config,
+    states: &BTreeMap<String, crate::discovery::SourceState>,
+) -> Vec<crate::discovery::SourceStatus> {
+    cfg.discover
+        .iter()
+        .map(|s| {
+            crate::discovery::SourceStatus::of(
+                &s.id,
+                &states.get(&s.id).cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 struct Daemon {
+    /// The config as loaded (without discovered endpoints).
+    static_cfg: Arc<Config>,
+    sources: BTreeMap<String, crate::discovery::SourceState>,
     opts_path: Option<PathBuf>,
     shard_override: Option<Option<Shard>>,
     metrics: Arc<Metrics>,
@@ -200,7 +307,40 @@ impl Daemon {
             return Err("started with ad-hoc targets: there is no config file to reload".into());
         };
         let loaded = load_off_loop(path.clone()).await;
+        if let Ok(cfg) = &loaded {
+            discover_sources(cfg, &mut self.sources).await;
+        }
         self.apply(trigger, &path, loaded)
+    }
+
+    /// Resolve the `discover:` sources again and apply what changed.
+    async fn rediscover(&mut self) {
+        let cfg = self.static_cfg.clone();
+        discover_sources(&cfg, &mut self.sources).await;
+        self.install("discovery");
+    }
+
+    /// Run the static config plus the discovered endpoints: unchanged endpoints keep their
+    /// tasks, vanished ones stop and lose their series, new ones start.
+    fn install(&mut self, trigger: &str) {
+        let mut cfg = with_discovered(&self.static_cfg, &self.sources);
+        {
+            let old = self
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            cfg.share_unchanged(&old);
+        }
+        let names = owned_names(&cfg);
+        self.metrics.retain_endpoints(&names);
+        self.scheduler.apply(&cfg, owner(cfg.global.shard));
+        self.sink.retain_pools(&owned_pools(&cfg));
+        self.state.set_adhoc_ports(Some(cfg.adhoc_ports()));
+        self.metrics
+            .record_discovery(&discovery_statuses(&cfg, &self.sources));
+        tracing::debug!(trigger, endpoints = names.len(), "endpoints applied");
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
     }
 
     fn apply(
@@ -224,14 +364,6 @@ impl Daemon {
         }
         // Look for second certificates (key_types: auto) again at every address's next probe.
         crate::probe::handshake::recheck_key_types();
-        {
-            let old = self
-                .current
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            cfg.share_unchanged(&old);
-        }
         if let Err(e) = self
             .state
             .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
@@ -247,14 +379,11 @@ impl Daemon {
             tracing::warn!("{w}");
         }
         self.metrics.set_config_warnings(cfg.warnings.len());
-        let names = owned_names(&cfg);
-        self.metrics.retain_endpoints(&names);
-        self.scheduler.apply(&cfg, owner(cfg.global.shard));
-        self.sink.retain_pools(&owned_pools(&cfg));
-        self.state.set_adhoc_ports(Some(cfg.adhoc_ports()));
+        self.static_cfg = Arc::new(cfg);
+        self.install(trigger);
         self.metrics.set_config_reload(true, unix_now());
-        tracing::info!(trigger, endpoints = names.len(), "config reloaded");
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+        let n = self.scheduler.endpoint_count();
+        tracing::info!(trigger, endpoints = n, "config reloaded");
         Ok(())
     }
 }
@@ -291,7 +420,10 @@ async fn load_off_loop(path: PathBuf) -> Result<Config, crate::config::ConfigErr
 
 /// Run the daemon until SIGTERM/SIGINT; drain in-flight probes within the grace period.
 pub async fn run(opts: DaemonOptions) -> Result<()> {
-    let cfg = opts.initial;
+    let static_cfg = Arc::new(opts.initial);
+    let mut sources = BTreeMap::new();
+    discover_sources(&static_cfg, &mut sources).await;
+    let cfg = with_discovered(&static_cfg, &sources);
     let metrics = Arc::new(Metrics::new(BuildInfo::from_build_env()));
     let sink = Arc::new(MetricsSink {
         metrics: metrics.clone(),
@@ -354,6 +486,7 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     metrics.set_config_reload(true, unix_now());
     metrics.set_config_warnings(cfg.warnings.len());
     let scheduler = Scheduler::start(&cfg, owner(cfg.global.shard), sink.clone(), root.clone());
+    metrics.record_discovery(&discovery_statuses(&cfg, &sources));
     tracing::info!(
         listen = %opts.listen,
         endpoints = names.len(),
@@ -386,6 +519,8 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     }
 
     let mut daemon = Daemon {
+        static_cfg: static_cfg.clone(),
+        sources,
         opts_path: opts.config_path.clone(),
         shard_override: opts.shard_override.then_some(cfg.global.shard),
         metrics: metrics.clone(),
@@ -404,6 +539,8 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let mut last_stamp = opts.config_path.as_deref().and_then(file_stamp);
     let mut ticks: u64 = 0;
+    let mut next_discovery = tokio::time::Instant::now() + static_cfg.global.discover_interval;
+    drop(static_cfg);
     loop {
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
@@ -428,6 +565,16 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
                 metrics.set_probes_in_flight(daemon.scheduler.in_flight() as i64);
                 // Free the tasks of endpoints a reload cancelled as soon as they finish.
                 daemon.scheduler.reap();
+                if tokio::time::Instant::now() >= next_discovery {
+                    next_discovery = tokio::time::Instant::now() + daemon.static_cfg.global.discover_interval;
+                    if !daemon.static_cfg.discover.is_empty() {
+                        let stop = tokio::select! {
+                            _ = daemon.rediscover() => false,
+                            _ = sigterm.recv() => true,
+                        };
+                        if stop { tracing::info!("SIGTERM during discovery: shutting down"); break; }
+                    }
+                }
                 if ticks.is_multiple_of(5) {
                     let (endpoints, addresses) = metrics.target_counts();
                     metrics.set_target_counts(daemon.scheduler.endpoint_count().max(endpoints) as i64, addresses as i64);

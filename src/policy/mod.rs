@@ -56,6 +56,9 @@ pub struct EndpointContext {
     /// is then judged by `client_cert_accepted` under every profile, at severity fail unless the
     /// profile sets that rule itself.
     pub client_cert_configured: bool,
+    /// Set when the endpoint was found by a `discover:` source (the SRV target, the CNAME
+    /// chain): the `srv_target_name` and `discovery_cname` rules judge it.
+    pub discovered: Option<std::sync::Arc<crate::discovery::Discovered>>,
 }
 
 /// One profile with its whole `extends` chain (and preset layers) merged.

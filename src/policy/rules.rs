@@ -437,6 +437,40 @@ pub fn run(
         san_wildcard,
         |r: &super::spec::SanWildcardRule| { check_san_wildcard(&c, r) }
     );
+    // Discovered endpoints: the SRV target (and the partner's sip.<domain>) in the SAN, and
+    // the lyncdiscover CNAME chain. Implied for discovered endpoints unless the profile sets
+    // the rule (`off` included).
+    if let Some(d) = ctx.discovered.as_deref() {
+        let implied = super::spec::SrvTargetNameRule::default();
+        let r = rules.srv_target_name.as_ref().unwrap_or(&implied);
+        let sev = sev_of(r.severity);
+        if sev != Severity::Off && !d.record.is_host() {
+            let need_sip = d
+                .require_sip_domain
+                .or(r.require_sip_domain)
+                .unwrap_or(false)
+                && d.record == crate::discovery::DiscoveryRecord::SipFederationTls;
+            out.push(apply(
+                RuleId::SrvTargetName,
+                sev,
+                check_srv_target_name(leaf, d, need_sip),
+                &mut info,
+            ));
+        }
+        let implied_cname = super::spec::BasicRule {
+            severity: Some(Severity::Warn),
+        };
+        let r = rules.discovery_cname.as_ref().unwrap_or(&implied_cname);
+        let sev = sev_of(r.severity);
+        if sev != Severity::Off && d.record.is_host() {
+            out.push(apply(
+                RuleId::DiscoveryCname,
+                sev,
+                check_discovery_cname(d),
+                &mut info,
+            ));
+        }
+    }
     rule!(
         RuleId::TlsVersion,
         tls_version,
@@ -1372,6 +1406,75 @@ fn check_cdp_ldap_only(report: &ChainReport) -> Finding {
             "only ldap:// CRL distribution points (unreachable without a domain bind: Edge, reverse proxy, federation partners and external clients cannot check revocation): {}",
             only.join("; ")
         ))
+    }
+}
+
+/// `srv_target_name`: every required name is an explicit SAN dNSName (Lync matches the SRV
+/// target against the SAN; a wildcard entry does not satisfy federation).
+fn check_srv_target_name(
+    leaf: &CertFacts,
+    d: &crate::discovery::Discovered,
+    need_sip: bool,
+) -> Finding {
+    let mut wanted = vec![names::normalize(&d.target)];
+    if need_sip {
+        let sip = format!("sip.{}", names::normalize(&d.domain));
+        if !wanted.contains(&sip) {
+            wanted.push(sip);
+        }
+    }
+    let explicit = |n: &str| leaf.san_dns.iter().any(|s| names::normalize(s) == n);
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|n| !explicit(n))
+        .map(|n| {
+            if leaf.san_dns.iter().any(|s| names::dns_matches(s, n)) {
+                format!("{n} (only a wildcard covers it)")
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        Finding::Pass(format!(
+            "the SAN carries {} ({} record {})",
+            wanted.join(", "),
+            d.record.human(),
+            d.query
+        ))
+    } else {
+        Finding::Violation(format!(
+            "the {} record {} points at {}, but the SAN [{}] lacks {}: federation partners refuse it",
+            d.record.human(),
+            d.query,
+            d.target,
+            leaf.san_dns.join(", "),
+            missing.join(", ")
+        ))
+    }
+}
+
+/// `discovery_cname`: the CNAME chain of a discovered host stays inside its SIP domain.
+fn check_discovery_cname(d: &crate::discovery::Discovered) -> Finding {
+    let domain = names::normalize(&d.domain);
+    let inside = |n: &str| {
+        let n = names::normalize(n);
+        n == domain || n.ends_with(&format!(".{domain}"))
+    };
+    match d.cnames.iter().find(|n| !inside(n)) {
+        None if d.cnames.is_empty() => {
+            Finding::Pass(format!("{} is not a CNAME", d.target))
+        }
+        None => Finding::Pass(format!(
+            "CNAME chain {} -> {} stays in {domain}",
+            d.target,
+            d.cnames.join(" -> ")
+        )),
+        Some(out) => Finding::Violation(format!(
+            "CNAME chain {} -> {} leaves {domain} at {out}: a CNAME into another domain breaks Lync mobile clients' certificate check",
+            d.target,
+            d.cnames.join(" -> ")
+        )),
     }
 }
 

@@ -316,6 +316,13 @@ rule_struct!(
     BasicRule {}
 );
 rule_struct!(
+    /// `srv_target_name`: a discovered endpoint's certificate carries its SRV target name.
+    SrvTargetNameRule {
+        /// `_sipfederationtls` records: `sip.<partner domain>` must be in the SAN too.
+        require_sip_domain: bool,
+    }
+);
+rule_struct!(
     /// `trusted`: the chain verifies against at least one of `stores` (any configured store
     /// when absent or empty).
     TrustedRule {
@@ -541,6 +548,17 @@ pub struct RulesSpec {
     /// Wildcard SAN entries.
     #[serde(default)]
     pub san_wildcard: Option<SanWildcardRule>,
+    /// Discovered endpoints (`discover:`): the certificate carries the SRV target name as a
+    /// SAN dNSName, explicitly (Lync's federation rule: a wildcard does not count), and for
+    /// `_sipfederationtls` records also `sip.<partner domain>` when `require_sip_domain`.
+    /// Part of every profile for discovered endpoints (severity fail) unless set.
+    #[serde(default)]
+    pub srv_target_name: Option<SrvTargetNameRule>,
+    /// Discovered lyncdiscover names: a CNAME chain that leaves the SIP domain breaks mobile
+    /// clients' certificate check. Part of every profile for discovered host records
+    /// (severity warn) unless set.
+    #[serde(default)]
+    pub discovery_cname: Option<BasicRule>,
     /// Minimum TLS version negotiated.
     #[serde(default)]
     pub tls_version: Option<TlsVersionRule>,
@@ -611,6 +629,8 @@ impl RulesSpec {
             subject_contains: SubjectContainsRule,
             cn_wildcard: BasicRule,
             san_wildcard: SanWildcardRule,
+            srv_target_name: SrvTargetNameRule,
+            discovery_cname: BasicRule,
             tls_version: TlsVersionRule,
             mtls_enforced: BasicRule,
             client_cert_accepted: BasicRule,

@@ -21,7 +21,7 @@ use tokio_rustls::TlsConnector;
 
 use super::capture::{Capture, ClientAuthFacts, HandshakeSignature};
 use super::reason::{alert_name, Failure, FailureReason};
-use super::resolve::{resolve, AddressMode};
+use super::resolve::AddressMode;
 use super::tap::Tap;
 use super::verifier::{Recorded, Recorder, RecordingClientCertResolver, RecordingVerifier};
 
@@ -346,6 +346,9 @@ pub struct ProbeSpec {
     pub starttls: Option<super::starttls::StartTlsSpec>,
     /// Reach the server through this proxy (HTTP CONNECT or SOCKS5).
     pub proxy: Option<Arc<super::proxy::Proxy>>,
+    /// Resolve the host through these DNS servers (`global.dns.nameservers`) instead of the
+    /// system resolver.
+    pub dns: Option<crate::dns::DnsSettings>,
 }
 
 impl ProbeSpec {
@@ -399,6 +402,7 @@ impl ProbeSpec {
             key_memo: KeyTypeMemo::default(),
             starttls: None,
             proxy: None,
+            dns: None,
         }
     }
 }
@@ -484,7 +488,7 @@ pub async fn probe_endpoint(spec: &ProbeSpec, mode: AddressMode) -> Vec<Capture>
     // A hanging resolver must not hold the probe: resolution shares the connect timeout.
     let resolved = match tokio::time::timeout(
         spec.connect_timeout,
-        resolve(&spec.host, spec.port, mode),
+        super::resolve::resolve_with(&spec.host, spec.port, mode, spec.dns.as_ref()),
     )
     .await
     {

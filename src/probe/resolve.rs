@@ -56,6 +56,35 @@ pub async fn resolve(host: &str, port: u16, mode: AddressMode) -> Result<Vec<Soc
     Ok(out)
 }
 
+/// [`resolve`] through `dns` (hickory with the configured servers) when given, else through
+/// the system resolver.
+pub async fn resolve_with(
+    host: &str,
+    port: u16,
+    mode: AddressMode,
+    dns: Option<&crate::dns::DnsSettings>,
+) -> Result<Vec<SocketAddr>, Failure> {
+    let Some(settings) = dns else {
+        return resolve(host, port, mode).await;
+    };
+    let resolver =
+        crate::dns::Resolver::shared(settings).map_err(|e| Failure::new(FailureReason::Dns, e))?;
+    let ips = resolver
+        .addresses(host)
+        .await
+        .map_err(|f| Failure::new(FailureReason::Dns, format!("cannot resolve {host}: {f}")))?;
+    let take = if mode == AddressMode::First {
+        1
+    } else {
+        ips.len()
+    };
+    Ok(ips
+        .into_iter()
+        .take(take)
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

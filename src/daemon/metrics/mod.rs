@@ -130,8 +130,22 @@ pub struct Metrics {
     in_flight: Gauge,
     endpoints: Gauge,
     addresses: Gauge,
+    /// `discover:` sources (src/discovery.rs).
+    discovery: DiscoveryFamilies,
     /// Size of the last page rendered as a whole.
     last_len: AtomicUsize,
+}
+
+type SourceLabels = Vec<(&'static str, String)>;
+
+/// The discovery families, replaced as a whole after every refresh.
+#[derive(Debug, Default)]
+struct DiscoveryFamilies {
+    success: Family<SourceLabels, Gauge>,
+    failure: Family<SourceLabels, Gauge>,
+    targets: Family<SourceLabels, Gauge>,
+    last_success: Family<SourceLabels, Gauge<f64, AtomicU64>>,
+    target_info: Family<SourceLabels, Gauge>,
 }
 
 fn new_registry() -> Registry {
@@ -220,6 +234,32 @@ impl Metrics {
             "1 if every probed address of the pool presents the same leaf certificate (or at least the same key), else 0",
             pools.clone(),
         );
+        let discovery = DiscoveryFamilies::default();
+        registry.register(
+            "discovery_success",
+            "1 if the last DNS lookup of the discover: source succeeded, else 0 (its last good targets are still probed)",
+            discovery.success.clone(),
+        );
+        registry.register(
+            "discovery_failure",
+            "1 for the bounded reason the last lookup of the source failed (nxdomain, no_records, servfail, refused, timeout, bad_answer, error); absent while it succeeds",
+            discovery.failure.clone(),
+        );
+        registry.register(
+            "discovery_targets",
+            "Endpoints the source currently contributes (the last good set)",
+            discovery.targets.clone(),
+        );
+        registry.register(
+            "discovery_last_success_timestamp_seconds",
+            "Unix time of the source's last successful lookup",
+            discovery.last_success.clone(),
+        );
+        registry.register(
+            "discovery_target_info",
+            "One series per discovered endpoint (value always 1): the record it came from, the SRV target, port, priority and weight",
+            discovery.target_info.clone(),
+        );
         // Per-URL CRL families (src/revocation/metrics.rs), read from the CRL cache at scrape.
         registry.register_collector(Box::new(crate::revocation::metrics::CrlCollector));
         Self {
@@ -237,6 +277,7 @@ impl Metrics {
             in_flight,
             endpoints,
             addresses,
+            discovery,
             last_len: AtomicUsize::new(4096),
         }
     }
@@ -373,6 +414,42 @@ impl Metrics {
         self.reload_ok.set(i64::from(ok));
         if ok {
             self.reload_ts.set(now);
+        }
+    }
+
+    /// Replace every discovery series with `statuses` (sources not listed disappear).
+    pub fn record_discovery(&self, statuses: &[crate::discovery::SourceStatus]) {
+        let d = &self.discovery;
+        d.success.clear();
+        d.failure.clear();
+        d.targets.clear();
+        d.last_success.clear();
+        d.target_info.clear();
+        for s in statuses {
+            let src = vec![("source", s.source.clone())];
+            d.success.get_or_create(&src).set(i64::from(s.success));
+            d.targets.get_or_create(&src).set(s.targets as i64);
+            if let Some(t) = s.last_success {
+                d.last_success.get_or_create(&src).set(t);
+            }
+            if let Some(r) = s.reason {
+                let mut l = src.clone();
+                l.push(("reason", r.as_str().to_string()));
+                d.failure.get_or_create(&l).set(1);
+            }
+            for t in &s.target_info {
+                let opt = |v: Option<u16>| v.map(|v| v.to_string()).unwrap_or_default();
+                let l = vec![
+                    ("source", s.source.clone()),
+                    ("endpoint", t.endpoint.clone()),
+                    ("record", t.record.as_str().to_string()),
+                    ("target", t.target.clone()),
+                    ("port", t.port.to_string()),
+                    ("priority", opt(t.priority)),
+                    ("weight", opt(t.weight)),
+                ];
+                d.target_info.get_or_create(&l).set(1);
+            }
         }
     }
 
