@@ -127,8 +127,10 @@ impl StatusBoard {
 
     /// A fresh outcome of one (endpoint, address): replaces the previous one, and appends to the
     /// endpoint's history when its leaf or status changed.
+    /// A probe that captured no chain keeps showing the previous chain's facts, marked with
+    /// when they were captured (as the metrics do).
     pub fn record(&self, o: &ProbeOutcome) {
-        let fresh = Arc::new(o.clone());
+        let mut fresh = o.clone();
         let mut inner = self.write();
         let entry = inner
             .endpoints
@@ -137,8 +139,17 @@ impl StatusBoard {
         let pos = entry
             .targets
             .binary_search_by(|t| t.series_key.as_str().cmp(&o.series_key));
+        if let (None, Ok(i)) = (&fresh.report, pos) {
+            let p = &entry.targets[i];
+            if p.report.is_some() {
+                fresh.report = p.report.clone();
+                fresh.report_from = Some(p.report_from.unwrap_or(p.finished_at));
+            }
+        }
+        let carried = fresh.report_from.is_some();
+        let fresh = Arc::new(fresh);
         let prev = match pos {
-            Ok(i) => Some(std::mem::replace(&mut entry.targets[i], fresh)),
+            Ok(i) => Some(std::mem::replace(&mut entry.targets[i], fresh.clone())),
             Err(i) => {
                 entry.targets.insert(i, fresh);
                 None
@@ -157,7 +168,7 @@ impl StatusBoard {
         let old_leaf = prev.as_ref().and_then(|p| p.leaf_fingerprint());
         if let Some(new_leaf) = o.leaf_fingerprint() {
             // A carried-over report (no chain this time) is not a change.
-            if old_leaf != Some(new_leaf) && o.report_from.is_none() {
+            if old_leaf != Some(new_leaf) && !carried {
                 push(Change::Leaf {
                     from: old_leaf.map(str::to_string),
                     to: new_leaf.to_string(),
@@ -284,3 +295,6 @@ pub struct EndpointView {
     pub pool_members: Vec<Arc<ProbeOutcome>>,
     pub pool: Option<PoolSummary>,
 }
+
+#[cfg(test)]
+mod tests;
