@@ -17,6 +17,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -626,25 +627,38 @@ fn status_page_in_a_real_browser() {
     probe_now_refuses_cross_origin_and_headerless_posts(&auth_demo, &auth);
 
     let browser = rt.block_on(Browser::start());
-    let c = &browser.client;
-    rt.block_on(async {
-        fleet_lists_the_eight_demo_endpoints_worst_first_with_the_quickstart_statuses(c, &demo)
+    let c = browser.client.clone();
+    let (demo, auth_demo) = (Arc::new(demo), Arc::new(auth_demo));
+    let hostile_port = hostile.port;
+    let scenarios = {
+        let (demo, auth_demo) = (demo.clone(), auth_demo.clone());
+        async move {
+            let c = &c;
+            fleet_lists_the_eight_demo_endpoints_worst_first_with_the_quickstart_statuses(c, &demo)
+                .await;
+            typing_fepool_in_the_filter_leaves_fe01_and_fe02(c, &demo).await;
+            fe02_detail_shows_the_ten_day_expiry_and_the_inconsistent_pool(c, &demo).await;
+            probe_now_posts_and_comes_back_with_fresh_results(c, &demo).await;
+            screenshot_of_the_fleet_page_is_not_empty(c, &demo).await;
+            hostile_certificate_strings_are_shown_as_text_and_run_no_script(
+                c,
+                hostile_port,
+                &cn,
+                &san,
+                &name,
+            )
             .await;
-        typing_fepool_in_the_filter_leaves_fe01_and_fe02(c, &demo).await;
-        fe02_detail_shows_the_ten_day_expiry_and_the_inconsistent_pool(c, &demo).await;
-        probe_now_posts_and_comes_back_with_fresh_results(c, &demo).await;
-        screenshot_of_the_fleet_page_is_not_empty(c, &demo).await;
-        hostile_certificate_strings_are_shown_as_text_and_run_no_script(
-            c,
-            hostile.port,
-            &cn,
-            &san,
-            &name,
-        )
-        .await;
-        basic_auth_protects_the_page_and_the_browser_gets_in_with_credentials(c, &auth_demo).await;
-    });
+            basic_auth_protects_the_page_and_the_browser_gets_in_with_credentials(c, &auth_demo)
+                .await;
+        }
+    };
+    // In a task, so that a failed assertion still ends the WebDriver session (which stops
+    // chromium) before the panic is passed on.
+    let result = rt.block_on(rt.spawn(scenarios));
     rt.block_on(browser.close());
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
     drop((demo, auth_demo, hostile));
     drop(hostile_srv);
 }
