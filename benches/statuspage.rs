@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use certprobe::daemon::statuspage::render::{self, FleetQuery};
@@ -37,7 +36,6 @@ fn bench_statuspage(c: &mut Criterion) {
     let now = common::now() as f64 + 5.0;
 
     let mut g = c.benchmark_group("statuspage");
-    g.measurement_time(Duration::from_secs(10));
     g.throughput(criterion::Throughput::Elements(ENDPOINTS as u64));
     let paged = FleetQuery::default();
     let html = render::render_fleet(&snap.outcomes, &snap.pools, &paged, now);
@@ -84,8 +82,14 @@ fn bench_statuspage(c: &mut Criterion) {
         })
     });
     g.finish();
-    let _ = Arc::strong_count(&snap.outcomes[0]);
 }
 
-criterion_group!(benches, bench_statuspage);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench_statuspage
+}
 criterion_main!(benches);

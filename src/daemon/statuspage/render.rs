@@ -711,9 +711,9 @@ fn address_section(out: &mut String, o: &ProbeOutcome, now: f64) {
             out,
             &format!("{} .. {}", fmt_time(c.not_before), fmt_time(c.not_after)),
         );
-        let _ = write!(
+        let _ = writeln!(
             out,
-            " <span class=\"{}\">({} {:.1} days)</span></td></tr>\n",
+            " <span class=\"{}\">({} {:.1} days)</span></td></tr>",
             if d < 0.0 {
                 "bad"
             } else if d < 30.0 {

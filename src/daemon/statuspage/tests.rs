@@ -307,3 +307,48 @@ fn removed_targets_leave_the_board_and_the_detail_page_compares_pool_members() {
     board.retain_endpoints(&keep);
     assert_eq!(board.snapshot().outcomes.len(), 1);
 }
+
+#[test]
+fn probe_now_accepts_only_same_origin_requests() {
+    use crate::daemon::http::same_origin;
+    use axum::http::{HeaderMap, HeaderValue};
+    let h = |pairs: &[(&'static str, &'static str)]| {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, HeaderValue::from_static(v));
+        }
+        m
+    };
+    let host = ("host", "127.0.0.1:9915");
+    assert!(same_origin(&h(&[
+        host,
+        ("origin", "http://127.0.0.1:9915")
+    ])));
+    assert!(same_origin(&h(&[
+        host,
+        ("origin", "https://127.0.0.1:9915"),
+        ("sec-fetch-site", "same-origin")
+    ])));
+    assert!(same_origin(&h(&[
+        host,
+        ("referer", "http://127.0.0.1:9915/endpoint/fe02")
+    ])));
+    // Another origin, a cross-site fetch, an opaque origin, or no evidence at all: refused.
+    assert!(!same_origin(&h(&[host, ("origin", "http://evil.example")])));
+    assert!(!same_origin(&h(&[
+        host,
+        ("origin", "http://127.0.0.1:9916")
+    ])));
+    assert!(!same_origin(&h(&[
+        host,
+        ("origin", "http://127.0.0.1:9915"),
+        ("sec-fetch-site", "cross-site")
+    ])));
+    assert!(!same_origin(&h(&[host, ("origin", "null")])));
+    assert!(!same_origin(&h(&[
+        host,
+        ("referer", "http://127.0.0.1:9915.evil.example/")
+    ])));
+    assert!(!same_origin(&h(&[host])));
+    assert!(!same_origin(&h(&[("origin", "http://127.0.0.1:9915")])));
+}
