@@ -744,10 +744,31 @@ fn json_body(
     buf
 }
 
+/// `/` with `--web.disable-status-page`: links only.
+const INDEX: &str = concat!(
+    "<!doctype html>\n<html><head><title>certprobe</title></head><body>\n",
+    "<h1>certprobe</h1>\n<p>TLS / MTLS certificate chain prober (status page disabled).</p>\n<ul>\n",
+    "<li><a href=\"metrics\">/metrics</a>: cached probe results</li>\n",
+    "<li>/probe?endpoint=NAME: fresh probe of a configured endpoint</li>\n",
+    "<li><a href=\"healthz\">/healthz</a>, <a href=\"ready\">/ready</a></li>\n",
+    "</ul>\n</body></html>\n"
+);
+
+fn status_page_disabled() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "the status page is disabled (--web.disable-status-page)\n",
+    )
+        .into_response()
+}
+
 async fn fleet_page(
     State(state): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if !state.board.is_enabled() {
+        return (page_headers(HTML), INDEX).into_response();
+    }
     let query = FleetQuery {
         q: q.get("q").cloned().unwrap_or_default(),
         page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
@@ -793,6 +814,9 @@ async fn endpoint_page(
     axum::extract::Path(name): axum::extract::Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if !state.board.is_enabled() {
+        return status_page_disabled();
+    }
     let now = crate::runner::unix_now();
     let json = wants_json(&q);
     let Some(view) = state.board.endpoint(&name) else {
@@ -913,6 +937,9 @@ async fn probe_now(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if !state.board.is_enabled() {
+        return status_page_disabled();
+    }
     if !same_origin(&headers) {
         return (
             StatusCode::FORBIDDEN,

@@ -103,6 +103,10 @@ pub struct WebArgs {
     /// Rows per page of the status page's fleet table (`GET /`).
     #[arg(long = "web.page-size", default_value_t = crate::daemon::statuspage::DEFAULT_PAGE_SIZE)]
     pub page_size: usize,
+    /// Serve no status page (`/` is then a list of links) and keep no copy of the outcomes
+    /// for it (about 8 KB per target).
+    #[arg(long = "web.disable-status-page")]
+    pub disable_status_page: bool,
 }
 
 fn parse_duration(s: &str) -> Result<crate::config::HumanDuration, String> {
@@ -124,6 +128,7 @@ impl Default for WebArgs {
             probe_concurrency: 8,
             probe_queue_timeout: crate::config::HumanDuration(Duration::from_secs(10)),
             page_size: crate::daemon::statuspage::DEFAULT_PAGE_SIZE,
+            disable_status_page: false,
         }
     }
 }

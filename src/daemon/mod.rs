@@ -334,7 +334,11 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     let metrics = Arc::new(Metrics::new(BuildInfo::from_build_env()));
     let sink = Arc::new(MetricsSink {
         metrics: metrics.clone(),
-        board: Arc::new(statuspage::StatusBoard::new()),
+        board: Arc::new(if opts.web.disable_status_page {
+            statuspage::StatusBoard::disabled()
+        } else {
+            statuspage::StatusBoard::new()
+        }),
         pools: Mutex::new(BTreeMap::new()),
     });
     let web = match &opts.web_config {

@@ -88,6 +88,9 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     inner: RwLock<Inner>,
+    /// `--web.disable-status-page`: nothing is kept (every method is a no-op) and the page's
+    /// routes answer 404.
+    disabled: bool,
 }
 
 /// A consistent copy of the board (cheap: the outcomes are shared).
@@ -117,6 +120,18 @@ impl StatusBoard {
         Self::default()
     }
 
+    /// A board that keeps nothing (`--web.disable-status-page`: no memory spent on the page).
+    pub fn disabled() -> Self {
+        Self {
+            disabled: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.disabled
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -130,6 +145,9 @@ impl StatusBoard {
     /// A probe that captured no chain keeps showing the previous chain's facts, marked with
     /// when they were captured (as the metrics do).
     pub fn record(&self, o: &ProbeOutcome) {
+        if self.disabled {
+            return;
+        }
         let mut fresh = o.clone();
         // The raw DER (chain, OCSP staple) is neither shown nor serialized (the parsed facts
         // are): not kept, a few KB less per target.
@@ -217,6 +235,9 @@ impl StatusBoard {
 
     /// Latest pool verdicts (replacing those of the same pools).
     pub fn record_pools(&self, pools: &[PoolSummary]) {
+        if self.disabled {
+            return;
+        }
         let mut inner = self.write();
         for p in pools {
             inner.pools.insert(p.pool.clone(), p.clone());

@@ -352,3 +352,23 @@ fn probe_now_accepts_only_same_origin_requests() {
     assert!(!same_origin(&h(&[host])));
     assert!(!same_origin(&h(&[("origin", "http://127.0.0.1:9915")])));
 }
+
+#[test]
+fn a_disabled_board_keeps_nothing() {
+    let (_lab, outs) = fleet_lab();
+    let board = StatusBoard::disabled();
+    assert!(!board.is_enabled());
+    for o in &outs {
+        board.record(o);
+    }
+    board.record_pools(&[crate::report::PoolSummary {
+        pool: "web".into(),
+        consistent: true,
+        status: Status::Ok,
+        detail: String::new(),
+    }]);
+    let snap = board.snapshot();
+    assert!(snap.outcomes.is_empty() && snap.pools.is_empty());
+    assert!(board.endpoint("a-ok").is_none());
+    assert!(StatusBoard::new().is_enabled());
+}
