@@ -25,6 +25,9 @@ use crate::report::PoolSummary;
 /// History entries kept per endpoint (oldest dropped first).
 pub const HISTORY_CAP: usize = 32;
 
+/// How much older than the shown outcome a delivered one may be and still be ignored.
+const STALE_WINDOW_SECS: f64 = 3600.0;
+
 /// Rows per page of the fleet table unless `--web.page-size` says otherwise.
 pub const DEFAULT_PAGE_SIZE: usize = 500;
 
@@ -161,6 +164,15 @@ impl StatusBoard {
         let pos = entry
             .targets
             .binary_search_by(|t| t.series_key.as_str().cmp(&o.series_key));
+        // An older outcome than the one shown (the scheduler re-judging a pool with its own copy
+        // of a member that "probe now" refreshed since) does not replace it. Bounded to an hour
+        // so that a wall clock stepped back cannot freeze the board.
+        if let Ok(i) = pos {
+            let shown = entry.targets[i].finished_at;
+            if o.finished_at < shown && shown - o.finished_at < STALE_WINDOW_SECS {
+                return;
+            }
+        }
         if let (None, Ok(i)) = (&fresh.report, pos) {
             let p = &entry.targets[i];
             if p.report.is_some() {

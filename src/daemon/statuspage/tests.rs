@@ -372,3 +372,25 @@ fn a_disabled_board_keeps_nothing() {
     assert!(board.endpoint("a-ok").is_none());
     assert!(StatusBoard::new().is_enabled());
 }
+
+#[test]
+fn an_older_outcome_does_not_replace_a_fresher_one() {
+    let lab = Lab::new("  - {name: web, host: web.test, port: 443, pool: p}\n");
+    let board = StatusBoard::new();
+    let mut fresh = lab.outcome("web", 1, Some(("web.test", &["web.test"], 90)));
+    fresh.finished_at = NOW + 30.0;
+    board.record(&fresh);
+    // The scheduler's copy from before a "probe now", re-recorded with its pool.
+    let old = lab.outcome("web", 1, None);
+    board.record(&old);
+    let shown = &board.endpoint("web").unwrap().entry.targets[0];
+    assert_eq!(shown.finished_at, NOW + 30.0);
+    assert!(shown.capture.failure.is_none());
+    assert_eq!(board.endpoint("web").unwrap().entry.history.len(), 2);
+    // A much older one (a clock stepped back by more than an hour) is taken.
+    let mut stepped = lab.outcome("web", 1, None);
+    stepped.finished_at = NOW - 7200.0;
+    board.record(&stepped);
+    let shown = &board.endpoint("web").unwrap().entry.targets[0];
+    assert!(shown.capture.failure.is_some());
+}
