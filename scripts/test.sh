@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Works on a fresh Debian machine: installs what the tests
 # need (a C toolchain and make, openssl, nginx, prometheus/promtool, python3-yaml, and the
-# foreign TLS servers gnutls-bin, stunnel4, haproxy, apache2, and the STARTTLS daemons postfix,
-# dovecot, slapd, prosody, postgresql, mariadb-server, vsftpd, inn2), then runs
+# foreign TLS servers gnutls-bin, stunnel4, haproxy, apache2, the STARTTLS daemons postfix,
+# dovecot, slapd, prosody, postgresql, mariadb-server, vsftpd, inn2, and chromium + chromium-driver
+# for the status page's browser test), then runs
 # formatting, lints, the single-crypto-provider guard, every test, and the deploy checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,10 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2
 # bookworm's kubernetes-client (v1.20, kustomize v2.0.3) fails with 'unknown field "labels"',
 # so it is only the fallback when no kubectl is installed.
 command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
+# A real browser for tests/statuspage_browser.rs: Debian's chromium, driven headless through
+# its WebDriver (chromium-driver ships /usr/bin/chromedriver of the same version).
+command -v chromium >/dev/null || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 # Proxies for tests/proxy.rs.
 [ -x /usr/bin/tinyproxy ] || need_pkgs+=(tinyproxy)
 [ -x /usr/sbin/danted ] || need_pkgs+=(dante-server)

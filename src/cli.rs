@@ -299,6 +299,9 @@ pub struct DemoArgs {
     /// Report format for --once.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// TLS and basic auth for the demo's daemon (exporter-toolkit web config), as for `probe`.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
     /// Third octet of the lab's loopback addresses (127.0.N.x), to run labs side by side.
     #[arg(long = "lab-net", default_value_t = 10, hide = true)]
     pub lab_net: u8,

@@ -14,7 +14,14 @@ pub const JSON_VERSION: u32 = 2;
 
 /// Overall status: the worst of every outcome (and pool verdict).
 pub fn overall_status(outcomes: &[ProbeOutcome], pools: &[PoolSummary]) -> Status {
-    let mut s = if outcomes.is_empty() {
+    overall_status_of(outcomes.iter(), pools)
+}
+
+fn overall_status_of<'a>(
+    outcomes: impl ExactSizeIterator<Item = &'a ProbeOutcome>,
+    pools: &[PoolSummary],
+) -> Status {
+    let mut s = if outcomes.len() == 0 {
         Status::Unknown
     } else {
         Status::Ok
@@ -148,13 +155,26 @@ pub fn render_json(
 /// [`render_json`] streamed into `w` (same bytes): `probe --once` writes straight to stdout
 /// instead of building the whole document (about 14 KB per result) in memory first.
 pub fn write_json<W: std::io::Write>(
-    mut w: W,
+    w: W,
     outcomes: &[ProbeOutcome],
     pools: &[PoolSummary],
     now: i64,
     generated: i64,
 ) -> std::io::Result<()> {
-    let status = overall_status(outcomes, pools);
+    let refs: Vec<&ProbeOutcome> = outcomes.iter().collect();
+    write_json_refs(w, &refs, pools, now, generated)
+}
+
+/// [`write_json`] over borrowed outcomes (the status page's `?format=json` serves outcomes it
+/// shares with the board, without copying them).
+pub fn write_json_refs<W: std::io::Write>(
+    mut w: W,
+    outcomes: &[&ProbeOutcome],
+    pools: &[PoolSummary],
+    now: i64,
+    generated: i64,
+) -> std::io::Result<()> {
+    let status = overall_status_of(outcomes.iter().copied(), pools);
     let doc = JsonDoc {
         version: JSON_VERSION,
         generated_at: rfc3339(generated),

@@ -8,7 +8,14 @@
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /ready` | 200 once the config is loaded and the first round finished, else 503 |
 //! | `POST /-/reload` | reload the config: 200, or 500 with the error text (403 unless `--web.enable-lifecycle`) |
-//! | `GET /` | index page |
+//! | `GET /` | the status page: the fleet table, worst first (`?q=` filter, `?page=`, `?format=json`) |
+//! | `GET /endpoint/NAME` | one endpoint in detail (`?format=json`) |
+//! | `POST /probe?endpoint=NAME` | "probe now" from the status page: same-origin requests only; 303 back to the page |
+//! | `GET /static/app.css`, `GET /static/app.js` | the page's embedded assets |
+//!
+//! The status page ([`super::statuspage`]) renders the [`StatusBoard`] the daemon's sink fills
+//! with the same outcomes the metrics are made of; every page carries a strict
+//! Content-Security-Policy ([`super::statuspage::CSP`]).
 //!
 //! The HTTP layer never probes by itself: `/probe` calls the [`Prober`] the daemon supplies, and
 //! `/-/reload` sends a [`ReloadRequest`] to the daemon. Basic auth and TLS come from the
@@ -47,7 +54,7 @@ use std::sync::{Arc, RwLock};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -56,6 +63,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::authguard::Source;
 use super::listener::ListenerLimits;
 use super::metrics::{Metrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT};
+use super::statuspage::render::{self, FleetQuery, ProbeNotice};
+use super::statuspage::StatusBoard;
 use super::webconfig::{AuthResult, BasicAuth, WebConfig};
 use crate::outcome::ProbeOutcome;
 
@@ -97,6 +106,11 @@ pub type ProbeFuture =
 /// additionally bounds the wait by Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` header.
 pub type Prober = Arc<dyn Fn(ProbeQuery) -> ProbeFuture + Send + Sync>;
 
+/// Where the outcomes of a "probe now" from the status page go: the daemon re-judges them with
+/// the endpoint's pool members and records them like a scheduled probe (metrics and board).
+/// Without one, they are recorded into the board as they are.
+pub type Recorder = Arc<dyn Fn(Vec<ProbeOutcome>) + Send + Sync>;
+
 /// Shared state of the HTTP server.
 pub struct AppState {
     pub metrics: Arc<Metrics>,
@@ -114,6 +128,9 @@ pub struct AppState {
     probe_slots: Arc<tokio::sync::Semaphore>,
     probe_queue: ProbeQueue,
     probe_waiting: std::sync::atomic::AtomicUsize,
+    board: Arc<StatusBoard>,
+    page_size: usize,
+    recorder: Option<Recorder>,
 }
 
 /// How `/probe` requests wait for a slot.
@@ -162,7 +179,33 @@ impl AppState {
                 timeout: std::time::Duration::from_secs(10),
             },
             probe_waiting: std::sync::atomic::AtomicUsize::new(0),
+            board: Arc::new(StatusBoard::new()),
+            page_size: super::statuspage::DEFAULT_PAGE_SIZE,
+            recorder: None,
         }
+    }
+
+    /// The board the status page shows (the daemon shares it with its outcome sink).
+    pub fn with_board(mut self, board: Arc<StatusBoard>) -> Self {
+        self.board = board;
+        self
+    }
+
+    /// The status page's board.
+    pub fn board(&self) -> &Arc<StatusBoard> {
+        &self.board
+    }
+
+    /// Rows per page of the fleet table (`--web.page-size`; at least 1).
+    pub fn with_page_size(mut self, rows: usize) -> Self {
+        self.page_size = rows.max(1);
+        self
+    }
+
+    /// Where "probe now" outcomes go (see [`Recorder`]).
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// Limits of the listener `serve` runs.
@@ -295,9 +338,12 @@ pub fn parse_target(t: &str) -> Result<(String, u16), String> {
 /// Build the router (exposed for tests and embedding).
 pub fn router(state: Arc<AppState>) -> Router {
     let router = Router::new()
-        .route("/", get(index))
+        .route("/", get(fleet_page))
+        .route("/endpoint/{name}", get(endpoint_page))
+        .route("/static/app.css", get(app_css))
+        .route("/static/app.js", get(app_js))
         .route("/metrics", get(metrics))
-        .route("/probe", get(probe))
+        .route("/probe", get(probe).post(probe_now))
         .route("/-/reload", post(reload));
     let router = match state.web.auth.clone() {
         Some(auth) => router.layer(axum::middleware::from_fn_with_state(auth, basic_auth)),
@@ -640,14 +686,313 @@ fn bounded_body(e: &str) -> std::borrow::Cow<'_, str> {
     .into()
 }
 
-async fn index() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html>\n<html><head><title>certprobe</title></head><body>\n",
-        "<h1>certprobe</h1>\n<p>TLS / MTLS certificate chain prober.</p>\n<ul>\n",
-        "<li><a href=\"metrics\">/metrics</a>: cached probe results</li>\n",
-        "<li>/probe?endpoint=NAME: fresh probe of a configured endpoint</li>\n",
-        "<li><a href=\"healthz\">/healthz</a>, <a href=\"ready\">/ready</a></li>\n",
-        "<li>POST /-/reload: reload the configuration</li>\n",
-        "</ul>\n</body></html>\n"
-    ))
+// === The status page ===
+
+/// Headers of every status page response: the strict CSP, no sniffing, no framing, no caching
+/// (the page is live state), the Referer only to this origin.
+fn page_headers(content_type: &'static str) -> [(header::HeaderName, HeaderValue); 6] {
+    [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(super::statuspage::CSP),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+
+fn wants_json(q: &HashMap<String, String>) -> bool {
+    q.get("format").is_some_and(|f| f == "json")
+}
+
+/// Render off the async workers (10,000 rows take milliseconds, not microseconds).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering failed: {e}\n"),
+        )
+            .into_response()
+    })
+}
+
+fn json_body(
+    outcomes: &[&ProbeOutcome],
+    pools: &[crate::report::PoolSummary],
+    now: f64,
+) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Err(e) =
+        crate::report::write_json_refs(&mut buf, outcomes, pools, now as i64, now as i64)
+    {
+        return format!("{{\"error\":\"{e}\"}}\n").into_bytes();
+    }
+    buf
+}
+
+/// `/` with `--web.disable-status-page`: links only.
+const INDEX: &str = concat!(
+    "<!doctype html>\n<html><head><title>certprobe</title></head><body>\n",
+    "<h1>certprobe</h1>\n<p>TLS / MTLS certificate chain prober (status page disabled).</p>\n<ul>\n",
+    "<li><a href=\"metrics\">/metrics</a>: cached probe results</li>\n",
+    "<li>/probe?endpoint=NAME: fresh probe of a configured endpoint</li>\n",
+    "<li><a href=\"healthz\">/healthz</a>, <a href=\"ready\">/ready</a></li>\n",
+    "</ul>\n</body></html>\n"
+);
+
+fn status_page_disabled() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "the status page is disabled (--web.disable-status-page)\n",
+    )
+        .into_response()
+}
+
+async fn fleet_page(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !state.board.is_enabled() {
+        return (page_headers(HTML), INDEX).into_response();
+    }
+    let query = FleetQuery {
+        q: q.get("q").cloned().unwrap_or_default(),
+        page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+        page_size: state.page_size,
+    };
+    let json = wants_json(&q);
+    let snap = state.board.snapshot();
+    let now = crate::runner::unix_now();
+    let rendered = blocking(move || {
+        if json {
+            let (rows, _) = render::select(&snap.outcomes, &query.q);
+            let (shown, page, pages) = render::page(&rows, &query);
+            let next: Option<String> = (page < pages).then(|| {
+                format!(
+                    "<?format=json&q={}&page={}>; rel=\"next\"",
+                    render::pct(&query.q),
+                    page + 1
+                )
+            });
+            (json_body(shown, &snap.pools, now), next)
+        } else {
+            (
+                render::render_fleet(&snap.outcomes, &snap.pools, &query, now).into_bytes(),
+                None,
+            )
+        }
+    })
+    .await;
+    match rendered {
+        Ok((body, next)) => {
+            let mut resp = (page_headers(if json { JSON } else { HTML }), body).into_response();
+            if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                resp.headers_mut().insert(header::LINK, link);
+            }
+            resp
+        }
+        Err(r) => r,
+    }
+}
+
+async fn endpoint_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !state.board.is_enabled() {
+        return status_page_disabled();
+    }
+    let now = crate::runner::unix_now();
+    let json = wants_json(&q);
+    let Some(view) = state.board.endpoint(&name) else {
+        let body = if json {
+            format!(
+                "{{\"error\":{}}}\n",
+                serde_json::Value::String(format!("unknown endpoint {name:?}"))
+            )
+        } else {
+            render::render_not_found(&name, now)
+        };
+        return (
+            StatusCode::NOT_FOUND,
+            page_headers(if json { JSON } else { HTML }),
+            body,
+        )
+            .into_response();
+    };
+    let notice = q.get("probed").and_then(|p| ProbeNotice::from_query(p));
+    let probe_enabled = state.probe_enabled;
+    let rendered = blocking(move || {
+        if json {
+            let refs: Vec<&ProbeOutcome> = view.entry.targets.iter().map(|t| &**t).collect();
+            let pools: Vec<crate::report::PoolSummary> = view.pool.iter().cloned().collect();
+            json_body(&refs, &pools, now)
+        } else {
+            render::render_endpoint(&name, &view, now, notice, probe_enabled).into_bytes()
+        }
+    })
+    .await;
+    match rendered {
+        Ok(body) => (page_headers(if json { JSON } else { HTML }), body).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn app_css() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=300"),
+            ),
+        ],
+        super::statuspage::APP_CSS,
+    )
+        .into_response()
+}
+
+async fn app_js() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=300"),
+            ),
+        ],
+        super::statuspage::APP_JS,
+    )
+        .into_response()
+}
+
+/// The `host[:port]` of an absolute URL (`Origin`, `Referer`), lower-cased.
+fn url_authority(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    // No userinfo in an Origin; a Referer never carries it either (browsers strip it).
+    let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    Some(auth.to_ascii_lowercase())
+}
+
+/// Whether a state-changing request comes from a page of this origin: a browser says so in
+/// `Sec-Fetch-Site` (it must be `same-origin`), and `Origin` (or, without it, `Referer`) must
+/// name the `Host` the request was sent to. A request with none of the three is refused: every
+/// browser sends `Origin` on a POST, and scripts use `GET /probe`.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |h: &header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| !s.eq_ignore_ascii_case("same-origin")) {
+        return false;
+    }
+    let Some(host) = get(&header::HOST).map(str::to_ascii_lowercase) else {
+        return false;
+    };
+    let named = match (get(&header::ORIGIN), get(&header::REFERER)) {
+        (Some(o), _) => Some(o),
+        (None, Some(r)) => Some(r),
+        (None, None) => None,
+    };
+    match named {
+        Some(u) => url_authority(u).is_some_and(|a| a == host),
+        None => false,
+    }
+}
+
+/// `POST /probe?endpoint=NAME`, the status page's "probe now": a fresh probe of a configured
+/// endpoint (same slots and limits as `GET /probe`), recorded like a scheduled one, then 303
+/// back to the endpoint's page with a fixed notice.
+async fn probe_now(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !state.board.is_enabled() {
+        return status_page_disabled();
+    }
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "cross-origin POST refused: \"probe now\" works from the status page of this daemon; scripts use GET /probe?endpoint=NAME\n",
+        )
+            .into_response();
+    }
+    let Some(name) = q.get("endpoint").filter(|e| !e.is_empty()).cloned() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "POST /probe takes ?endpoint=NAME (ad-hoc targets: GET /probe?target=)\n",
+        )
+            .into_response();
+    };
+    let back = |n: ProbeNotice| {
+        (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(&format!(
+                    "endpoint/{}?probed={}",
+                    render::pct(&name),
+                    n.as_str()
+                ))
+                .unwrap_or_else(|_| HeaderValue::from_static("./")),
+            )],
+        )
+            .into_response()
+    };
+    if !state.probe_enabled {
+        return back(ProbeNotice::Disabled);
+    }
+    let Ok(_slot) = probe_slot(&state, None).await else {
+        return back(ProbeNotice::Busy);
+    };
+    match (state.prober)(ProbeQuery::Endpoint(name.clone())).await {
+        Ok(outcomes) => {
+            match &state.recorder {
+                Some(r) => r(outcomes),
+                None => {
+                    for o in &outcomes {
+                        state.board.record(o);
+                    }
+                }
+            }
+            back(ProbeNotice::Done)
+        }
+        Err(e @ ProbeRefused::UnknownEndpoint(_)) => {
+            (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(endpoint = %crate::text::quote(&name), error = %e, "probe now from the status page failed");
+            back(ProbeNotice::Failed)
+        }
+    }
 }

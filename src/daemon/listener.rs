@@ -100,6 +100,13 @@ pub struct WebArgs {
     /// How long a /probe request waits for a free slot before it is answered 429.
     #[arg(long = "web.probe-queue-timeout", default_value = "10s", value_parser = parse_duration)]
     pub probe_queue_timeout: crate::config::HumanDuration,
+    /// Rows per page of the status page's fleet table (`GET /`).
+    #[arg(long = "web.page-size", default_value_t = crate::daemon::statuspage::DEFAULT_PAGE_SIZE)]
+    pub page_size: usize,
+    /// Serve no status page (`/` is then a list of links) and keep no copy of the outcomes
+    /// for it (about 8 KB per target).
+    #[arg(long = "web.disable-status-page")]
+    pub disable_status_page: bool,
 }
 
 fn parse_duration(s: &str) -> Result<crate::config::HumanDuration, String> {
@@ -120,6 +127,8 @@ impl Default for WebArgs {
             max_handshakes_per_source: l.max_handshakes_per_source,
             probe_concurrency: 8,
             probe_queue_timeout: crate::config::HumanDuration(Duration::from_secs(10)),
+            page_size: crate::daemon::statuspage::DEFAULT_PAGE_SIZE,
+            disable_status_page: false,
         }
     }
 }
@@ -137,6 +146,9 @@ impl WebArgs {
         }
         if self.max_handshakes_per_source == 0 {
             return Err("--web.max-handshakes-per-source must be at least 1".into());
+        }
+        if self.page_size == 0 {
+            return Err("--web.page-size must be at least 1".into());
         }
         if self.probe_concurrency == 0 {
             return Err("--web.probe-concurrency must be at least 1".into());

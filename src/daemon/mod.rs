@@ -9,6 +9,7 @@ pub mod listener;
 pub mod metrics;
 pub mod scheduler;
 pub mod ssrf;
+pub mod statuspage;
 pub mod webconfig;
 
 use std::collections::{BTreeMap, HashSet};
@@ -44,9 +45,10 @@ pub struct DaemonOptions {
     pub web: listener::WebArgs,
 }
 
-/// The scheduler's results go to the metrics registry.
+/// The scheduler's results go to the metrics registry and the status page's board.
 struct MetricsSink {
     metrics: Arc<Metrics>,
+    board: Arc<statuspage::StatusBoard>,
     /// Latest consistency per pool (the registry wants the whole set each time).
     pools: Mutex<BTreeMap<String, bool>>,
 }
@@ -55,6 +57,7 @@ impl MetricsSink {
     fn retain_pools(&self, configured: &HashSet<String>) {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         pools.retain(|p, _| configured.contains(p));
+        self.board.retain_pools(configured);
         let all: Vec<(String, bool)> = pools.iter().map(|(p, c)| (p.clone(), *c)).collect();
         self.metrics.record_pools(&all);
     }
@@ -63,13 +66,16 @@ impl MetricsSink {
 impl OutcomeSink for MetricsSink {
     fn record(&self, outcome: &ProbeOutcome) {
         self.metrics.record(outcome);
+        self.board.record(outcome);
     }
 
     fn remove(&self, endpoint: &str, addresses: &[String]) {
         self.metrics.remove_targets(endpoint, addresses);
+        self.board.remove(endpoint, addresses);
     }
 
     fn pools(&self, pools: &[PoolSummary]) {
+        self.board.record_pools(pools);
         let mut known = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         for p in pools {
             known.insert(p.pool.clone(), p.consistent);
@@ -174,6 +180,39 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
             runner::apply_cross_rules(&cfg.policy, &mut outcomes);
             Ok(outcomes)
         })
+    })
+}
+
+/// Where the status page's "probe now" outcomes go: re-judged with the latest outcomes of the
+/// endpoint's pool members and `same_issuer` partners (a pool member probed alone would look
+/// consistent with itself), then recorded like a scheduled probe, into the metrics and the board.
+fn make_recorder(current: Arc<RwLock<Arc<Config>>>, sink: Arc<MetricsSink>) -> http::Recorder {
+    Arc::new(move |fresh: Vec<ProbeOutcome>| {
+        let cfg = current
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        let Some(first) = fresh.first() else {
+            return;
+        };
+        let name = first.target.endpoint.clone();
+        let pool = first.target.pool.clone();
+        let partners = runner::same_issuer_partners(&cfg.policy, &first.target.profile);
+        if pool.is_none() && partners.is_empty() {
+            for o in &fresh {
+                sink.record(o);
+            }
+            return;
+        }
+        let mut all = sink.board.related(&name, pool.as_deref(), &partners);
+        all.extend(fresh);
+        let pools = runner::apply_cross_rules(&cfg.policy, &mut all);
+        for o in &all {
+            sink.record(o);
+        }
+        if !pools.is_empty() {
+            sink.pools(&pools);
+        }
     })
 }
 
@@ -334,6 +373,7 @@ impl Daemon {
         }
         let names = owned_names(&cfg);
         self.metrics.retain_endpoints(&names);
+        self.sink.board.retain_endpoints(&names);
         self.scheduler.apply(&cfg, owner(cfg.global.shard));
         self.sink.retain_pools(&owned_pools(&cfg));
         self.state.set_adhoc_ports(Some(cfg.adhoc_ports()));
@@ -427,6 +467,11 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     let metrics = Arc::new(Metrics::new(BuildInfo::from_build_env()));
     let sink = Arc::new(MetricsSink {
         metrics: metrics.clone(),
+        board: Arc::new(if opts.web.disable_status_page {
+            statuspage::StatusBoard::disabled()
+        } else {
+            statuspage::StatusBoard::new()
+        }),
         pools: Mutex::new(BTreeMap::new()),
     });
     let web = match &opts.web_config {
@@ -440,6 +485,11 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
     let local = listener.local_addr().ok();
+    if let Some(addr) = local {
+        // The bound address (with `--web.listen-address 127.0.0.1:0`, the port the kernel chose).
+        let scheme = if web.tls.is_some() { "https" } else { "http" };
+        tracing::info!(address = %addr, "listening on {scheme}://{addr}/ (status page at /, metrics at /metrics)");
+    }
     // Raise the soft descriptor limit, keep the probes' share, give the listener the rest.
     let budget = listener::fd_budget(
         opts.web.max_connections,
@@ -472,7 +522,10 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
             .with_limits(limits)
             .with_lifecycle(opts.web.enable_lifecycle)
             .with_probe_enabled(!opts.web.disable_probe)
-            .with_probe_limits(opts.web.probe_concurrency, opts.web.probe_queue_timeout.0),
+            .with_probe_limits(opts.web.probe_concurrency, opts.web.probe_queue_timeout.0)
+            .with_board(sink.board.clone())
+            .with_page_size(opts.web.page_size)
+            .with_recorder(make_recorder(current.clone(), sink.clone())),
     );
     state.set_adhoc_ports(Some(cfg.adhoc_ports()));
     state
@@ -483,6 +536,7 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     let http_stop = CancellationToken::new();
     let names = owned_names(&cfg);
     metrics.retain_endpoints(&names);
+    sink.board.retain_endpoints(&names);
     metrics.set_config_reload(true, unix_now());
     metrics.set_config_warnings(cfg.warnings.len());
     let scheduler = Scheduler::start(&cfg, owner(cfg.global.shard), sink.clone(), root.clone());

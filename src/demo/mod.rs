@@ -49,6 +49,10 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
         lab.config_path.display()
     );
     eprintln!("Now running the daemon on the same config. Try, in another terminal:");
+    eprintln!(
+        "  open http://{}/ in a browser (the status page: fleet, worst first; click an endpoint)",
+        args.listen
+    );
     eprintln!("  curl -s http://{}/metrics | grep -E 'certprobe_(policy_status|policy_rule_failed|pool_consistent|mtls_enforced)' | grep -v ' 0$'", args.listen);
     eprintln!(
         "  curl -s 'http://{}/probe?endpoint=edge-external'",
@@ -76,7 +80,7 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
         config_path: Some(lab.config_path.clone()),
         initial: cfg,
         listen: args.listen.clone(),
-        web_config: None,
+        web_config: args.web_config.clone(),
         shard_override: false,
         watch_config: false,
         shutdown_grace: std::time::Duration::from_secs(5),
