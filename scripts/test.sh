@@ -119,4 +119,8 @@ if [ -x scripts/e2e.sh ]; then
   echo "== end to end with a real Prometheus"
   scripts/e2e.sh
 fi
+if [ -x scripts/e2e-shards.sh ]; then
+  echo "== shards end to end: 3 daemons --shard i/3, one real Prometheus"
+  scripts/e2e-shards.sh
+fi
 echo "== all checks passed"
