@@ -67,6 +67,8 @@ FAMILIES = {
     probe_phase_duration_seconds_count config_warnings scheduler_behind_total
     probes_in_flight chain_order_valid chain_complete chain_root_sent
     chain_weak_signature_hash
+    discovery_success discovery_failure discovery_targets
+    discovery_last_success_timestamp_seconds discovery_target_info
     """.split()
 }
 # Families only `metrics: {detail: full}` exports (docs/metrics.md, "Series budget"): the
