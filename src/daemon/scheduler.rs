@@ -595,18 +595,7 @@ fn log_changes(o: &ProbeOutcome, prev: Option<&Latest>) {
     let new_status = o.evaluation.status;
     let old_status = prev.map(|p| p.status);
     if old_status != Some(new_status) && (old_status.is_some() || new_status != Status::Ok) {
-        let failing: Vec<&str> = o
-            .evaluation
-            .verdicts
-            .iter()
-            .filter(|v| {
-                matches!(
-                    v.verdict,
-                    crate::policy::Verdict::Fail | crate::policy::Verdict::Warn
-                )
-            })
-            .map(|v| v.rule.as_str())
-            .collect();
+        let failing: Vec<&str> = o.evaluation.failing().map(|v| v.rule.as_str()).collect();
         tracing::info!(endpoint = %ep, address = %addr, old = ?old_status, new = ?new_status, rules = ?failing, "policy status changed");
     }
 }

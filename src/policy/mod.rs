@@ -329,6 +329,13 @@ fn validate_rules(
 }
 
 impl Evaluation {
+    /// The verdicts that do not pass: failures and warnings, in evaluation order.
+    pub fn failing(&self) -> impl Iterator<Item = &RuleVerdict> + '_ {
+        self.verdicts
+            .iter()
+            .filter(|v| matches!(v.verdict, Verdict::Fail | Verdict::Warn))
+    }
+
     /// Append a verdict (e.g. from the cross-endpoint rules) and roll the status up again.
     pub fn add_verdict(&mut self, v: RuleVerdict) {
         self.verdicts.push(v);

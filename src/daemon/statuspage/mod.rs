@@ -106,14 +106,7 @@ pub struct Snapshot {
 
 fn failing_rules(o: &ProbeOutcome) -> Vec<String> {
     o.evaluation
-        .verdicts
-        .iter()
-        .filter(|v| {
-            matches!(
-                v.verdict,
-                crate::policy::Verdict::Fail | crate::policy::Verdict::Warn
-            )
-        })
+        .failing()
         .map(|v| v.rule.as_str().to_string())
         .collect()
 }

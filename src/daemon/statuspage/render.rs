@@ -114,11 +114,7 @@ fn reason(o: &ProbeOutcome) -> Option<String> {
 }
 
 fn failing(o: &ProbeOutcome) -> impl Iterator<Item = (&'static str, Verdict)> + '_ {
-    o.evaluation
-        .verdicts
-        .iter()
-        .filter(|v| matches!(v.verdict, Verdict::Fail | Verdict::Warn))
-        .map(|v| (v.rule.as_str(), v.verdict))
+    o.evaluation.failing().map(|v| (v.rule.as_str(), v.verdict))
 }
 
 /// The lower-cased text the filter searches (also the row's `data-filter` for app.js).
