@@ -60,7 +60,10 @@ pub async fn evaluate_capture_checked(
     let mut report = analyze_capture(ep, &capture, &[], ctx, finished_at);
     // An incomplete chain: its missing issuers from the AIA caIssuers URLs (only hosts in
     // `revocation.allow_hosts`), then the chain analyzed again with them, as Windows does.
-    if let Some(r) = report.as_ref() {
+    if let Some(r) = report
+        .as_ref()
+        .filter(|_| !ep.revocation.aia_hosts.is_empty())
+    {
         let tls = crate::revocation::fetch::tls_config_cached(&ctx.stores);
         if let Some((certs, aia)) =
             crate::revocation::aia::chase(r, &ctx.stores, &ep.revocation, Some(tls), unix_now())

@@ -100,20 +100,28 @@ fn known_issuer(stores: &TrustStores, issuer_der: &[u8]) -> bool {
     })
 }
 
-/// The certificates in a caIssuers body: one DER certificate (AD CS publishes `.crt` files
-/// so), or PEM `CERTIFICATE` blocks. PKCS#7 (`.p7c`) bundles are not read (`bad_der`). Pure.
-pub fn parse_body(body: &[u8]) -> Result<Vec<CertificateDer<'static>>, Reason> {
+/// The certificates in a caIssuers body, each parsed once: one DER certificate (AD CS
+/// publishes `.crt` files so), or PEM `CERTIFICATE` blocks (at most 8). PKCS#7 (`.p7c`)
+/// bundles are not read. `bad_der` when no certificate parses. Pure.
+pub fn parse_body(body: &[u8]) -> Result<Vec<(CertificateDer<'static>, CertFacts)>, Reason> {
     if body.len() > MAX_CERT_BYTES {
         return Err(Reason::TooLarge);
     }
-    if body.first() == Some(&0x30) {
-        return crate::chain::facts::parse_cert(body)
-            .map(|_| vec![CertificateDer::from(body.to_vec())])
-            .map_err(|_| Reason::BadDer);
-    }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(body)
-        .take(8)
-        .filter_map(Result::ok)
+    let ders: Vec<CertificateDer<'static>> = if body.first() == Some(&0x30) {
+        vec![CertificateDer::from(body.to_vec())]
+    } else {
+        CertificateDer::pem_slice_iter(body)
+            .take(8)
+            .filter_map(Result::ok)
+            .collect()
+    };
+    let certs: Vec<_> = ders
+        .into_iter()
+        .filter_map(|d| {
+            crate::chain::facts::parse_cert(d.as_ref())
+                .ok()
+                .map(|f| (d, f))
+        })
         .collect();
     if certs.is_empty() {
         Err(Reason::BadDer)
@@ -162,11 +170,6 @@ pub async fn chase(
                 Some(body) => parse_body(body).and_then(|certs| {
                     certs
                         .into_iter()
-                        .filter_map(|d| {
-                            crate::chain::facts::parse_cert(d.as_ref())
-                                .ok()
-                                .map(|f| (d, f))
-                        })
                         .find(|(_, f)| f.subject_der == cur.issuer_der && f.is_ca)
                         .ok_or(Reason::WrongIssuer)
                 }),
