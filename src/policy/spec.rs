@@ -287,6 +287,13 @@ impl NamePattern {
     }
 }
 
+/// What every rule's settings have in common: the severity (`None` is the default, `fail`).
+/// The rule catalogue (`policy::rules`) judges any rule through this one trait.
+pub trait RuleSpec {
+    /// The configured severity, if any.
+    fn severity(&self) -> Option<Severity>;
+}
+
 macro_rules! rule_struct {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
@@ -298,6 +305,11 @@ macro_rules! rule_struct {
             #[serde(default)]
             pub severity: Option<Severity>,
             $($(#[$fm])* #[serde(default)] pub $field: Option<$ty>,)*
+        }
+        impl RuleSpec for $name {
+            fn severity(&self) -> Option<Severity> {
+                self.severity
+            }
         }
         impl $name {
             /// Layer `over` on top of `self` (fields set in `over` win).
