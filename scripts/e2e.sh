@@ -624,17 +624,17 @@ used = set()
 for f in sys.argv[2:]:
     used |= set(re.findall(r"certprobe_[a-z0-9_]*[a-z0-9]", open(f).read()))
 # Revocation families exist only once a CDP was fetched or a certificate is not good; this lab
-# serves no CRLs (tests/revocation.rs proves they are exported: crl_urls_and_revoked_...).
+# serves no CRLs (tests/it/revocation.rs proves they are exported: crl_urls_and_revoked_...).
 only_with_crls = {"certprobe_cert_revoked", "certprobe_revocation_status", "certprobe_crl_fetch_failure",
     "certprobe_crl_fetch_success", "certprobe_crl_next_update_timestamp_seconds",
     "certprobe_crl_this_update_timestamp_seconds", "certprobe_crl_entries", "certprobe_crl_size_bytes",
     "certprobe_crl_last_fetch_timestamp_seconds", "certprobe_ocsp_fetch_success",
     "certprobe_ocsp_fetch_failure", "certprobe_ocsp_next_update_timestamp_seconds",
     "certprobe_ocsp_last_fetch_timestamp_seconds",
-    # only while a discover: lookup fails (tests/discovery_dns.rs proves it is exported)
+    # only while a discover: lookup fails (tests/it/discovery_dns.rs proves it is exported)
     "certprobe_discovery_failure"}
 # Sparse by default and healthy here by now: a not-yet-valid leaf's notBefore
-# (tests/metrics_exposition.rs: default_detail_exports_not_before_only_while_...), and chain
+# (tests/it/metrics_exposition.rs: default_detail_exports_not_before_only_while_...), and chain
 # problems (seen above for sha1 before its fix).
 only_while_a_problem = {"certprobe_cert_not_before_timestamp_seconds", "certprobe_chain_problem"}
 missing = sorted(used - exported - only_with_crls - only_while_a_problem)

@@ -23,12 +23,12 @@ python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
 # the manifests use (they target Kubernetes >= 1.28 anyway, for the pod-index label): with it
 # check-deploy reports "unknown field labels" and fails.
 command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
-# Foreign TLS stacks for tests/fidelity.rs (servers nobody here wrote).
+# Foreign TLS stacks for tests/it/fidelity.rs (servers nobody here wrote).
 command -v gnutls-serv >/dev/null || need_pkgs+=(gnutls-bin)
 command -v stunnel4 >/dev/null || need_pkgs+=(stunnel4)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
 command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2)
-# Real STARTTLS daemons for tests/starttls.rs.
+# Real STARTTLS daemons for tests/it/starttls.rs.
 [ -x /usr/sbin/postfix ] || need_pkgs+=(postfix)
 [ -x /usr/sbin/dovecot ] || need_pkgs+=(dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved)
 [ -x /usr/sbin/slapd ] || need_pkgs+=(slapd)
@@ -36,18 +36,18 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_pkgs+=(apache2
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_pkgs+=(postgresql)
 [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
 [ -x /usr/sbin/vsftpd ] || need_pkgs+=(vsftpd)
-# A real DNS server for tests/discovery_dns.rs (SRV/A/AAAA/CNAME zone, unbound-control reload).
+# A real DNS server for tests/it/discovery_dns.rs (SRV/A/AAAA/CNAME zone, unbound-control reload).
 [ -x /usr/sbin/unbound ] && [ -x /usr/sbin/unbound-control ] || need_pkgs+=(unbound)
-# kubectl kustomize renders the manifests for tests/healthcheck.rs. It needs kustomize v4+
+# kubectl kustomize renders the manifests for tests/it/healthcheck.rs. It needs kustomize v4+
 # (the base uses `labels:`): the machine image's kubectl (v1.32, kustomize v5.5) does; Debian
 # bookworm's kubernetes-client (v1.20, kustomize v2.0.3) fails with 'unknown field "labels"',
 # so it is only the fallback when no kubectl is installed.
 command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
-# A real browser for tests/statuspage_browser.rs: Debian's chromium, driven headless through
+# A real browser for tests/it/statuspage_browser.rs: Debian's chromium, driven headless through
 # its WebDriver (chromium-driver ships /usr/bin/chromedriver of the same version).
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
-# Proxies for tests/proxy.rs.
+# Proxies for tests/it/proxy.rs.
 [ -x /usr/bin/tinyproxy ] || need_pkgs+=(tinyproxy)
 [ -x /usr/sbin/danted ] || need_pkgs+=(dante-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -60,7 +60,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
-# INN's innd for the NNTP case of tests/starttls.rs. inn2's postinst fails twice on a fresh
+# INN's innd for the NNTP case of tests/it/starttls.rs. inn2's postinst fails twice on a fresh
 # machine: it runs newaliases when /etc/aliases lacks `usenet:` (postfix installed with "No
 # configuration" has no main.cf, so newaliases fails), and it needs a domain in inn.conf (this
 # machine's hostname is not an FQDN). So: the alias first, the install (whose configure step

@@ -2,7 +2,7 @@
 //! on loopback; /metrics parsed (not grepped), /probe, reloads (valid and invalid), removal of
 //! series, and a clean SIGTERM shutdown.
 
-mod metrics_common;
+use crate::metrics_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! Handshake capture against in-process tokio-rustls servers on loopback, with certificates
 //! generated at test time.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! that the round ends within the configured timeouts plus a margin, that what is kept stays
 //! within the caps, and that the healthy endpoint is captured and analyzed correctly.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! informational. `pathological::*` cases must finish within a time bound (a correctness bound
 //! against path-building explosions, not a performance claim).
 //!
-//! Run: `cargo test --test corpus -- --nocapture` (prints the agreement figures).
+//! Run: `cargo test --test it corpus:: -- --nocapture` (prints the agreement figures).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Hostile and broken peers: failures are bounded reasons, never panics or hangs.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

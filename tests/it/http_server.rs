@@ -1,8 +1,8 @@
 //! The exporter's HTTP server on real loopback sockets: /metrics content and negotiation,
 //! /probe configured vs unconfigured vs ad-hoc, /ready, /-/reload.
 
-mod http_common;
-mod metrics_common;
+use crate::http_common;
+use crate::metrics_common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

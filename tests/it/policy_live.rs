@@ -3,7 +3,7 @@
 //! -showcerts` captures what was presented (chain in presented order and the negotiated
 //! version), which then goes through `chain::analyze` and `policy::evaluate`.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

@@ -2,8 +2,8 @@
 //! loopback with its default Accept header (OpenMetrics preferred), and the ingested series are
 //! queried back through its HTTP API.
 
-mod http_common;
-mod metrics_common;
+use crate::http_common;
+use crate::metrics_common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

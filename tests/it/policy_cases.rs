@@ -3,7 +3,7 @@
 //! captures for the handshake facts. Covers every rule and the 25 test cases of
 //! lync-policy.md §4 (numbered `case_NN_...`).
 
-mod support;
+use crate::support;
 
 use std::sync::OnceLock;
 use support::openssl;

@@ -1,7 +1,7 @@
 //! Chains rcgen cannot make (SHA-1, RSA-1024 issuers, ecdsa-with-SHA1, RSASSA-PSS), generated
 //! with the openssl CLI in a temporary directory at test time.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use support::openssl;

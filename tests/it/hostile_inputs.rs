@@ -1,7 +1,7 @@
 //! Issue 16, items 5, 8 and 12: files that are not files, values that are too big, and
 //! certificate strings that try to repaint the terminal, through the real binary.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::Path;

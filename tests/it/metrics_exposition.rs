@@ -1,6 +1,6 @@
 //! The metrics exposition: promtool-clean, exact parsed values, series replacement and removal.
 
-mod metrics_common;
+use crate::metrics_common;
 
 use std::collections::HashSet;
 
@@ -695,7 +695,7 @@ fn empty_registry_is_valid() {
 
 #[test]
 fn pool_series_follow_the_latest_set_of_pools() {
-    // Consistency itself is judged by policy::cross::pool_consistency (tests/policy_cases.rs);
+    // Consistency itself is judged by policy::cross::pool_consistency (tests/it/policy_cases.rs);
     // the registry only mirrors the set it is given.
     let m = Metrics::new(build());
     m.record_pools(&[

@@ -2,7 +2,7 @@
 //! generated at test time (rcgen, or the openssl CLI for RSA-1024 / SHA-1), including MTLS,
 //! TLS 1.0/1.1-only (legacy capture) and weak-key servers.
 
-mod support;
+use crate::support;
 
 use certprobe::probe::handshake::{AppProtocol, ClientAuthExpectation};
 use certprobe::probe::{probe_address, FailureReason, HandshakeSignature};

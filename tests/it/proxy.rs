@@ -2,7 +2,7 @@
 //! (SOCKS5, local and remote DNS), on loopback, to an in-process TLS server on loopback. Only
 //! loopback targets are ever asked for.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

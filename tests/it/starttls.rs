@@ -6,7 +6,7 @@
 //! reply code belongs, bytes injected after the go-ahead). Every daemon starts once, in
 //! parallel, inside the one test that uses them all.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

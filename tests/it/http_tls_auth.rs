@@ -1,8 +1,8 @@
 //! The exporter web config on real loopback sockets: TLS with a generated certificate, client
 //! certificate verification, certificate rotation, basic auth with bcrypt.
 
-mod http_common;
-mod metrics_common;
+use crate::http_common;
+use crate::metrics_common;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -11,7 +11,7 @@
 //! `CERTPROBE_UPDATE_SCREENSHOT=1` also writes the fleet page's screenshot to
 //! docs/statuspage.png (the README's picture).
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,7 +24,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use support::{ChildGuard, LeafOptions};
 
-/// The statuses tests/quickstart.rs expects of the demo lab.
+/// The statuses tests/it/quickstart.rs expects of the demo lab.
 const DEMO_STATUSES: [(&str, &str); 8] = [
     ("fe01", "OK"),
     ("fe02", "WARNING"),

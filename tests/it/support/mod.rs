@@ -2,7 +2,7 @@
 //! rcgen cannot make), in-process tokio-rustls servers, hostile raw-TCP peers, and runners for
 //! `openssl s_server` and nginx whose child processes are killed on drop.
 //!
-//! Everything listens on loopback only. Include with `mod support;` from a `tests/*.rs` file.
+//! Everything listens on loopback only. Declared once in `tests/it/main.rs`; suites `use crate::support;`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};

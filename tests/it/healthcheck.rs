@@ -3,7 +3,7 @@
 //! mapped to the test's) against the real daemon serving `tls_server_config` +
 //! `basic_auth_users`; and the TLS/credential options against the same daemon.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! (`probe --once`, `inspect`) or the library probe against it. Every test here failed before
 //! the fix it covers (issue "Fidelity"): the table in docs/reliability.md lists them.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,7 +14,7 @@ use support::*;
 
 /// Run the real binary; returns (exit code, stdout, stderr). `CERTPROBE_BIN` runs another
 /// build instead (how the "fails before the fix" column of docs/reliability.md was checked:
-/// `CERTPROBE_BIN=/path/to/old/certprobe cargo test --test fidelity`).
+/// `CERTPROBE_BIN=/path/to/old/certprobe cargo test --test it fidelity::`).
 fn certprobe(args: &[&str]) -> (i32, String, String) {
     let bin = std::env::var("CERTPROBE_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_certprobe").to_string());

@@ -4,8 +4,8 @@
 //!
 //! Figures for docs/reliability.md come from these tests (`-- --nocapture` prints them).
 
-mod http_common;
-mod support;
+use crate::http_common;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -3,7 +3,7 @@
 //! --once`, `check-config`, and the daemon with a `--web.config.file` — at debug level, in text
 //! and JSON logs, nor in /metrics. A key file readable by others produces a warning.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

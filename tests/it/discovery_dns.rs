@@ -3,7 +3,7 @@
 //! rustls servers on loopback. One unbound per test binary; the zone is changed with
 //! `unbound-control reload`, so the scenarios run in order in one test.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

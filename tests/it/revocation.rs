@@ -6,7 +6,7 @@
 //! The PKI, nginx and Apache are made once per test binary; each test uses its own URLs, so
 //! the process-wide caches do not couple them.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
