@@ -1,6 +1,6 @@
 //! Command-line interface: argument types and dispatch. `main.rs` only calls [`main_entry`].
 //!
-//! Size: about 835 lines: the clap argument types of every subcommand and the ad-hoc target
+//! Size: about 950 lines: the clap argument types of every subcommand and the ad-hoc target
 //! builder; the subcommands' work lives in `runner`, `report`, `daemon` and `demo`.
 
 use std::path::{Path, PathBuf};
@@ -22,8 +22,37 @@ use crate::runner::{self, EvalContext};
 
 /// Exit code for a usage or configuration error (EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
-/// `inspect` captured nothing (sysexits EX_UNAVAILABLE): the reason is printed to stderr.
+/// `inspect` captured nothing, or the daemon cannot bind its listen address (sysexits
+/// EX_UNAVAILABLE): the reason is printed to stderr.
 pub const EXIT_UNAVAILABLE: u8 = 69;
+/// The operating system refused what the process needs: the async runtime, a signal handler
+/// (sysexits EX_OSERR).
+pub const EXIT_OSERR: u8 = 71;
+
+/// The async runtime could not start (exit [`EXIT_OSERR`]).
+#[derive(Debug, thiserror::Error)]
+#[error("starting the async runtime")]
+pub struct RuntimeError(#[source] std::io::Error);
+
+/// Something certprobe needs from the machine is not there: the demo lab's loopback addresses
+/// or ports (exit [`EXIT_UNAVAILABLE`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Unavailable(pub anyhow::Error);
+
+/// The exit code for an error that ended a command: an operational failure's own code, else
+/// [`EXIT_USAGE`] (the command line or the config is at fault).
+pub fn exit_code_of(e: &anyhow::Error) -> u8 {
+    if let Some(d) = e.downcast_ref::<crate::daemon::Error>() {
+        d.exit_code()
+    } else if e.downcast_ref::<RuntimeError>().is_some() {
+        EXIT_OSERR
+    } else if e.downcast_ref::<Unavailable>().is_some() {
+        EXIT_UNAVAILABLE
+    } else {
+        EXIT_USAGE
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -341,7 +370,7 @@ pub fn main_entry() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("certprobe: error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(exit_code_of(&e))
         }
     }
 }
@@ -350,7 +379,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")
+        .map_err(|e| RuntimeError(e).into())
 }
 
 /// Dispatch a parsed command line.
@@ -814,7 +843,8 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
     }));
     // A config read stuck in the kernel must not hold the exit (SIGTERM always wins).
     rt.shutdown_timeout(Duration::from_secs(2));
-    result.map(|_| ExitCode::SUCCESS)
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Probe every endpoint of `cfg` once, print the report, return the Nagios exit code.

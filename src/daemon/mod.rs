@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -458,8 +458,56 @@ async fn load_off_loop(path: PathBuf) -> Result<Config, crate::config::ConfigErr
     }
 }
 
+/// Why the daemon could not start. Each says whose fault it is through its exit code
+/// ([`Error::exit_code`]): the operator's settings, or the machine. The cause is the error's
+/// `source()` (printed by `{:#}`), not repeated in its own message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--web.config.file` does not load (exit 64, a configuration error).
+    #[error("web config {}", path.display())]
+    WebConfig {
+        path: std::path::PathBuf,
+        #[source]
+        source: anyhow::Error,
+    },
+    /// The `--web.*` listener options are inconsistent (exit 64).
+    #[error("{0}")]
+    WebOptions(String),
+    /// `global.allow_adhoc_targets` does not parse (exit 64).
+    #[error("global.allow_adhoc_targets: {0}")]
+    AdhocTargets(String),
+    /// The listen address cannot be bound: in use, not local, not permitted (exit 69,
+    /// EX_UNAVAILABLE).
+    #[error("listening on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A signal handler cannot be installed (exit 71, EX_OSERR).
+    #[error("installing the {signal} handler")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this failure (sysexits.h).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::WebConfig { .. } | Error::WebOptions(_) | Error::AdhocTargets(_) => {
+                crate::cli::EXIT_USAGE
+            }
+            Error::Listen { .. } => crate::cli::EXIT_UNAVAILABLE,
+            Error::Signal { .. } => crate::cli::EXIT_OSERR,
+        }
+    }
+}
+
 /// Run the daemon until SIGTERM/SIGINT; drain in-flight probes within the grace period.
-pub async fn run(opts: DaemonOptions) -> Result<()> {
+pub async fn run(opts: DaemonOptions) -> std::result::Result<(), Error> {
     let static_cfg = Arc::new(opts.initial);
     let mut sources = BTreeMap::new();
     discover_sources(&static_cfg, &mut sources).await;
@@ -475,15 +523,19 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
         pools: Mutex::new(BTreeMap::new()),
     });
     let web = match &opts.web_config {
-        Some(p) => {
-            webconfig::WebConfig::load(p).with_context(|| format!("web config {}", p.display()))?
-        }
+        Some(p) => webconfig::WebConfig::load(p).map_err(|source| Error::WebConfig {
+            path: p.clone(),
+            source,
+        })?,
         None => webconfig::WebConfig::default(),
     };
-    opts.web.validate().map_err(anyhow::Error::msg)?;
+    opts.web.validate().map_err(Error::WebOptions)?;
     let listener = TcpListener::bind(&opts.listen)
         .await
-        .with_context(|| format!("listening on {}", opts.listen))?;
+        .map_err(|source| Error::Listen {
+            addr: opts.listen.clone(),
+            source,
+        })?;
     let local = listener.local_addr().ok();
     if let Some(addr) = local {
         // The bound address (with `--web.listen-address 127.0.0.1:0`, the port the kernel chose).
@@ -530,7 +582,7 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     state.set_adhoc_ports(Some(cfg.adhoc_ports()));
     state
         .set_adhoc_patterns(&cfg.global.allow_adhoc_targets)
-        .map_err(|e| anyhow::anyhow!("global.allow_adhoc_targets: {e}"))?;
+        .map_err(Error::AdhocTargets)?;
 
     let root = CancellationToken::new();
     let http_stop = CancellationToken::new();
@@ -587,9 +639,15 @@ pub async fn run(opts: DaemonOptions) -> Result<()> {
     drop(cfg);
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+        .map_err(|source| Error::Signal {
+            signal: "SIGTERM",
+            source,
+        })?;
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("installing the SIGHUP handler")?;
+        .map_err(|source| Error::Signal {
+            signal: "SIGHUP",
+            source,
+        })?;
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let mut last_stamp = opts.config_path.as_deref().and_then(file_stamp);
     let mut ticks: u64 = 0;

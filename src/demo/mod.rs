@@ -22,7 +22,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 
 async fn run_async(args: DemoArgs) -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("certprobe-demo-{}", std::process::id()));
-    let lab = lab::Lab::start_on(&dir, args.lab_net).await?;
+    let lab = lab::Lab::start_on(&dir, args.lab_net)
+        .await
+        .map_err(crate::cli::Unavailable)?;
     let result = drive(&lab, &args).await;
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);

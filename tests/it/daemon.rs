@@ -322,3 +322,45 @@ fn lync2013_healthy_addresses_stay_within_the_series_budget() {
     assert!(counts[1] >= 40, "full detail: {counts:?}");
     drop(lab);
 }
+
+/// Operational failures exit with their own code, not 64 (usage or configuration): a listen
+/// address that is in use is EX_UNAVAILABLE (69), a web config that does not load is 64.
+#[test]
+fn a_listen_address_in_use_exits_69_and_a_bad_web_config_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "endpoints:\n  - {name: web, host: 127.0.0.1, port: 9}\n",
+    )
+    .unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_certprobe"))
+            .args(["probe", "-c"])
+            .arg(&config)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--web.listen-address", &addr]);
+    assert_eq!(code, Some(69), "{err}");
+    assert!(err.contains(&format!("listening on {addr}")), "{err}");
+
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "tls_server_config: {cert_file: /nonexistent.pem}\n").unwrap();
+    let free = free_port().to_string();
+    let (code, err) = run(&[
+        "--web.listen-address",
+        &format!("127.0.0.1:{free}"),
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("web config"), "{err}");
+}

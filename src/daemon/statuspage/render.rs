@@ -5,6 +5,9 @@
 //! (HTML text and double-quoted attribute values alike); URLs built from names go through
 //! [`pct`] first. The page carries no inline script, style or event handler (the CSP forbids
 //! them): behaviour is in `static/app.js`, looks in `static/app.css`.
+//!
+//! Size: about 910 lines, the fleet table, the endpoint page and their JSON views side by side,
+//! because they share the escaping helpers and the row builder; the tests are in `tests.rs`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
