@@ -288,7 +288,7 @@ pub fn parse_metadata(body: &[u8]) -> Result<Vec<MetadataKey>, Failure> {
                 )
             })?;
         match x509_parser::parse_x509_certificate(&der) {
-            Ok((rest, _)) if rest.is_empty() => {}
+            Ok(([], _)) => {}
             Ok(_) => {
                 return Err(Failure::new(
                     OAuthFailure::BadDer,
@@ -541,7 +541,7 @@ mod tests {
             OAuthFailure::BadDer
         );
         assert_eq!(reason("{\"keys\": []}"), OAuthFailure::NoSigningKey);
-        let nine = vec!["{}"; 9].join(",");
+        let nine = ["{}"; 9].join(",");
         assert_eq!(
             reason(&format!("{{\"keys\": [{nine}]}}")),
             OAuthFailure::TooManyKeys
