@@ -564,3 +564,60 @@ mod tests {
         assert_eq!(url_for("::1", 4443), "https://[::1]:4443/metadata/json/1");
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+    use crate::config::{BaseDir, Config};
+
+    fn load(yaml: &str) -> Result<Config, String> {
+        Config::from_yaml(yaml, "<test>", BaseDir(".".into())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn endpoints_fetch_when_asked_or_when_their_profile_says_so() {
+        let cfg = load(
+            "policy:\n  preset: lync2013\nendpoints:\n  - {name: a, host: a.test, oauth_metadata: true}\n  - {name: b, host: b.test, profile: fe_web_internal}\n  - {name: c, host: c.test, profile: fe_web_internal, oauth_metadata: false}\n  - {name: d, host: d.test, profile: fe_default}\n",
+        )
+        .unwrap();
+        let get = |n: &str| cfg.endpoint(n).unwrap().oauth.clone();
+        assert_eq!(
+            get("a"),
+            Some(OAuthSettings {
+                profile: "oauth".into(),
+                severity: Severity::Fail
+            })
+        );
+        assert_eq!(
+            get("b"),
+            Some(OAuthSettings {
+                profile: "oauth_token_issuer".into(),
+                severity: Severity::Warn
+            })
+        );
+        assert_eq!(get("c"), None);
+        assert_eq!(get("d"), None);
+        // Part of the endpoint's digest: switching it is a changed endpoint on reload.
+        let on = load("endpoints:\n  - {name: a, host: a.test, oauth_metadata: true}\n").unwrap();
+        let off = load("endpoints:\n  - {name: a, host: a.test}\n").unwrap();
+        assert_ne!(on.endpoints[0].digest, off.endpoints[0].digest);
+    }
+
+    #[test]
+    fn oauth_metadata_is_refused_where_it_cannot_be_fetched_directly() {
+        let e =
+            load("endpoints:\n  - {name: a, host: a.test, starttls: smtp, oauth_metadata: true}\n")
+                .unwrap_err();
+        assert!(e.contains("endpoints[0].oauth_metadata"), "{e}");
+        let e = load(
+            "policy:\n  profiles:\n    web:\n      rules:\n        oauth_metadata: {profile: nosuch}\nendpoints:\n  - {name: a, host: a.test, profile: web}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains(
+                "policy.profiles.web.rules.oauth_metadata.profile: unknown profile \"nosuch\""
+            ),
+            "{e}"
+        );
+    }
+}
