@@ -86,6 +86,9 @@ struct Certs {
 /// The shared lab: the PKI (root.pem trusted as `lab`) and nginx with one port per document.
 struct Lab {
     dir: PathBuf,
+    /// The Front Ends' TLS certificate (DER) and key file, for in-process servers.
+    server_der: Vec<u8>,
+    server_key: PathBuf,
     ports: BTreeMap<&'static str, u16>,
     certs: Certs,
     _nginx: ChildGuard,
@@ -192,6 +195,8 @@ http {{
     let last: SocketAddr = ([127, 0, 0, 1], ports["missing"]).into();
     let nginx = ChildGuard::spawn(cmd, None, Some(last), Duration::from_secs(15));
     Lab {
+        server_der: server.der.clone(),
+        server_key: server.key.clone(),
         dir,
         ports,
         certs,
@@ -556,4 +561,48 @@ fn probe_once_oauth_metadata_reports_the_certificates_in_json_and_table() {
             && table.contains("oauth [0] FAIL key: "),
         "{table}"
     );
+}
+
+/// A Front End that completes the TLS handshake and then never answers the GET: the fetch
+/// gives up after the endpoint's connect + handshake timeout with `timeout`, and the endpoint's
+/// own probe is judged as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_a_timeout_within_the_endpoint_timeouts() {
+    use rustls_pki_types::pem::PemObject as _;
+    let lab = lab();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&lab.server_key).unwrap();
+    let config = support::server_config(
+        vec![lab.server_der.clone().into()],
+        key,
+        &[],
+        support::ClientAuth::None,
+    );
+    let server = support::TlsServer::start("127.0.0.1", config).await;
+    let yaml = format!(
+        "trust_stores:\n  lab: {{class: internal, pem_files: [root.pem]}}\nglobal:\n  connect_timeout: 1s\n  verdict_timeout: 200ms\n  revocation: {{method: off}}\nendpoints:\n  - {{name: silent, host: 127.0.0.1, port: {}, sni: {POOL_NAME}, timeout: 1s, oauth_metadata: true}}\n",
+        server.addr.port()
+    );
+    let cfg = Config::from_yaml(&yaml, "oauth.yaml", BaseDir(lab.dir.clone())).unwrap();
+    let ctx = EvalContext {
+        stores: cfg.stores.clone(),
+        policy: cfg.policy.clone(),
+        at: None,
+    };
+    let started = Instant::now();
+    let out = runner::probe_endpoint(&cfg.endpoints[0], &ctx).await;
+    let elapsed = started.elapsed();
+    assert_eq!(out.len(), 1);
+    assert_endpoint_judged_normally(&out[0]);
+    let r = out[0].oauth.as_ref().unwrap();
+    assert_eq!(
+        r.failure.as_ref().map(|f| f.reason),
+        Some(OAuthFailure::Timeout),
+        "{r:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(6),
+        "{elapsed:?}"
+    );
+    // The GET reached the server over TLS (it was read, never answered).
+    assert!(server.app_bytes.load(std::sync::atomic::Ordering::SeqCst) > 0);
 }
