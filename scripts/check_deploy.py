@@ -69,6 +69,7 @@ FAMILIES = {
     chain_weak_signature_hash
     discovery_success discovery_failure discovery_targets
     discovery_last_success_timestamp_seconds discovery_target_info
+    oauth_metadata_failure
     """.split()
 }
 # Families only `metrics: {detail: full}` exports (docs/metrics.md, "Series budget"): the

@@ -632,7 +632,10 @@ only_with_crls = {"certprobe_cert_revoked", "certprobe_revocation_status", "cert
     "certprobe_ocsp_fetch_failure", "certprobe_ocsp_next_update_timestamp_seconds",
     "certprobe_ocsp_last_fetch_timestamp_seconds",
     # only while a discover: lookup fails (tests/it/discovery_dns.rs proves it is exported)
-    "certprobe_discovery_failure"}
+    "certprobe_discovery_failure",
+    # only while an oauth_metadata document is unusable (tests/it/oauth.rs proves it is
+    # exported: unusable_documents_have_their_typed_reason_...)
+    "certprobe_oauth_metadata_failure"}
 # Sparse by default and healthy here by now: a not-yet-valid leaf's notBefore
 # (tests/it/metrics_exposition.rs: default_detail_exports_not_before_only_while_...), and chain
 # problems (seen above for sha1 before its fix).

@@ -279,6 +279,12 @@ pub struct ProbeArgs {
     /// to `revocation.aia_hosts` of every endpoint), e.g. `--aia-host pki.contoso.com`.
     #[arg(long = "aia-host", value_name = "GLOB")]
     pub aia_hosts: Vec<String>,
+    /// Also fetch the OAuth metadata document `https://<name>/metadata/json/1` of every
+    /// probed address (a Front End pool's web services) and judge its token-issuer
+    /// certificates (profile `oauth`, or the profile's `oauth_metadata` rule). With -c FILE it
+    /// applies to every selected endpoint. Config: `oauth_metadata: true`.
+    #[arg(long = "oauth-metadata")]
+    pub oauth_metadata: bool,
     /// Exporter listen address (daemon mode).
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9915")]
     pub listen: String,
@@ -577,6 +583,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
             digest: t,
             revocation: Default::default(),
             discovered: None,
+            oauth: None,
         }));
     }
     Ok(Config {
@@ -761,6 +768,20 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
             bail!("nothing to probe: give -c FILE, --target HOST:PORT or --targets-file FILE")
         }
     };
+    if args.oauth_metadata {
+        if args.adhoc.starttls.is_some() || args.adhoc.proxy.is_some() {
+            bail!("--oauth-metadata fetches over direct https: not with --starttls or --proxy");
+        }
+        let policy = cfg.policy.clone();
+        for e in &mut cfg.endpoints {
+            let settings = crate::oauth::settings_for(&policy, &e.meta.profile, Some(true));
+            Arc::make_mut(e).oauth = settings;
+        }
+        for s in &mut cfg.discover {
+            let t = &mut Arc::make_mut(&mut Arc::make_mut(s).template);
+            t.oauth = crate::oauth::settings_for(&policy, &t.meta.profile, Some(true));
+        }
+    }
     if let Some(c) = args.concurrency {
         if c == 0 {
             bail!("--concurrency must be at least 1");

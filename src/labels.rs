@@ -24,6 +24,7 @@ pub const RESERVED_LABELS: &[&str] = &[
     "key_bits",
     "store",
     "error",
+    "source",
     "profile",
     "rule",
     "severity",

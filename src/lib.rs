@@ -25,6 +25,7 @@ pub mod fsread;
 pub mod healthcheck;
 pub mod labels;
 pub mod netmatch;
+pub mod oauth;
 pub mod outcome;
 pub mod policy;
 pub mod probe;

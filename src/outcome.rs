@@ -52,6 +52,9 @@ pub struct ProbeOutcome {
     pub report_from: Option<f64>,
     /// When the probe finished, Unix seconds (fractional).
     pub finished_at: f64,
+    /// The OAuth metadata document of this address (`oauth_metadata`), when fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<Box<crate::oauth::OAuthReport>>,
 }
 
 impl ProbeOutcome {

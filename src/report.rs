@@ -28,6 +28,9 @@ fn overall_status_of<'a>(
     };
     for o in outcomes {
         s = s.worst(o.evaluation.status);
+        if let Some(r) = &o.oauth {
+            s = s.worst(r.status);
+        }
     }
     for p in pools {
         if !p.consistent {
@@ -73,6 +76,9 @@ struct JsonResult<'a> {
     evaluation: &'a crate::policy::Evaluation,
     client_cert_not_after: Option<i64>,
     finished_at: f64,
+    /// The OAuth metadata document (`oauth_metadata`), when fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth: Option<&'a crate::oauth::OAuthReport>,
 }
 
 /// A [`ChainReport`](crate::chain::ChainReport) as a result shows it: every field but `certs`,
@@ -198,6 +204,7 @@ pub fn write_json_refs<W: std::io::Write>(
                 evaluation: &o.evaluation,
                 client_cert_not_after: o.client_cert_not_after,
                 finished_at: o.finished_at,
+                oauth: o.oauth.as_deref(),
             })
             .collect(),
         pools,
@@ -283,7 +290,8 @@ pub fn render_table(
             continue;
         }
         let o = &outcomes[ri - 1];
-        if o.evaluation.status == Status::Ok && !verbose {
+        let oauth_ok = o.oauth.as_ref().is_none_or(|r| r.status == Status::Ok);
+        if o.evaluation.status == Status::Ok && oauth_ok && !verbose {
             continue;
         }
         details(&mut out, o);
@@ -434,6 +442,56 @@ fn details(out: &mut String, o: &ProbeOutcome) {
     for i in &o.evaluation.info {
         let _ = writeln!(out, "{pad}info: {}", term(i));
     }
+    if let Some(r) = &o.oauth {
+        oauth_details(out, r);
+    }
+}
+
+/// The OAuth metadata lines of a table row: the document's status, each certificate, and every
+/// finding that did not pass (info findings included). Certificate strings are escaped.
+fn oauth_details(out: &mut String, r: &crate::oauth::OAuthReport) {
+    let pad = "    ";
+    let _ = writeln!(
+        out,
+        "{pad}oauth: {} (profile {}): {}",
+        term(&r.url),
+        term(&r.profile),
+        r.status.human()
+    );
+    if let Some(f) = &r.failure {
+        let _ = writeln!(
+            out,
+            "{pad}oauth failure: {} — {}",
+            f.reason.as_str(),
+            term(&f.detail)
+        );
+    }
+    let findings = |out: &mut String, verdicts: &[crate::policy::RuleVerdict], at: &str| {
+        for v in verdicts {
+            let tag = match v.verdict {
+                Verdict::Fail => "FAIL",
+                Verdict::Warn => "WARN",
+                Verdict::Pass if v.message.starts_with("(info) ") => "INFO",
+                _ => continue,
+            };
+            let _ = writeln!(out, "{pad}oauth{at} {tag} {}: {}", v.rule, term(&v.message));
+        }
+    };
+    for c in &r.certs {
+        let l = &c.cert;
+        let _ = writeln!(
+            out,
+            "{pad}oauth [{}]: {}  issuer {}  {}  not after {}  sha256 {}",
+            c.position,
+            term(&crate::policy::cert_label(l)),
+            term(l.issuer_cn.as_deref().unwrap_or(&l.issuer)),
+            term(&l.key.to_string()),
+            date(l.not_after),
+            &l.fingerprint_sha256[..l.fingerprint_sha256.len().min(16)],
+        );
+        findings(out, &c.evaluation.verdicts, &format!(" [{}]", c.position));
+    }
+    findings(out, &r.verdicts, "");
 }
 
 /// `inspect` output: every certificate of the chain with its facts.

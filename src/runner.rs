@@ -168,6 +168,7 @@ fn finish_evaluation(
         evaluation,
         client_cert_not_after: ep.client_cert.as_ref().map(|c| c.not_after),
         report_from: None,
+        oauth: None,
         finished_at,
     }
 }
@@ -225,6 +226,7 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
         .proxy
         .as_ref()
         .is_some_and(|p| p.kind == probe::proxy::ProxyKind::Socks5h);
+    let mut oauth_fetched = std::collections::HashSet::new();
     for c in captures {
         let label = if c.address.ip().is_unspecified() && remote_dns {
             // Resolved by the socks5h proxy: the name is the target.
@@ -238,9 +240,57 @@ pub async fn probe_endpoint(ep: &Endpoint, ctx: &EvalContext) -> Vec<ProbeOutcom
         } else {
             c.address.to_string()
         };
-        out.push(evaluate_capture_checked(ep, label, c, ctx, finished).await);
+        let mut o = evaluate_capture_checked(ep, label, c, ctx, finished).await;
+        // The OAuth metadata document, once per address (a dual-certificate server is probed
+        // once per key type), and only from an address that answered TLS.
+        if let Some(s) = ep.oauth.as_ref() {
+            if o.report.is_some()
+                && !o.capture.address.ip().is_unspecified()
+                && oauth_fetched.insert(o.capture.address)
+            {
+                o.oauth = Some(Box::new(oauth_metadata(ep, s, &o, ctx).await));
+            }
+        }
+        out.push(o);
     }
     out
+}
+
+/// Fetch and judge the OAuth metadata document of the address `o` probed (src/oauth.rs): a
+/// fresh TLS connection to the same address with the endpoint's name (SNI, else host).
+async fn oauth_metadata(
+    ep: &Endpoint,
+    settings: &crate::oauth::OAuthSettings,
+    o: &ProbeOutcome,
+    ctx: &EvalContext,
+) -> crate::oauth::OAuthReport {
+    let name = ep.spec.expected_name().unwrap_or(&ep.meta.host).to_string();
+    let addr = o.capture.address;
+    let tls = crate::revocation::fetch::tls_config_cached(&ctx.stores);
+    let timeout = ep.spec.connect_timeout + ep.spec.handshake_timeout;
+    let fetched = crate::oauth::fetch(&name, addr, timeout, tls).await;
+    let now = ctx.at.unwrap_or(unix_now() as i64);
+    let ectx = EndpointContext {
+        endpoint: ep.meta.endpoint.clone(),
+        host: ep.meta.host.clone(),
+        pool: ep.meta.pool.clone(),
+        ..Default::default()
+    };
+    let issuers: Vec<rustls_pki_types::CertificateDer<'static>> =
+        o.capture.chain.iter().skip(1).cloned().collect();
+    crate::oauth::judge(
+        fetched,
+        &crate::oauth::JudgeInput {
+            settings,
+            policy: &ctx.policy,
+            stores: &ctx.stores,
+            issuers: &issuers,
+            ctx: &ectx,
+            address: addr,
+            url: crate::oauth::url_for(&name, addr.port()),
+            now,
+        },
+    )
 }
 
 /// Probe every endpoint once with at most `concurrency` endpoints in flight; results keep the
@@ -362,6 +412,20 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
         cross.extend(policy::cross::same_issuer_as(policy, &members));
         (policy::cross::pool_consistency(policy, &members), cross)
     };
+    let oauth_cross = {
+        let members: Vec<policy::cross::OAuthMember<'_>> = outcomes
+            .iter()
+            .filter_map(|o| {
+                o.oauth.as_deref().map(|r| policy::cross::OAuthMember {
+                    endpoint: &o.target.endpoint,
+                    address: &o.series_key,
+                    pool: o.target.pool.as_deref(),
+                    report: r,
+                })
+            })
+            .collect();
+        policy::cross::oauth_pool_consistency(policy, &members)
+    };
     // Index by (endpoint, address): a round can hold tens of thousands of outcomes.
     let index: std::collections::HashMap<(String, String), usize> = outcomes
         .iter()
@@ -371,6 +435,14 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
     for c in cross {
         if let Some(&i) = index.get(&(c.endpoint, c.address)) {
             outcomes[i].evaluation.add_verdict(c.verdict);
+        }
+    }
+    for c in oauth_cross {
+        if let Some(r) = index
+            .get(&(c.endpoint, c.address))
+            .and_then(|&i| outcomes[i].oauth.as_deref_mut())
+        {
+            r.add_verdict(c.verdict);
         }
     }
     pools

@@ -366,6 +366,44 @@ vocabulary! {
         IntermediateExpiry => "intermediate_expiry", "intermediate_expiry",
         PoolConsistency => "pool_consistency", "pool_consistency",
         SameIssuer => "same_issuer", "same_issuer",
+        /// The OAuth metadata document (`oauth_metadata: true`) was fetched and parsed.
+        OAuthMetadata => "oauth_metadata", "oauth_metadata",
+        /// The OAuth metadata document publishes a second certificate while the older one is
+        /// still valid (a certificate roll; severity info).
+        OAuthRollWindow => "oauth_roll_window", "oauth_roll_window",
+    }
+}
+
+vocabulary! {
+    /// Why the OAuth metadata document of a Front End (`https://<pool>/metadata/json/1`) gave
+    /// no certificate (`certprobe_oauth_metadata_failure{reason}`, JSON `oauth.failure`).
+    /// Every remote input is bounded; each bound that is hit has its own reason.
+    pub enum OAuthFailure {
+        /// The TCP connection failed.
+        Connect => "connect", "connection failed",
+        /// The TLS handshake failed (the server's certificate does not verify for the name
+        /// against the configured stores and the public roots).
+        Tls => "tls", "TLS handshake failed",
+        /// No complete answer within the endpoint's handshake timeout.
+        Timeout => "timeout", "timed out",
+        /// The HTTP status was not 200 (redirects are not followed).
+        HttpStatus => "http_status", "HTTP status not 200",
+        /// The body was larger than the bound (256 KiB).
+        TooLarge => "too_large", "response too large",
+        /// Not JSON, or JSON of the wrong shape (a field of the wrong type).
+        BadJson => "bad_json", "not a valid JSON document",
+        /// JSON nested deeper than the bound (32 levels).
+        TooDeep => "too_deep", "JSON nested too deeply",
+        /// `keys`, `keyValue` or `keyValue.value` missing.
+        MissingField => "missing_field", "a required field is missing",
+        /// More entries in `keys` than the bound (8).
+        TooManyKeys => "too_many_keys", "too many keys",
+        /// No key with `usage: Signing`.
+        NoSigningKey => "no_signing_key", "no signing key",
+        /// `keyValue.value` is not base64.
+        BadBase64 => "bad_base64", "keyValue.value is not base64",
+        /// `keyValue.value` is not one DER X.509 certificate.
+        BadDer => "bad_der", "not a DER certificate",
     }
 }
 
@@ -485,6 +523,7 @@ mod tests {
         check!(Status);
         check!(MetricsDetail);
         check!(ChainProblem);
+        check!(OAuthFailure);
     }
 
     #[test]

@@ -210,6 +210,8 @@ pub struct Endpoint {
     pub revocation: crate::revocation::RevocationConfig,
     /// Set for an endpoint found by a `discover:` source.
     pub discovered: Option<Arc<crate::discovery::Discovered>>,
+    /// Fetch and judge the OAuth metadata document (`oauth_metadata`).
+    pub oauth: Option<crate::oauth::OAuthSettings>,
 }
 
 /// A validated configuration.

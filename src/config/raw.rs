@@ -346,6 +346,11 @@ pub struct RawEndpoint {
     /// Names that must appear in the certificate's SAN, in addition to the profile's.
     #[serde(default)]
     pub expected_names: Vec<String>,
+    /// Front End pool web services: also fetch the OAuth metadata document
+    /// `https://<sni or host>/metadata/json/1` from every probed address and judge its
+    /// token-issuer certificates (profile `oauth`, or the profile's `oauth_metadata` rule).
+    /// Default: the profile's `oauth_metadata` rule (set in the lync2013 `fe_web_*` profiles).
+    pub oauth_metadata: Option<bool>,
     /// Revocation settings overriding `global.revocation`.
     #[serde(default)]
     pub revocation: RawRevocation,

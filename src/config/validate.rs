@@ -756,6 +756,29 @@ fn validate_endpoint(
         }
     }
 
+    // OAuth metadata: an https document on the endpoint itself, fetched directly (no proxy,
+    // no STARTTLS); a profile's rule is skipped for such endpoints, an explicit `true` is an
+    // error.
+    let direct_https = e.starttls.is_none() && e.proxy.is_none() && global.proxy.is_none();
+    if e.oauth_metadata == Some(true) && !direct_https {
+        c.err(
+            line_of(&e.name),
+            p("oauth_metadata"),
+            "the OAuth metadata document is fetched over direct https: not with starttls or a proxy",
+        );
+    }
+    let oauth =
+        crate::oauth::settings_for(policy, &profile, e.oauth_metadata).filter(|_| direct_https);
+    if let Some(o) = &oauth {
+        if !policy.has_profile(&o.profile) {
+            c.err(
+                line_of(&e.name),
+                p("oauth_metadata"),
+                format!("the OAuth profile {:?} does not exist", o.profile),
+            );
+        }
+    }
+
     // The key material's bytes go into the digest here; the validated fields are added below.
     let mut digest = Sha256::new();
     let (identity, client_cert) = load_client_identity(prefix, e, base, c, &mut digest);
@@ -864,6 +887,7 @@ fn validate_endpoint(
             c,
         ),
         discovered: None,
+        oauth,
     };
     endpoint_digest(&mut digest, &ep);
     ep.digest = hex::encode(digest.finalize());
@@ -1036,6 +1060,7 @@ fn validate_discover(
             key_types: None,
             protocol: None,
             expected_names: d.expected_names.clone(),
+            oauth_metadata: None,
             revocation: Default::default(),
             metrics: Default::default(),
         };
@@ -1083,6 +1108,7 @@ fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
         digest: _,
         revocation,
         discovered,
+        oauth,
     } = ep;
     let ProbeSpec {
         host,
@@ -1128,7 +1154,7 @@ fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
                 legacy_fallback
             ),
             (key_type, key_types, starttls, proxy),
-            (dns, discovered),
+            (dns, discovered, oauth),
         )
     );
     digest.update(fields.as_bytes());

@@ -173,6 +173,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                         digest: String::new(),
                         revocation: cfg.global.revocation.clone(),
                         discovered: None,
+                        oauth: None,
                     }
                 }
             };

@@ -567,6 +567,11 @@ fn carry_over(o: &mut ProbeOutcome, prev: Option<&ProbeOutcome>) {
         if let Some(r) = &p.report {
             o.report = Some(r.clone());
             o.report_from = Some(p.report_from.unwrap_or(p.finished_at));
+            // The OAuth document is only fetched from an address that answered TLS: its last
+            // judgement stays with the carried-over chain.
+            if o.oauth.is_none() {
+                o.oauth = p.oauth.clone();
+            }
         }
     }
 }

@@ -62,6 +62,11 @@ fn short(fp: &str) -> &str {
     &fp[..fp.len().min(16)]
 }
 
+/// `CN=x (fingerprint prefix)`: how a certificate is named in cross-endpoint messages.
+pub fn short_label(c: &CertFacts) -> String {
+    format!("{} ({})", label(c), short(&c.fingerprint_sha256))
+}
+
 /// Group members by (pool, profile) and check that each group presents one certificate
 /// (`same_cert`) or one public key (`same_spki`). Members without a leaf are skipped and named
 /// in the detail.
@@ -293,6 +298,107 @@ pub fn same_issuer_as(policy: &Policy, members: &[Member<'_>]) -> Vec<CrossVerdi
                     theirs.join("; ")
                 ),
             ));
+        }
+    }
+    out
+}
+
+/// One probed address's OAuth metadata as the pool rule sees it (src/oauth.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthMember<'a> {
+    pub endpoint: &'a str,
+    pub address: &'a str,
+    pub pool: Option<&'a str>,
+    pub report: &'a crate::oauth::OAuthReport,
+}
+
+/// `pool_consistency` of the OAuth certificates: every member of a pool (grouped by pool and
+/// OAuth profile) publishes the same *set* of certificates (`same_cert`) or keys (`same_spki`).
+/// A roll window is not an inconsistency as long as every member publishes both certificates
+/// ({A, B} on each); {A} on one and {B} on another is. Members whose fetch failed are left out
+/// and named. Only profiles with a `pool_consistency` rule are judged.
+pub fn oauth_pool_consistency(policy: &Policy, members: &[OAuthMember<'_>]) -> Vec<CrossVerdict> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&OAuthMember<'_>>> = BTreeMap::new();
+    for m in members {
+        if let Some(pool) = m.pool.filter(|p| !p.is_empty()) {
+            groups
+                .entry((pool, m.report.profile.as_str()))
+                .or_default()
+                .push(m);
+        }
+    }
+    let mut out = Vec::new();
+    for ((pool, profile), ms) in groups {
+        let Some(rule) = policy
+            .profile(profile)
+            .and_then(|p| p.rules.pool_consistency.clone())
+        else {
+            continue;
+        };
+        let severity = rule.severity.unwrap_or(Severity::Fail);
+        if severity == Severity::Off {
+            continue;
+        }
+        let spki = rule.mode == Some(PoolMode::SameSpki);
+        let what = if spki { "key" } else { "certificate" };
+        let mut sets: BTreeMap<Vec<&str>, Vec<String>> = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for m in &ms {
+            if m.report.certs.is_empty() {
+                skipped.push(format!("{}@{}", m.endpoint, m.address));
+            } else {
+                sets.entry(m.report.key_set(spki))
+                    .or_default()
+                    .push(format!("{}@{}", m.endpoint, m.address));
+            }
+        }
+        let n: usize = sets.values().map(Vec::len).sum();
+        let consistent = sets.len() <= 1;
+        let mut detail = if sets.is_empty() {
+            "no member published an OAuth certificate".to_string()
+        } else if consistent {
+            let k = sets.keys().next().map_or(0, Vec::len);
+            format!("{n} member address(es) publish the same OAuth {what} set ({k} {what}(s))")
+        } else {
+            let parts: Vec<String> = sets
+                .iter()
+                .map(|(set, who)| {
+                    let ids: Vec<&str> = set.iter().map(|k| short(k)).collect();
+                    format!("{{{}}}: {}", ids.join(", "), who.join(", "))
+                })
+                .collect();
+            format!(
+                "{} different OAuth {what} sets: {}",
+                sets.len(),
+                parts.join("; ")
+            )
+        };
+        if !skipped.is_empty() {
+            detail.push_str(&format!(
+                " (no OAuth certificate from {})",
+                skipped.join(", ")
+            ));
+        }
+        let verdict = if sets.is_empty() {
+            Verdict::NotApplicable
+        } else if consistent || severity == Severity::Info {
+            Verdict::Pass
+        } else if severity == Severity::Fail {
+            Verdict::Fail
+        } else {
+            Verdict::Warn
+        };
+        for m in &ms {
+            out.push(CrossVerdict {
+                endpoint: m.endpoint.to_string(),
+                address: m.address.to_string(),
+                verdict: RuleVerdict {
+                    rule: crate::vocab::RuleId::PoolConsistency,
+                    severity,
+                    verdict,
+                    message: format!("pool {pool}: {detail}"),
+                },
+            });
         }
     }
     out

@@ -20,6 +20,11 @@ pub use spec::{PolicySpec, Preset, ProfileSpec, RulesSpec};
 
 pub use crate::vocab::{RuleId, Severity, Status, Verdict};
 
+/// A short human label for a certificate: `CN=x` or the subject DN.
+pub fn cert_label(c: &crate::chain::CertFacts) -> String {
+    rules::label(c)
+}
+
 /// A rule outcome: the rule id (from a closed catalogue, safe as a metric label), the severity
 /// it ran with, the verdict, and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -313,6 +318,13 @@ fn validate_rules(
                     rules::KEY_USAGE_BITS.join(", ")
                 ));
             }
+        }
+    }
+    if let Some(p) = r.oauth_metadata.as_ref().and_then(|o| o.profile.as_ref()) {
+        if p != "default" && !profiles.contains_key(p) {
+            errors.push(format!(
+                "{path}.oauth_metadata.profile: unknown profile {p:?}"
+            ));
         }
     }
     if let Some(s) = &r.same_issuer {

@@ -483,6 +483,18 @@ rule_struct!(
     }
 );
 
+rule_struct!(
+    /// `oauth_metadata`: endpoints of this profile (Front End web services) fetch the OAuth
+    /// metadata document `https://<endpoint name>/metadata/json/1` and judge each published
+    /// token-issuer certificate with `profile`. The severity is that of a failed fetch (a bad
+    /// document, a non-200 status, a timeout); `off` disables the fetch. An endpoint's
+    /// `oauth_metadata: true|false` overrides it.
+    OAuthMetadataRule {
+        /// Profile judging each OAuth certificate (default: the built-in `oauth`).
+        profile: String,
+    }
+);
+
 /// Per-rule settings of a profile. The keys are the rule ids.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -597,6 +609,9 @@ pub struct RulesSpec {
     /// Same issuer as another profile's endpoints (cross-endpoint).
     #[serde(default)]
     pub same_issuer: Option<SameIssuerRule>,
+    /// Fetch the OAuth metadata document and judge its certificates (Front End web services).
+    #[serde(default)]
+    pub oauth_metadata: Option<OAuthMetadataRule>,
 }
 
 fn merge_opt<T: Clone>(base: &Option<T>, over: &Option<T>, f: impl Fn(&T, &T) -> T) -> Option<T> {
@@ -651,6 +666,7 @@ impl RulesSpec {
             intermediate_expiry: IntermediateExpiryRule,
             pool_consistency: PoolConsistencyRule,
             same_issuer: SameIssuerRule,
+            oauth_metadata: OAuthMetadataRule,
         )
     }
 }

@@ -173,7 +173,16 @@ async fn get_inner(
             return Err(Reason::Blocked);
         }
         let addr = resolve(&target, explicitly_allowed).await?;
-        match request(&target, addr, cfg.max_crl_bytes, validators, tls.clone()).await? {
+        match request(
+            &target,
+            addr,
+            cfg.max_crl_bytes,
+            validators,
+            "application/pkix-crl, */*",
+            tls.clone(),
+        )
+        .await?
+        {
             Step::Done(f) => return Ok(f),
             Step::Redirect(location) => {
                 let next = if location.starts_with('/') {
@@ -192,6 +201,43 @@ async fn get_inner(
         }
     }
     Err(Reason::Redirect)
+}
+
+/// GET `path` over https from `addr` itself (no name resolution, no redirects: a 3xx is
+/// `Reason::Redirect`), with SNI and certificate verification for `name`, the body capped at
+/// `max_bytes`. The OAuth metadata fetch (src/oauth.rs): the address and name are an endpoint's
+/// own, never taken from a document. No time bound here: the caller wraps it in one.
+pub async fn get_at(
+    name: &str,
+    addr: SocketAddr,
+    path: &str,
+    max_bytes: u64,
+    accept: &'static str,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Vec<u8>, Reason> {
+    let target = HttpUrl {
+        https: true,
+        host: name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase(),
+        port: addr.port(),
+        path: path.to_string(),
+    };
+    match request(
+        &target,
+        addr,
+        max_bytes,
+        &Validators::default(),
+        accept,
+        Some(tls),
+    )
+    .await?
+    {
+        Step::Done(Fetched::Body { body, .. }) => Ok(body),
+        Step::Done(Fetched::NotModified) => Err(Reason::HttpStatus),
+        Step::Redirect(_) => Err(Reason::Redirect),
+    }
 }
 
 async fn resolve(target: &HttpUrl, explicitly_allowed: bool) -> Result<SocketAddr, Reason> {
@@ -225,6 +271,7 @@ async fn request(
     addr: SocketAddr,
     max_bytes: u64,
     validators: &Validators,
+    accept: &'static str,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Step, Reason> {
     let tcp = TcpStream::connect(addr)
@@ -256,7 +303,7 @@ async fn request(
             header::USER_AGENT,
             concat!("certprobe/", env!("CARGO_PKG_VERSION")),
         )
-        .header(header::ACCEPT, "application/pkix-crl, */*");
+        .header(header::ACCEPT, accept);
     if let Some(etag) = &validators.etag {
         req = req.header(header::IF_NONE_MATCH, etag.as_str());
     }

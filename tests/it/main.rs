@@ -32,6 +32,7 @@ mod http_tls_auth;
 mod inspect;
 mod listener_dos;
 mod metrics_exposition;
+mod oauth;
 mod policy_cases;
 mod policy_live;
 mod policy_spec;

@@ -50,7 +50,24 @@ fn lync2013_preset_provides_every_role_profile_on_the_baseline() {
     }
     let mut names = p.profile_names();
     names.retain(|n| !roles.contains(&n.as_str()));
-    assert_eq!(names, vec!["default", "lync2013_baseline"]);
+    // `default` and `oauth` (OAuth metadata certificates) are built in.
+    assert_eq!(names, vec!["default", "lync2013_baseline", "oauth"]);
+    for web in ["fe_web_internal", "fe_web_external"] {
+        let o = p
+            .profile(web)
+            .unwrap()
+            .rules
+            .oauth_metadata
+            .clone()
+            .unwrap();
+        assert_eq!(o.profile.as_deref(), Some("oauth_token_issuer"), "{web}");
+    }
+    assert!(p
+        .profile("fe_default")
+        .unwrap()
+        .rules
+        .oauth_metadata
+        .is_none());
     assert!(
         p.name_check("edge_internal", "lsedge.contoso.net")
             .allow_cn_fallback

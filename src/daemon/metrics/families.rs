@@ -35,9 +35,10 @@ pub(super) enum Fam {
     LeafChanged,
     CertRevoked,
     RevocationStatus,
+    OAuthMetadataFailure,
 }
 
-pub(super) const NFAM: usize = Fam::RevocationStatus as usize + 1;
+pub(super) const NFAM: usize = Fam::OAuthMetadataFailure as usize + 1;
 
 /// (name without prefix, help) per [`Fam`], same order.
 pub(super) const FAMILIES: [(&str, &str); NFAM] = [
@@ -50,9 +51,9 @@ pub(super) const FAMILIES: [(&str, &str); NFAM] = [
     ("tls_info", "Negotiated TLS version, cipher suite (IANA name) and key-exchange group of the last probe (value always 1)."),
     ("legacy_tls", "1 if the server only speaks TLS below 1.2 (or SSL), 0 otherwise (detail default: only the 1)."),
     ("handshake_signature_weak", "1 if the handshake signature could not be verified (leaf key too weak, e.g. RSA-1024, or a scheme the crypto provider lacks, e.g. ECDSA P-521), 0 if it was verified (detail default: only the 1)."),
-    ("cert_not_after_timestamp_seconds", "notAfter of each presented certificate, Unix time; position 0 is the leaf (detail default: the leaf only)."),
+    ("cert_not_after_timestamp_seconds", "notAfter of each presented certificate, Unix time; position 0 is the leaf (detail default: the leaf only). With the label source=oauth_metadata: each certificate of the OAuth metadata document, position = its index in keys[]."),
     ("cert_not_before_timestamp_seconds", "notBefore of each presented certificate, Unix time; position 0 is the leaf (detail default: the leaf only, while it is not yet valid)."),
-    ("cert_info", "Identity of each presented certificate (value always 1); the only family with high-cardinality labels (detail default: the leaf only)."),
+    ("cert_info", "Identity of each presented certificate (value always 1); the only family with high-cardinality labels (detail default: the leaf only). With the label source=oauth_metadata: each certificate of the OAuth metadata document."),
     ("cert_facts_timestamp_seconds", "Unix time the certificate facts shown for this address were observed (older than the last probe when the last probe captured no chain; detail default: only then)."),
     ("chain_verified", "1 if the presented chain verifies against the named trust store, else 0."),
     ("chain_verify_error", "1 for the bounded reason a trust store rejected the chain; absent for stores that verified it."),
@@ -72,6 +73,7 @@ pub(super) const FAMILIES: [(&str, &str); NFAM] = [
     ("leaf_changed_timestamp_seconds", "Unix time the leaf certificate fingerprint of this address last changed (first observation time until it changes)."),
     ("cert_revoked", "1 for each certificate of the verified path (position 0 is the leaf) that its issuer's CRL lists as revoked; absent for certificates not revoked."),
     ("revocation_status", "Revocation status of each certificate of the verified path whose status is not good: 1 unknown (no http CDP: none or LDAP only), 2 unavailable (no usable CRL), 3 revoked; absent when good or not checked."),
+    ("oauth_metadata_failure", "1 for the bounded reason the OAuth metadata document (oauth_metadata) of this address gave no certificate; absent while it is usable and for endpoints that do not fetch it."),
 ];
 
 /// The certificate-derived families, a contiguous range of [`Fam`] (kept on display while

@@ -387,6 +387,10 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
         }
     }
 
+    if let Some(r) = o.oauth.as_deref() {
+        oauth_series(&mut l, r, full);
+    }
+
     let (tails, offsets) = l.finish();
     TargetSeries {
         base: base_text(o),
@@ -394,5 +398,71 @@ pub(super) fn build_series(o: &ProbeOutcome, prev: Option<&TargetSeries>) -> Tar
         offsets,
         leaf,
         cert_time,
+    }
+}
+
+/// The OAuth metadata of an address (src/oauth.rs), sparse: per published certificate its
+/// notAfter and an info series (`source="oauth_metadata"`, `position` = index in `keys[]`), its
+/// non-passing rules, and the document-level ones (`position=""`); the failure reason only
+/// while the fetch fails.
+fn oauth_series(l: &mut Lines, r: &crate::oauth::OAuthReport, full: bool) {
+    const SOURCE: (&str, &str) = ("source", "oauth_metadata");
+    if let Some(f) = &r.failure {
+        l.push(
+            Fam::OAuthMetadataFailure,
+            &[SOURCE, ("reason", f.reason.as_str())],
+            Value::Int(1),
+        );
+    }
+    let rule_line = |l: &mut Lines, v: &crate::policy::RuleVerdict, profile: &str, pos: &str| {
+        let (failed, severity) = match v.verdict {
+            Verdict::Fail => (1, "fail"),
+            Verdict::Warn => (1, "warn"),
+            Verdict::Pass if full => (0, v.severity.as_str()),
+            Verdict::Pass | Verdict::NotApplicable => return,
+        };
+        l.push(
+            Fam::PolicyRuleFailed,
+            &[
+                SOURCE,
+                ("position", pos),
+                ("profile", profile),
+                ("rule", v.rule.as_str()),
+                ("severity", severity),
+            ],
+            Value::Int(failed),
+        );
+    };
+    for c in &r.certs {
+        let mut pbuf = itoa::Buffer::new();
+        let p = pbuf.format(c.position);
+        let cert = &c.cert;
+        l.push(
+            Fam::CertNotAfter,
+            &[SOURCE, ("position", p)],
+            Value::Int(cert.not_after),
+        );
+        let (key_alg, key_bits) = key_labels(&cert.key);
+        l.push(
+            Fam::CertInfo,
+            &[
+                SOURCE,
+                ("position", p),
+                ("subject_cn", cert.subject_cn.as_deref().unwrap_or("")),
+                ("issuer_cn", cert.issuer_cn.as_deref().unwrap_or("")),
+                ("serial", &cert.serial),
+                ("fingerprint_sha256", &cert.fingerprint_sha256),
+                ("signature_algorithm", &cert.signature_algorithm),
+                ("key_algorithm", key_alg),
+                ("key_bits", &key_bits),
+            ],
+            Value::Int(1),
+        );
+        for v in &c.evaluation.verdicts {
+            rule_line(l, v, &r.profile, p);
+        }
+    }
+    for v in &r.verdicts {
+        rule_line(l, v, &r.profile, "");
     }
 }

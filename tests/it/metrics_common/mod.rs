@@ -191,6 +191,7 @@ pub fn ok_outcome(endpoint: &str, address: &str, leaf_fp: &str) -> ProbeOutcome 
         ),
         client_cert_not_after: None,
         report_from: None,
+        oauth: None,
         finished_at: NOW,
     }
 }
@@ -213,6 +214,7 @@ pub fn refused_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
         evaluation: eval("default", Status::Unknown, &[]),
         client_cert_not_after: None,
         report_from: None,
+        oauth: None,
         finished_at: NOW,
     }
 }
@@ -289,6 +291,7 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
         ),
         client_cert_not_after: None,
         report_from: None,
+        oauth: None,
         finished_at: NOW,
     }
 }
