@@ -177,12 +177,11 @@ pub struct AdhocArgs {
 }
 
 fn parse_starttls(s: &str) -> Result<crate::probe::starttls::StartTls, String> {
-    crate::probe::starttls::StartTls::parse(s).ok_or_else(|| {
-        let all: Vec<&str> = crate::probe::starttls::StartTls::ALL
-            .iter()
-            .map(|p| p.as_str())
-            .collect();
-        format!("{s:?}: expected one of {}", all.join(", "))
+    crate::probe::starttls::StartTls::from_name(s).ok_or_else(|| {
+        format!(
+            "{s:?}: expected one of {}",
+            crate::probe::starttls::StartTls::NAMES.join(", ")
+        )
     })
 }
 
@@ -204,10 +203,8 @@ fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {
-    KeyType::ALL
-        .into_iter()
-        .find(|k| k.as_str() == s.to_ascii_lowercase())
-        .ok_or_else(|| format!("{s:?}: expected ecdsa or rsa"))
+    KeyType::from_name(&s.to_ascii_lowercase())
+        .ok_or_else(|| format!("{s:?}: expected one of {}", KeyType::NAMES.join(", ")))
 }
 
 impl Default for AdhocArgs {

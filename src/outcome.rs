@@ -69,10 +69,7 @@ impl ProbeOutcome {
     /// Split a series key back into (address, key type).
     pub fn split_series_key(key: &str) -> (&str, Option<crate::probe::KeyType>) {
         if let Some((a, t)) = key.rsplit_once('/') {
-            if let Some(k) = crate::probe::KeyType::ALL
-                .into_iter()
-                .find(|k| k.as_str() == t)
-            {
+            if let Some(k) = crate::probe::KeyType::from_name(t) {
                 return (a, Some(k));
             }
         }

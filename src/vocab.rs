@@ -558,3 +558,32 @@ mod tests {
         assert_eq!(Status::Critical.worst(Status::Unknown), Status::Critical);
     }
 }
+
+vocabulary! {
+    /// The protocols certprobe upgrades with STARTTLS (`starttls:` in the config, `--starttls`,
+    /// the `starttls` label). People type them as they are, so the human name is the machine
+    /// name.
+    pub enum StartTls {
+        Smtp => "smtp", "smtp",
+        Lmtp => "lmtp", "lmtp",
+        Imap => "imap", "imap",
+        Pop3 => "pop3", "pop3",
+        Ftp => "ftp", "ftp",
+        Ldap => "ldap", "ldap",
+        XmppClient => "xmpp-client", "xmpp-client",
+        XmppServer => "xmpp-server", "xmpp-server",
+        Postgres => "postgres", "postgres",
+        Mysql => "mysql", "mysql",
+        Sieve => "sieve", "sieve",
+        Nntp => "nntp", "nntp",
+    }
+}
+
+vocabulary! {
+    /// A certificate key type a probe may ask for by offering only its signature schemes
+    /// (`key_types:`, `--key-type`, the `key_type` label).
+    pub enum KeyType {
+        Ecdsa => "ecdsa", "ECDSA",
+        Rsa => "rsa", "RSA",
+    }
+}

@@ -36,39 +36,9 @@ pub struct ClientIdentity {
 /// (rustls' floor is 1.2).
 pub use crate::vocab::TlsVersion;
 
-/// The type of a server certificate's key, as a probe can ask for it: a dual-certificate server
-/// (nginx, haproxy, IIS with an RSA and an ECDSA certificate) chooses by the signature schemes
-/// the client offers, so a probe restricted to one type sees that type's certificate.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyType {
-    Ecdsa,
-    Rsa,
-}
+pub use crate::vocab::KeyType;
 
 impl KeyType {
-    pub const ALL: [KeyType; 2] = [KeyType::Ecdsa, KeyType::Rsa];
-
-    /// The name used in config, JSON and the `key_type` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyType::Ecdsa => "ecdsa",
-            KeyType::Rsa => "rsa",
-        }
-    }
-
     /// Whether a handshake signature scheme belongs to this key type.
     pub fn allows(self, scheme: rustls::SignatureScheme) -> bool {
         let code = u16::from(scheme);
@@ -98,15 +68,6 @@ impl KeyType {
             KeyType::Ecdsa => KeyType::Rsa,
             KeyType::Rsa => KeyType::Ecdsa,
         }
-    }
-}
-
-impl std::fmt::Display for KeyType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KeyType::Ecdsa => "ECDSA",
-            KeyType::Rsa => "RSA",
-        })
     }
 }
 
@@ -211,7 +172,7 @@ pub async fn probe_address_key_types(spec: &ProbeSpec, address: SocketAddr) -> V
     {
         // Known dual-certificate server: both certificates, each by its own hello.
         let mut out: Vec<Capture> = Vec::with_capacity(2);
-        for kt in KeyType::ALL {
+        for &kt in KeyType::ALL {
             let mut s = restricted(kt);
             if let Some(prev) = out.first() {
                 // One enforcement check per address is enough: it is the same server.

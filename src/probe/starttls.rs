@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -35,70 +35,9 @@ const MAX_CAPABILITIES: usize = 64;
 /// Longest reported banner or capability text.
 const MAX_TEXT: usize = 256;
 
-/// The protocols certprobe upgrades with STARTTLS.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum StartTls {
-    Smtp,
-    Lmtp,
-    Imap,
-    Pop3,
-    Ftp,
-    Ldap,
-    XmppClient,
-    XmppServer,
-    Postgres,
-    Mysql,
-    Sieve,
-    Nntp,
-}
+pub use crate::vocab::StartTls;
 
 impl StartTls {
-    pub const ALL: [StartTls; 12] = [
-        StartTls::Smtp,
-        StartTls::Lmtp,
-        StartTls::Imap,
-        StartTls::Pop3,
-        StartTls::Ftp,
-        StartTls::Ldap,
-        StartTls::XmppClient,
-        StartTls::XmppServer,
-        StartTls::Postgres,
-        StartTls::Mysql,
-        StartTls::Sieve,
-        StartTls::Nntp,
-    ];
-
-    /// The config / CLI / label name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StartTls::Smtp => "smtp",
-            StartTls::Lmtp => "lmtp",
-            StartTls::Imap => "imap",
-            StartTls::Pop3 => "pop3",
-            StartTls::Ftp => "ftp",
-            StartTls::Ldap => "ldap",
-            StartTls::XmppClient => "xmpp-client",
-            StartTls::XmppServer => "xmpp-server",
-            StartTls::Postgres => "postgres",
-            StartTls::Mysql => "mysql",
-            StartTls::Sieve => "sieve",
-            StartTls::Nntp => "nntp",
-        }
-    }
-
     /// The protocol's usual STARTTLS port, used when an endpoint gives none.
     pub fn default_port(self) -> u16 {
         match self {
@@ -115,17 +54,6 @@ impl StartTls {
             StartTls::Sieve => 4190,
             StartTls::Nntp => 119,
         }
-    }
-
-    /// Parse a config / CLI name.
-    pub fn parse(s: &str) -> Option<StartTls> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for StartTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -893,8 +821,8 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_ports_are_the_usual_ones() {
-        for p in StartTls::ALL {
-            assert_eq!(StartTls::parse(p.as_str()), Some(p));
+        for &p in StartTls::ALL {
+            assert_eq!(StartTls::from_name(p.as_str()), Some(p));
             assert_eq!(
                 serde_json::to_value(p).unwrap().as_str(),
                 Some(p.as_str()),
@@ -903,7 +831,7 @@ mod tests {
         }
         assert_eq!(StartTls::Smtp.default_port(), 25);
         assert_eq!(StartTls::XmppServer.default_port(), 5269);
-        assert_eq!(StartTls::parse("SMTP"), None);
+        assert_eq!(StartTls::from_name("SMTP"), None);
     }
 
     #[test]
