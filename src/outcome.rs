@@ -43,7 +43,7 @@ pub struct ProbeOutcome {
     pub series_key: String,
     pub capture: Capture,
     /// Chain analysis; None when no certificate was captured.
-    pub report: Option<ChainReport>,
+    pub report: Option<std::sync::Arc<ChainReport>>,
     pub evaluation: Evaluation,
     /// notAfter of the client certificate used for MTLS, when one is configured.
     pub client_cert_not_after: Option<i64>,

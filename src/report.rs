@@ -200,7 +200,7 @@ pub fn write_json_refs<W: std::io::Write>(
                 status: o.evaluation.status,
                 capture: &o.capture,
                 chain: o.report.as_ref().map(|r| r.certs.as_slice()),
-                report: o.report.as_ref().map(ReportView::from),
+                report: o.report.as_deref().map(ReportView::from),
                 evaluation: &o.evaluation,
                 client_cert_not_after: o.client_cert_not_after,
                 finished_at: o.finished_at,

@@ -164,7 +164,9 @@ fn finish_evaluation(
         series_key: ProbeOutcome::series_key_for(&address_label, capture.key_type),
         address: address_label,
         capture,
-        report,
+        // Shared with every equal report (a fleet's identical chains): one copy, not one per
+        // endpoint, wherever outcomes are kept.
+        report: report.map(chain::intern::share_report),
         evaluation,
         client_cert_not_after: ep.client_cert.as_ref().map(|c| c.not_after),
         report_from: None,
@@ -404,7 +406,7 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
                 address: &o.series_key,
                 profile: &o.target.profile,
                 pool: o.target.pool.as_deref(),
-                report: o.report.as_ref(),
+                report: o.report.as_deref(),
                 key_type: o.capture.key_type,
             })
             .collect();

@@ -7,6 +7,7 @@
 
 pub mod facts;
 pub mod hostname;
+pub mod intern;
 pub mod memo;
 pub mod store;
 pub mod verify;

@@ -82,7 +82,7 @@ pub struct Hygiene {
 }
 
 /// Everything known about a presented chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
     /// Parsed presented certificates, in presented order. Unparseable ones are in
     /// `parse_errors` and absent here.

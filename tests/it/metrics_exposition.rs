@@ -454,7 +454,9 @@ fn changed_labels_replace_old_series() {
     let mut o = ok_outcome("web", "127.0.0.1:443", "eeeeeeee");
     o.capture.tls_version = certprobe::vocab::TlsVersion::from_name("TLSv1.2");
     o.capture.cipher_suite = Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into());
-    o.report.as_mut().unwrap().certs.truncate(1);
+    std::sync::Arc::make_mut(o.report.as_mut().unwrap())
+        .certs
+        .truncate(1);
     o.finished_at = NOW + 300.0;
     m.record(&o);
     let e = parse(&m.render_text());
@@ -966,7 +968,7 @@ fn healthy(detail: MetricsDetail) -> certprobe::outcome::ProbeOutcome {
     o.target.profile = "default".into();
     o.target.metrics_detail = detail;
     o.capture.kx_group = Some("X25519".into());
-    let r = o.report.as_mut().unwrap();
+    let r = std::sync::Arc::make_mut(o.report.as_mut().unwrap());
     for c in &mut r.certs {
         c.not_before = NOW as i64 - 30 * 86400;
     }
@@ -1094,7 +1096,7 @@ fn default_detail_adds_one_series_per_non_passing_finding() {
     let before = series_of(&parse(&m.render_text()), "web", "127.0.0.1:443");
     let mut o = healthy(MetricsDetail::Default);
     o.finished_at = NOW + 60.0;
-    let r = o.report.as_mut().unwrap();
+    let r = std::sync::Arc::make_mut(o.report.as_mut().unwrap());
     r.hygiene.root_sent = true;
     r.hostname.as_mut().unwrap().matched = false;
     let mut verdicts = DEFAULT_PROFILE_PASSING.to_vec();
@@ -1143,7 +1145,7 @@ fn default_detail_adds_one_series_per_non_passing_finding() {
 fn default_detail_exports_not_before_only_while_the_leaf_is_not_yet_valid() {
     let m = Metrics::new(build());
     let mut o = healthy(MetricsDetail::Default);
-    o.report.as_mut().unwrap().certs[0].not_before = NOW as i64 + 3600;
+    std::sync::Arc::make_mut(o.report.as_mut().unwrap()).certs[0].not_before = NOW as i64 + 3600;
     m.record(&o);
     let e = parse(&m.render_text());
     assert_eq!(

@@ -154,32 +154,35 @@ pub fn ok_outcome(endpoint: &str, address: &str, leaf_fp: &str) -> ProbeOutcome 
         address: address.to_string(),
         series_key: address.to_string(),
         capture: c,
-        report: Some(report(
-            vec![
-                cert(
-                    &host,
-                    "Corp Issuing CA",
-                    leaf_fp,
-                    1_900_000_000,
-                    KeyAlgorithm::Rsa { bits: 2048 },
-                ),
-                cert(
-                    "Corp Issuing CA",
-                    "Corp Root CA",
-                    "bbbbbbbb",
-                    2_000_000_000,
-                    KeyAlgorithm::Ec {
-                        curve: "P-256".into(),
-                        bits: 256,
-                    },
-                ),
-            ],
-            vec![
-                store("enterprise", true, None),
-                store("public", false, Some(VerifyErrorKind::UnknownIssuer)),
-            ],
-            &host,
-        )),
+        report: Some(
+            report(
+                vec![
+                    cert(
+                        &host,
+                        "Corp Issuing CA",
+                        leaf_fp,
+                        1_900_000_000,
+                        KeyAlgorithm::Rsa { bits: 2048 },
+                    ),
+                    cert(
+                        "Corp Issuing CA",
+                        "Corp Root CA",
+                        "bbbbbbbb",
+                        2_000_000_000,
+                        KeyAlgorithm::Ec {
+                            curve: "P-256".into(),
+                            bits: 256,
+                        },
+                    ),
+                ],
+                vec![
+                    store("enterprise", true, None),
+                    store("public", false, Some(VerifyErrorKind::UnknownIssuer)),
+                ],
+                &host,
+            )
+            .into(),
+        ),
         evaluation: eval(
             "web",
             Status::Ok,
@@ -279,7 +282,7 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
         address: address.to_string(),
         series_key: address.to_string(),
         capture: c,
-        report: Some(r),
+        report: Some(r.into()),
         evaluation: eval(
             "lync_front_end",
             Status::Critical,
