@@ -93,6 +93,13 @@ if cargo tree --locked -i openssl-sys >/dev/null 2>&1; then
   echo "openssl-sys entered the dependency tree"; exit 1
 fi
 
+echo "== cargo deny (licences, bans, sources; deny.toml)"
+# The advisories check needs the RustSec database, a git repository on GitHub that this CI
+# machine cannot reach; licences, banned crates and sources are checked offline.
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install --locked cargo-deny@0.20.2
+fi
+cargo deny --locked check licenses bans sources
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
