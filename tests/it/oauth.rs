@@ -99,17 +99,6 @@ fn lab() -> &'static Lab {
     LAB.get_or_init(build_lab)
 }
 
-/// `program` under `sh`, killed when its stdin closes: the lab lives in a static, never dropped,
-/// so nginx goes away when the test process exits and closes the pipe.
-fn until_stdin_closes(program: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#""$@" & p=$!; cat >/dev/null; kill $p; wait $p"#)
-        .arg("sh")
-        .arg(program);
-    cmd
-}
-
 fn build_lab() -> Lab {
     let dir = tempfile::tempdir().expect("tempdir").keep();
     let root = support::ossl_root(&dir, "root", "OAuth Lab Root", 2048, "sha256");
@@ -166,26 +155,9 @@ fn build_lab() -> Lab {
         ));
     }
     support::write_file(&dir, "server-chain.pem", &server_chain);
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  open_file_cache off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-{servers}}}
-"#
-    );
+    let conf = support::nginx_conf(&dir, 256, &format!("  access_log off;\n{servers}"));
     let conf_path = support::write_file(&dir, "nginx.conf", &conf);
-    let mut cmd = until_stdin_closes("nginx");
+    let mut cmd = support::until_stdin_closes("nginx");
     cmd.arg("-e")
         .arg(format!("{d}/error.log"))
         .arg("-p")

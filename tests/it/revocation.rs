@@ -45,32 +45,22 @@ fn build_lab() -> Lab {
     let port = support::free_port("127.0.0.1");
     let http: SocketAddr = ([127, 0, 0, 1], port).into();
     let d = dir.display();
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-  log_format plain '$request_uri $status';
+    let conf = support::nginx_conf(
+        &dir,
+        256,
+        &format!(
+            r#"  log_format plain '$request_uri $status';
   access_log {d}/access.log plain;
-  open_file_cache off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
   server {{
     listen 127.0.0.1:{port};
     root {d}/www;
     location /redirect-away.crl {{ return 302 http://localhost:{port}/int.crl; }}
   }}
-}}
 "#
+        ),
     );
     let conf_path = support::write_file(&dir, "nginx.conf", &conf);
-    let mut cmd = until_stdin_closes("nginx");
+    let mut cmd = support::until_stdin_closes("nginx");
     cmd.arg("-e")
         .arg(format!("{d}/error.log"))
         .arg("-p")
@@ -160,20 +150,9 @@ ScriptAlias /empty {empty}
         .arg("a+rX")
         .arg(dir)
         .status();
-    let mut cmd = until_stdin_closes("apache2");
+    let mut cmd = support::until_stdin_closes("apache2");
     cmd.arg("-X").arg("-f").arg(&conf_path);
     ChildGuard::spawn(cmd, None, Some(addr), Duration::from_secs(20))
-}
-
-/// `program` (arguments to be added) run by a shell that kills it once its stdin closes: the
-/// lab's servers live in a static, never dropped, and go when the test binary exits.
-fn until_stdin_closes(program: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#""$@" & p=$!; cat >/dev/null; kill $p; wait $p"#)
-        .arg("sh")
-        .arg(program);
-    cmd
 }
 
 /// A minimal `openssl ca` configuration for CA `name` (database under `dir/name/`).

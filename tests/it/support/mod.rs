@@ -808,6 +808,40 @@ impl OpensslServer {
     }
 }
 
+/// `program` (arguments to be added) run by a shell that kills it once its stdin closes: a
+/// lab whose servers live in a static, never dropped, loses them when the test binary exits.
+pub fn until_stdin_closes(program: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#""$@" & p=$!; cat >/dev/null; kill $p; wait $p"#)
+        .arg("sh")
+        .arg(program);
+    cmd
+}
+
+/// An nginx.conf for a test: one worker, no master, in the foreground, its pid, error log and
+/// temp paths under `dir`; `http` is the rest of the `http {}` block (log and server blocks).
+pub fn nginx_conf(dir: &Path, worker_connections: u32, http: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections {worker_connections}; }}
+http {{
+  open_file_cache off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+{http}}}
+"#
+    )
+}
+
 /// nginx (master_process off, daemon off) with one TLS server block on 127.0.0.1:<free port>,
 /// killed on drop. `extra` goes into the `server {}` block.
 pub struct Nginx {
@@ -823,20 +857,11 @@ impl Nginx {
         write_file(dir.path(), "chain.pem", cert_chain_pem);
         write_file(dir.path(), "key.pem", key_pem);
         let port = free_port("127.0.0.1");
-        let conf = format!(
-            r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
+        let conf = nginx_conf(
+            dir.path(),
+            64,
+            &format!(
+                r#"  access_log off;
   server {{
     listen 127.0.0.1:{port} ssl;
     server_name _;
@@ -845,8 +870,8 @@ http {{
     {extra}
     location / {{ return 200 "ok\n"; }}
   }}
-}}
 "#
+            ),
         );
         let conf_path = write_file(dir.path(), "nginx.conf", &conf);
         let mut cmd = Command::new("nginx");
