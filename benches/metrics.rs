@@ -24,7 +24,7 @@ fn bench_metrics(c: &mut Criterion) {
     let template_ok = fx.outcome(0, true);
     for i in 0..ENDPOINTS {
         let mut o = template_ok.clone();
-        o.target.endpoint = format!("ep{i:05}");
+        std::sync::Arc::make_mut(&mut o.target).endpoint = format!("ep{i:05}");
         o.address = format!("127.77.{}.{}:9443", i / 250, i % 250 + 1);
         assert!(m.record(&o));
     }

@@ -25,10 +25,11 @@ fn bench_statuspage(c: &mut Criterion) {
         } else {
             ok.clone()
         };
-        o.target.endpoint = format!("ep{i:05}");
+        std::sync::Arc::make_mut(&mut o.target).endpoint = format!("ep{i:05}");
         o.address = format!("127.77.{}.{}:9443", i / 250, i % 250 + 1);
         o.series_key = o.address.clone();
-        o.target.pool = (i % 5 == 0).then(|| format!("pool{}", i / 50));
+        std::sync::Arc::make_mut(&mut o.target).pool =
+            (i % 5 == 0).then(|| format!("pool{}", i / 50));
         board.record(&o);
     }
     let snap = board.snapshot();

@@ -555,7 +555,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         };
         names.insert(name.clone());
         endpoints.push(Arc::new(Endpoint {
-            meta: TargetMeta {
+            meta: std::sync::Arc::new(TargetMeta {
                 endpoint: name,
                 host,
                 port,
@@ -564,7 +564,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 labels: Default::default(),
                 starttls: a.starttls,
                 metrics_detail: crate::vocab::MetricsDetail::Default,
-            },
+            }),
             spec,
             addresses: crate::probe::AddressMode::All,
             resolve: a.resolve.clone(),
@@ -916,11 +916,11 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
             ..adhoc
         })?;
         let mut ep = Arc::unwrap_or_clone(cfg.endpoints.remove(0));
-        ep.meta.endpoint = file.display().to_string();
+        std::sync::Arc::make_mut(&mut ep.meta).endpoint = file.display().to_string();
         ep.spec.sni = args.sni.clone();
         // No address: the only name to check is --sni.
         ep.spec.host = String::new();
-        ep.meta.host = String::new();
+        std::sync::Arc::make_mut(&mut ep.meta).host = String::new();
         let mut cap = crate::probe::Capture::new(
             std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
             args.sni.clone(),

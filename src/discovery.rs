@@ -297,10 +297,10 @@ fn derive(
     discovered: Discovered,
 ) -> Endpoint {
     let mut ep = template.clone();
-    ep.meta.endpoint = name;
-    ep.meta.host = target.to_string();
-    ep.meta.port = port;
-    ep.meta.profile = q.profile.clone();
+    std::sync::Arc::make_mut(&mut ep.meta).endpoint = name;
+    std::sync::Arc::make_mut(&mut ep.meta).host = target.to_string();
+    std::sync::Arc::make_mut(&mut ep.meta).port = port;
+    std::sync::Arc::make_mut(&mut ep.meta).profile = q.profile.clone();
     ep.spec.host = target.to_string();
     ep.spec.port = port;
     ep.spec.sni = Some(target.to_string());
@@ -309,7 +309,8 @@ fn derive(
             crate::probe::starttls::StartTlsSpec::new(crate::probe::starttls::StartTls::XmppServer);
         st.xmpp_domain = Some(q.domain.clone());
         ep.spec.starttls = Some(st);
-        ep.meta.starttls = Some(crate::probe::starttls::StartTls::XmppServer);
+        std::sync::Arc::make_mut(&mut ep.meta).starttls =
+            Some(crate::probe::starttls::StartTls::XmppServer);
     }
     let mut d = Sha256::new();
     d.update(template.digest.as_bytes());

@@ -34,7 +34,9 @@ pub struct TargetMeta {
 /// One probe of one address, evaluated.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeOutcome {
-    pub target: TargetMeta,
+    /// The endpoint's identity, shared with its configuration (one copy per endpoint, not one
+    /// per outcome: the status page keeps an outcome per target).
+    pub target: std::sync::Arc<TargetMeta>,
     /// The `address` label: `ip:port`, or `unresolved` when name resolution failed.
     pub address: String,
     /// The outcome's identity within its endpoint (metrics series, scheduler state, cross
@@ -44,7 +46,9 @@ pub struct ProbeOutcome {
     pub capture: Capture,
     /// Chain analysis; None when no certificate was captured.
     pub report: Option<std::sync::Arc<ChainReport>>,
-    pub evaluation: Evaluation,
+    /// The policy's verdicts, shared with every equal evaluation ([`crate::policy::share_evaluation`]):
+    /// a fleet of endpoints with the same chain and names under the same profile keeps one copy.
+    pub evaluation: std::sync::Arc<Evaluation>,
     /// notAfter of the client certificate used for MTLS, when one is configured.
     pub client_cert_not_after: Option<i64>,
     /// When the last probe that captured a chain finished, when this probe captured none (the

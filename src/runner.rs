@@ -167,7 +167,8 @@ fn finish_evaluation(
         // Shared with every equal report (a fleet's identical chains): one copy, not one per
         // endpoint, wherever outcomes are kept.
         report: report.map(chain::intern::share_report),
-        evaluation,
+        // Likewise: equal evaluations (same chain, names and profile) are one copy.
+        evaluation: policy::share_evaluation(evaluation),
         client_cert_not_after: ep.client_cert.as_ref().map(|c| c.not_after),
         report_from: None,
         oauth: None,
@@ -436,7 +437,8 @@ pub fn apply_cross_rules(policy: &Policy, outcomes: &mut [ProbeOutcome]) -> Vec<
         .collect();
     for c in cross {
         if let Some(&i) = index.get(&(c.endpoint, c.address)) {
-            outcomes[i].evaluation.add_verdict(c.verdict);
+            // Copy on write: the evaluation may be shared with other endpoints'.
+            std::sync::Arc::make_mut(&mut outcomes[i].evaluation).add_verdict(c.verdict);
         }
     }
     for c in oauth_cross {

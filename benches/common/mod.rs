@@ -137,7 +137,7 @@ endpoints:
     /// One evaluated outcome for endpoint `i` (the `web` endpoint renamed), success or failure.
     pub fn outcome(&self, i: usize, success: bool) -> ProbeOutcome {
         let mut ep = self.config.endpoint("web").expect("web endpoint").clone();
-        ep.meta.endpoint = format!("ep{i:05}");
+        std::sync::Arc::make_mut(&mut ep.meta).endpoint = format!("ep{i:05}");
         let addr: SocketAddr = format!("127.77.{}.{}:9443", i / 250, i % 250 + 1)
             .parse()
             .expect("addr");

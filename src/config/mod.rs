@@ -192,7 +192,7 @@ pub struct ClientCertInfo {
 /// A validated endpoint.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub meta: TargetMeta,
+    pub meta: Arc<TargetMeta>,
     /// Probe parameters (client identity loaded).
     pub spec: ProbeSpec,
     pub addresses: AddressMode,

@@ -862,7 +862,7 @@ fn validate_endpoint(
     spec.dns = (!global.dns.is_system()).then(|| global.dns.clone());
 
     let mut ep = Endpoint {
-        meta: TargetMeta {
+        meta: std::sync::Arc::new(TargetMeta {
             endpoint: name,
             host,
             port,
@@ -871,7 +871,7 @@ fn validate_endpoint(
             labels: e.labels.clone(),
             starttls: e.starttls,
             metrics_detail: e.metrics.detail.unwrap_or(global.metrics_detail),
-        },
+        }),
         spec,
         addresses: e.addresses.unwrap_or(global.addresses),
         resolve,

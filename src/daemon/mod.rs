@@ -152,7 +152,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                     spec.max_chain_certs = cfg.global.max_chain_certs;
                     spec.max_chain_bytes = cfg.global.max_chain_bytes;
                     Endpoint {
-                        meta: TargetMeta {
+                        meta: std::sync::Arc::new(TargetMeta {
                             endpoint: format!("{host}:{port}"),
                             host,
                             port,
@@ -161,7 +161,7 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                             labels: Default::default(),
                             starttls: None,
                             metrics_detail: cfg.global.metrics_detail,
-                        },
+                        }),
                         spec,
                         addresses: cfg.global.addresses,
                         // Connect to the checked addresses only: no second resolution.

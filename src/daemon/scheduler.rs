@@ -678,7 +678,7 @@ mod tests {
             .is_empty());
         let keys = |v: Vec<ProbeOutcome>| -> Vec<(String, String)> {
             v.into_iter()
-                .map(|o| (o.target.endpoint, o.address))
+                .map(|o| (o.target.endpoint.clone(), o.address))
                 .collect()
         };
         let pool_p = vec![

@@ -27,7 +27,7 @@ pub fn cert_label(c: &crate::chain::CertFacts) -> String {
 
 /// A rule outcome: the rule id (from a closed catalogue, safe as a metric label), the severity
 /// it ran with, the verdict, and a human message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct RuleVerdict {
     pub rule: RuleId,
     pub severity: Severity,
@@ -36,13 +36,32 @@ pub struct RuleVerdict {
 }
 
 /// The evaluation of one capture under one profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Evaluation {
     pub profile: String,
     pub status: Status,
     pub verdicts: Vec<RuleVerdict>,
     /// Informational notes (issuer class, AD CS inference, ...).
     pub info: Vec<String>,
+}
+
+static EVALUATIONS: std::sync::LazyLock<crate::chain::intern::Interner<u64, Evaluation>> =
+    std::sync::LazyLock::new(|| {
+        crate::chain::intern::Interner::new(
+            crate::chain::intern::INTERN_KEYS,
+            crate::chain::intern::INTERN_VARIANTS,
+        )
+    });
+
+/// `evaluation`, shared with every equal evaluation handed out before (process-wide, bounded
+/// table; see [`crate::chain::intern`]). Keyed by a hash of the whole value and replaced only by
+/// an `==` one, so no reader ever sees another endpoint's verdicts: a hash collision only costs
+/// a comparison.
+pub fn share_evaluation(evaluation: Evaluation) -> std::sync::Arc<Evaluation> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    evaluation.hash(&mut h);
+    EVALUATIONS.share(h.finish(), evaluation)
 }
 
 /// What the policy needs to know about the endpoint beyond the capture.

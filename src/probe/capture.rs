@@ -64,9 +64,10 @@ pub struct Capture {
     pub several_certificates: Option<bool>,
     /// The STARTTLS preamble's facts (banner, capabilities, XMPP stream facts), when the
     /// endpoint upgrades with STARTTLS.
-    pub starttls: Option<super::starttls::StartTlsFacts>,
+    /// Boxed: most endpoints use implicit TLS, and a capture is kept per target.
+    pub starttls: Option<Box<super::starttls::StartTlsFacts>>,
     /// Set when the chain was obtained by the legacy (TLS <= 1.2, non-rustls) capture.
-    pub legacy: Option<LegacyFacts>,
+    pub legacy: Option<Box<LegacyFacts>>,
     /// Why the probe failed, if it did. A capture with a chain and a failure is normal (MTLS
     /// rejection, TLS 1.0-only server).
     pub failure: Option<Failure>,

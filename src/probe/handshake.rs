@@ -96,9 +96,11 @@ pub fn recheck_key_types() {
 }
 
 /// Per-address memory of the `auto` key-type check, shared by the clones of one endpoint's
-/// spec (bounded by the endpoint's addresses).
+/// spec (bounded by the endpoint's addresses). A small vector, not a hash map: an endpoint has
+/// a handful of addresses, and every endpoint holds one of these (a one-entry `HashMap` costs
+/// ~300 bytes, the vector 72).
 #[derive(Debug, Clone, Default)]
-pub struct KeyTypeMemo(Arc<std::sync::Mutex<std::collections::HashMap<SocketAddr, KeyCheck>>>);
+pub struct KeyTypeMemo(Arc<std::sync::Mutex<Vec<(SocketAddr, KeyCheck)>>>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct KeyCheck {
@@ -109,22 +111,30 @@ struct KeyCheck {
     generation: u64,
 }
 
+/// Most addresses remembered per endpoint (addresses come and go with DNS).
+const KEY_MEMO_CAP: usize = 1024;
+
 impl KeyTypeMemo {
     fn get(&self, a: SocketAddr) -> Option<KeyCheck> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&a)
-            .cloned()
+            .iter()
+            .find(|(k, _)| *k == a)
+            .map(|(_, c)| c.clone())
     }
 
     fn set(&self, a: SocketAddr, check: KeyCheck) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // Addresses come and go with DNS; never keep more than a few hundred.
-        if m.len() >= 1024 && !m.contains_key(&a) {
+        if let Some(slot) = m.iter_mut().find(|(k, _)| *k == a) {
+            slot.1 = check;
+            return;
+        }
+        if m.len() >= KEY_MEMO_CAP {
             m.clear();
         }
-        m.insert(a, check);
+        m.reserve_exact(1);
+        m.push((a, check));
     }
 }
 
@@ -640,7 +650,7 @@ async fn run_tls(
         let facts = super::starttls::negotiate(&mut tcp, st, domain, spec.handshake_timeout)
             .await
             .map_err(Step::Failed)?;
-        capture.starttls = Some(facts);
+        capture.starttls = Some(Box::new(facts));
     }
 
     let started = Instant::now();

@@ -576,10 +576,10 @@ pub async fn fallback(spec: &ProbeSpec, address: SocketAddr, capture: &mut Captu
         .signature_scheme
         .map(|code| super::verifier::scheme_name(rustls::SignatureScheme::from(code)));
     capture.handshake_signature = HandshakeSignature::NotChecked;
-    capture.legacy = Some(LegacyFacts {
+    capture.legacy = Some(Box::new(LegacyFacts {
         version,
         cipher_suite: suite.clone(),
-    });
+    }));
     let failure = if too_large {
         Failure::new(
             FailureReason::ChainTooLarge,

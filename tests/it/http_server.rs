@@ -61,8 +61,8 @@ fn fake_prober(calls: Arc<Mutex<Vec<ProbeQuery>>>) -> Prober {
                         "127.0.0.9:8443",
                         "ffffffff",
                     );
-                    o.target.host = host;
-                    o.target.port = port;
+                    std::sync::Arc::make_mut(&mut o.target).host = host;
+                    std::sync::Arc::make_mut(&mut o.target).port = port;
                     Ok(vec![o])
                 }
             }

@@ -599,12 +599,18 @@ fn reload_removal_makes_series_disappear() {
 fn configured_labels_are_rendered_and_reserved_ones_dropped() {
     let m = Metrics::new(build());
     let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
-    o.target
+    std::sync::Arc::make_mut(&mut o.target)
         .labels
         .insert("site".into(), "oslo \"dc1\"\nrow".into());
-    o.target.labels.insert("reason".into(), "clash".into());
-    o.target.labels.insert("__meta".into(), "x".into());
-    o.target.labels.insert("bad-name".into(), "x".into());
+    std::sync::Arc::make_mut(&mut o.target)
+        .labels
+        .insert("reason".into(), "clash".into());
+    std::sync::Arc::make_mut(&mut o.target)
+        .labels
+        .insert("__meta".into(), "x".into());
+    std::sync::Arc::make_mut(&mut o.target)
+        .labels
+        .insert("bad-name".into(), "x".into());
     m.record(&o);
     let text = m.render_text();
     let e = parse(&text);
@@ -920,7 +926,8 @@ fn per_key_type_outcomes_get_their_own_series() {
 fn starttls_endpoints_get_a_starttls_label_and_others_do_not() {
     let m = Metrics::new(build());
     let mut smtp = ok_outcome("mx", "127.0.0.7:25", "aaaaaaaa");
-    smtp.target.starttls = Some(certprobe::probe::starttls::StartTls::Smtp);
+    std::sync::Arc::make_mut(&mut smtp.target).starttls =
+        Some(certprobe::probe::starttls::StartTls::Smtp);
     m.record(&smtp);
     m.record(&ok_outcome("web", "127.0.0.1:443", "bbbbbbbb"));
     let text = m.render_text();
@@ -965,8 +972,8 @@ const DEFAULT_PROFILE_PASSING: &[(&str, Severity, Verdict)] = &[
 /// verify, a two-certificate chain, every rule passing.
 fn healthy(detail: MetricsDetail) -> certprobe::outcome::ProbeOutcome {
     let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
-    o.target.profile = "default".into();
-    o.target.metrics_detail = detail;
+    std::sync::Arc::make_mut(&mut o.target).profile = "default".into();
+    std::sync::Arc::make_mut(&mut o.target).metrics_detail = detail;
     o.capture.kx_group = Some("X25519".into());
     let r = std::sync::Arc::make_mut(o.report.as_mut().unwrap());
     for c in &mut r.certs {

@@ -1550,10 +1550,10 @@ fn tls_version_minimum_from_rustls_and_legacy_captures() {
     let hardened = policy_from(&base_yaml("lync2013-hardened", TWO, MEET2, ""));
     let mut cap = capture(&chain, "ee01.contoso.com");
     cap.tls_version = None;
-    cap.legacy = Some(LegacyFacts {
+    cap.legacy = Some(Box::new(LegacyFacts {
         version: certprobe::vocab::TlsVersion::Tls10,
         cipher_suite: "TLS_RSA_WITH_AES_128_CBC_SHA".into(),
-    });
+    }));
     cap.handshake_signature = HandshakeSignature::NotChecked;
     let cx = ctx("ee01.contoso.com", "ee01.contoso.com");
     let e = eval_full(&hardened, "fe_default", &cap, &cx, now());

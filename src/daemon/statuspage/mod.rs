@@ -185,6 +185,10 @@ impl StatusBoard {
         let mut push = |change| {
             if entry.history.len() == HISTORY_CAP {
                 entry.history.pop_front();
+            } else if entry.history.len() == entry.history.capacity() {
+                // Exact growth: most endpoints only ever hold their first leaf and status (two
+                // events), and the board holds one history per endpoint.
+                entry.history.reserve_exact(1);
             }
             entry.history.push_back(HistoryEvent {
                 at: o.finished_at,

@@ -146,8 +146,8 @@ fn fleet_lab() -> (Lab, Vec<ProbeOutcome>) {
     ];
     // Self-signed leaves are CRITICAL (untrusted) under the default profile; two of them get
     // other statuses here so that the order has every level.
-    outs[0].evaluation.status = Status::Ok;
-    outs[3].evaluation.status = Status::Warning;
+    std::sync::Arc::make_mut(&mut outs[0].evaluation).status = Status::Ok;
+    std::sync::Arc::make_mut(&mut outs[3].evaluation).status = Status::Warning;
     (lab, outs)
 }
 
@@ -232,7 +232,7 @@ fn history_records_first_sight_then_only_changes_and_stays_bounded() {
     let lab = Lab::new("  - {name: web, host: web.test, port: 443}\n");
     let board = StatusBoard::new();
     let mut a = lab.outcome("web", 1, Some(("web.test", &["web.test"], 90)));
-    a.evaluation.status = Status::Ok;
+    std::sync::Arc::make_mut(&mut a.evaluation).status = Status::Ok;
     board.record(&a);
     board.record(&a);
     let h = board.endpoint("web").unwrap().entry.history;
@@ -256,7 +256,7 @@ fn history_records_first_sight_then_only_changes_and_stays_bounded() {
     ));
     // A renewed certificate: a leaf change from the old fingerprint.
     let mut renewed = lab.outcome("web", 1, Some(("web.test", &["web.test"], 365)));
-    renewed.evaluation.status = Status::Ok;
+    std::sync::Arc::make_mut(&mut renewed.evaluation).status = Status::Ok;
     board.record(&renewed);
     let h = board.endpoint("web").unwrap().entry.history;
     let old = a.leaf_fingerprint().unwrap().to_string();

@@ -121,8 +121,8 @@ pub fn eval(
     profile: &str,
     status: Status,
     verdicts: &[(&'static str, Severity, Verdict)],
-) -> Evaluation {
-    Evaluation {
+) -> std::sync::Arc<Evaluation> {
+    std::sync::Arc::new(Evaluation {
         profile: profile.to_string(),
         status,
         verdicts: verdicts
@@ -135,7 +135,7 @@ pub fn eval(
             })
             .collect(),
         info: vec![],
-    }
+    })
 }
 
 /// A successful TLS 1.3 probe with a 2-certificate chain.
@@ -150,7 +150,7 @@ pub fn ok_outcome(endpoint: &str, address: &str, leaf_fp: &str) -> ProbeOutcome 
     c.handshake_signature = HandshakeSignature::Verified;
     let host = t.host.clone();
     ProbeOutcome {
-        target: t,
+        target: t.into(),
         address: address.to_string(),
         series_key: address.to_string(),
         capture: c,
@@ -209,7 +209,7 @@ pub fn refused_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
         "Connection refused (os error 111) to \"10.0.0.1\"",
     ));
     ProbeOutcome {
-        target: t,
+        target: t.into(),
         address: address.to_string(),
         series_key: address.to_string(),
         capture: c,
@@ -225,8 +225,8 @@ pub fn refused_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
 /// An MTLS endpoint: client certificate required, the server enforces it and accepted ours.
 pub fn mtls_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
     let mut o = ok_outcome(endpoint, address, "cccccccc");
-    o.target.profile = "lync_edge".into();
-    o.target.pool = Some("edge-pool".into());
+    std::sync::Arc::make_mut(&mut o.target).profile = "lync_edge".into();
+    std::sync::Arc::make_mut(&mut o.target).pool = Some("edge-pool".into());
     o.capture.client_auth.requested = true;
     o.capture.client_auth.client_cert_sent = true;
     o.capture.client_auth.accepted = Some(true);
@@ -249,10 +249,10 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
     let mut c = Capture::new(address.parse().unwrap(), Some(t.host.clone()));
     c.connect_duration = Some(Duration::from_millis(3));
     c.handshake_duration = Some(Duration::from_millis(5));
-    c.legacy = Some(LegacyFacts {
+    c.legacy = Some(Box::new(LegacyFacts {
         version: certprobe::vocab::TlsVersion::Tls10,
         cipher_suite: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA".into(),
-    });
+    }));
     c.failure = Some(
         Failure::new(
             FailureReason::ProtocolVersion,
@@ -278,7 +278,7 @@ pub fn legacy_outcome(endpoint: &str, address: &str) -> ProbeOutcome {
     r.weak_hash_on_path = true;
     r.hygiene.complete = false;
     ProbeOutcome {
-        target: t,
+        target: t.into(),
         address: address.to_string(),
         series_key: address.to_string(),
         capture: c,
