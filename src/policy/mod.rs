@@ -485,4 +485,29 @@ mod tests {
         }
         assert_eq!(TlsVersion::from_name("QUIC"), None);
     }
+
+    #[test]
+    fn equal_evaluations_are_one_copy_and_unequal_ones_are_never_merged() {
+        let ev = |msg: &str| Evaluation {
+            profile: "share_test".into(),
+            status: Status::Ok,
+            verdicts: vec![RuleVerdict {
+                rule: RuleId::ALL[0],
+                severity: Severity::Fail,
+                verdict: Verdict::Pass,
+                message: msg.into(),
+            }],
+            info: vec![],
+        };
+        let a = share_evaluation(ev("chain verified by internal"));
+        let b = share_evaluation(ev("chain verified by internal"));
+        assert!(
+            std::sync::Arc::ptr_eq(&a, &b),
+            "equal evaluations share one Arc"
+        );
+        let c = share_evaluation(ev("chain verified by public"));
+        assert!(!std::sync::Arc::ptr_eq(&a, &c));
+        assert_eq!(c.verdicts[0].message, "chain verified by public");
+        assert_eq!(a.verdicts[0].message, "chain verified by internal");
+    }
 }
