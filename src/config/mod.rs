@@ -3,6 +3,7 @@
 //! the field path (`endpoints[3].client_cert`).
 
 pub mod duration;
+pub mod endpoint;
 pub mod raw;
 mod validate;
 
@@ -17,6 +18,7 @@ use crate::policy::Policy;
 use crate::probe::{AddressMode, ProbeSpec};
 
 pub use duration::HumanDuration;
+pub use endpoint::{EndpointBuilder, EndpointError, LoadedIdentity};
 pub use validate::{check_client_key, host_glob_ok, validate_raw, BaseDir, ClientKeyProblem};
 
 /// Default probe interval.

@@ -23,8 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Endpoint, Shard};
-use crate::outcome::{ProbeOutcome, TargetMeta};
-use crate::probe::ProbeSpec;
+use crate::outcome::ProbeOutcome;
 use crate::report::PoolSummary;
 use crate::runner::{self, EvalContext};
 use http::{AppState, ProbeQuery, ProbeRefused, Prober, ReloadRequest};
@@ -145,36 +144,15 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                     let checked = ssrf::resolve_checked(&host, port, &policy)
                         .await
                         .map_err(|e| ProbeRefused::NotAllowed(format!("{host}:{port}: {e}")))?;
-                    let mut spec = ProbeSpec::new(host.clone(), port);
-                    spec.connect_timeout = cfg.global.connect_timeout;
-                    spec.handshake_timeout = cfg.global.timeout;
-                    spec.verdict_timeout = cfg.global.verdict_timeout;
-                    spec.max_chain_certs = cfg.global.max_chain_certs;
-                    spec.max_chain_bytes = cfg.global.max_chain_bytes;
-                    Endpoint {
-                        meta: TargetMeta {
-                            endpoint: format!("{host}:{port}"),
-                            host,
-                            port,
-                            profile: "default".into(),
-                            pool: None,
-                            labels: Default::default(),
-                            starttls: None,
-                            metrics_detail: cfg.global.metrics_detail,
-                        },
-                        spec,
-                        addresses: cfg.global.addresses,
-                        // Connect to the checked addresses only: no second resolution.
-                        resolve: checked,
-                        interval: cfg.global.interval,
-                        retry_interval: cfg.global.interval,
-                        expected_names: Vec::new(),
-                        client_cert: None,
-                        digest: String::new(),
-                        revocation: cfg.global.revocation.clone(),
-                        discovered: None,
-                        oauth: None,
-                    }
+                    let mut b = crate::config::EndpointBuilder::new(
+                        format!("{host}:{port}"),
+                        host,
+                        port,
+                        &cfg.global,
+                    );
+                    // Connect to the checked addresses only: no second resolution.
+                    b.endpoint.resolve = checked;
+                    b.build()
                 }
             };
             let mut outcomes = runner::probe_endpoint(&ep, &ctx).await;

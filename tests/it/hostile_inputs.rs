@@ -505,3 +505,51 @@ fn an_adhoc_client_key_that_is_not_the_certificates_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Ad-hoc targets get the config loader's host and SNI checks (one endpoint builder): a bad
+/// `--sni`, a bad SNI in a `--targets-file` line and a host that is neither an IP address nor a
+/// DNS name are usage errors (exit 64, the loader's message) before any connection or lookup.
+/// The ad-hoc path used to probe them, so they surfaced as `tls_error`/`dns` failures (exit 2).
+#[test]
+fn adhoc_targets_get_the_loaders_host_and_sni_checks() {
+    let run = |args: &[&str]| {
+        let out = Command::new(bin()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[
+        "probe",
+        "--once",
+        "--target",
+        "127.0.0.1:1",
+        "--sni",
+        "bad sni!",
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--sni: \"bad sni!\" is not a valid DNS name"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let list = write_file(
+        dir.path(),
+        "targets.txt",
+        "127.0.0.1:1 ok.test\n127.0.0.1:2 bad_sni!\n",
+    );
+    let (code, stderr) = run(&["probe", "--once", "--targets-file", list.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:2: SNI: \"bad_sni!\" is not a valid DNS name"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["probe", "--once", "--target", "bad host!:443"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--target \"bad host!:443\": \"bad host!\" is neither an IP address nor a valid DNS name"
+        ),
+        "{stderr}"
+    );
+}
