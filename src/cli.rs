@@ -33,12 +33,6 @@ pub const EXIT_OSERR: u8 = 71;
 #[error("starting the async runtime")]
 pub struct RuntimeError(#[source] std::io::Error);
 
-/// Something certprobe needs from the machine is not there: the demo lab's loopback addresses
-/// or ports (exit [`EXIT_UNAVAILABLE`]).
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-pub struct Unavailable(pub anyhow::Error);
-
 /// The exit code for an error that ended a command: an operational failure's own code, else
 /// [`EXIT_USAGE`] (the command line or the config is at fault).
 pub fn exit_code_of(e: &anyhow::Error) -> u8 {
@@ -46,8 +40,8 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
         d.exit_code()
     } else if e.downcast_ref::<RuntimeError>().is_some() {
         EXIT_OSERR
-    } else if e.downcast_ref::<Unavailable>().is_some() {
-        EXIT_UNAVAILABLE
+    } else if let Some(d) = e.downcast_ref::<crate::demo::Error>() {
+        d.exit_code()
     } else {
         EXIT_USAGE
     }
@@ -395,7 +389,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => Ok(crate::demo::run(args)?),
         Command::Healthcheck(args) => healthcheck(&args),
     }
 }
@@ -929,11 +923,11 @@ fn healthcheck(args: &crate::healthcheck::HealthcheckArgs) -> Result<ExitCode> {
     Ok(match crate::healthcheck::run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) if e.to_string().starts_with("healthcheck:") => return Err(e),
+        Err(e) if e.is_usage() => return Err(e.into()),
         Err(e) => {
             eprintln!(
                 "healthcheck: {}",
-                crate::text::escape_control(&format!("{e:#}"))
+                crate::text::escape_control(&crate::text::chain(&e).to_string())
             );
             ExitCode::from(1)
         }

@@ -50,7 +50,7 @@ fn describe(ft: std::fs::FileType) -> &'static str {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Opening, `fstat` or reading failed.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]

@@ -243,7 +243,7 @@ impl Config {
                     line: None,
                     column: None,
                     path: String::new(),
-                    message: format!("cannot load the config file: {e}"),
+                    message: format!("cannot load the config file: {}", crate::text::chain(&e)),
                 }])
             })?;
         let base = path

@@ -226,7 +226,11 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     };
     for (i, p) in g.allow_adhoc_targets.iter().enumerate() {
         if let Err(e) = crate::netmatch::HostPattern::parse(p) {
-            c.err(None, format!("global.allow_adhoc_targets[{i}]"), e);
+            c.err(
+                None,
+                format!("global.allow_adhoc_targets[{i}]"),
+                e.to_string(),
+            );
         }
     }
     if let Some(ports) = &g.allow_adhoc_ports {
@@ -242,7 +246,11 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     for (i, n) in g.allow_adhoc_networks.iter().enumerate() {
         match crate::netmatch::IpNet::parse(n) {
             Ok(net) => allow_adhoc_networks.push(net),
-            Err(e) => c.err(None, format!("global.allow_adhoc_networks[{i}]"), e),
+            Err(e) => c.err(
+                None,
+                format!("global.allow_adhoc_networks[{i}]"),
+                e.to_string(),
+            ),
         }
     }
     let shard = match &g.shard {
@@ -430,7 +438,7 @@ fn validate_stores(
                         format!("{:?} contains no PEM certificates", f.value),
                     ),
                     Ok(v) => certs.extend(v),
-                    Err(e) => c.err_at(f, &fpath, e.to_string()),
+                    Err(e) => c.err_at(f, &fpath, crate::text::chain(&e).to_string()),
                 }
             }
             certs
@@ -1071,11 +1079,19 @@ fn load_client_identity(
     match loaded {
         Ok(id) => Some(id),
         Err(err) if err.is_about_key() => {
-            c.err_at(key, format!("{prefix}.client_key"), err.to_string());
+            c.err_at(
+                key,
+                format!("{prefix}.client_key"),
+                crate::text::chain(&err).to_string(),
+            );
             None
         }
         Err(err) => {
-            c.err_at(cert, format!("{prefix}.client_cert"), err.to_string());
+            c.err_at(
+                cert,
+                format!("{prefix}.client_cert"),
+                crate::text::chain(&err).to_string(),
+            );
             None
         }
     }

@@ -17,7 +17,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -320,9 +319,9 @@ impl Daemon {
     /// (the same text `check-config` prints) and `config_last_reload_successful` drops to 0.
     /// The file is read and validated on a blocking thread with a time limit, so the control
     /// loop (and SIGTERM) never waits on a slow file system.
-    async fn reload(&mut self, trigger: &str) -> Result<(), String> {
+    async fn reload(&mut self, trigger: &str) -> Result<(), ReloadError> {
         let Some(path) = self.opts_path.clone() else {
-            return Err("started with ad-hoc targets: there is no config file to reload".into());
+            return Err(ReloadError::NoConfigFile);
         };
         let loaded = load_off_loop(path.clone()).await;
         if let Ok(cfg) = &loaded {
@@ -367,7 +366,7 @@ impl Daemon {
         trigger: &str,
         path: &std::path::Path,
         loaded: Result<Config, crate::config::ConfigErrors>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReloadError> {
         let mut cfg = match loaded {
             Ok(c) => c,
             Err(errs) => {
@@ -375,7 +374,7 @@ impl Daemon {
                     tracing::error!(trigger, problem = %crate::text::quote_message(&e.to_string()), "config reload rejected; the previous config keeps running");
                 }
                 self.metrics.set_config_reload(false, unix_now());
-                return Err(errs.to_string());
+                return Err(ReloadError::Invalid(errs));
             }
         };
         if let Some(shard) = self.shard_override {
@@ -389,10 +388,10 @@ impl Daemon {
         {
             tracing::error!(trigger, problem = %e, "config reload rejected; the previous config keeps running");
             self.metrics.set_config_reload(false, unix_now());
-            return Err(format!(
-                "{}: global.allow_adhoc_targets: {e}",
-                path.display()
-            ));
+            return Err(ReloadError::AdhocTargets {
+                path: path.to_path_buf(),
+                source: e,
+            });
         }
         for w in &cfg.warnings {
             tracing::warn!("{w}");
@@ -437,6 +436,24 @@ async fn load_off_loop(path: PathBuf) -> Result<Config, crate::config::ConfigErr
     }
 }
 
+/// Why a reload (SIGHUP, `POST /-/reload`, a changed file) was rejected; the running config
+/// stays. `POST /-/reload` answers with the message (and its source).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("started with ad-hoc targets: there is no config file to reload")]
+    NoConfigFile,
+    /// The file does not validate: every problem, as `check-config` prints them.
+    #[error("{0}")]
+    Invalid(crate::config::ConfigErrors),
+    /// `global.allow_adhoc_targets` validated but does not install (kept from the check).
+    #[error("{}: global.allow_adhoc_targets", path.display())]
+    AdhocTargets {
+        path: PathBuf,
+        #[source]
+        source: crate::netmatch::PatternError,
+    },
+}
+
 /// Why the daemon could not start. Each says whose fault it is through its exit code
 /// ([`Error::exit_code`]): the operator's settings, or the machine. The cause is the error's
 /// `source()` (printed by `{:#}`), not repeated in its own message.
@@ -447,14 +464,14 @@ pub enum Error {
     WebConfig {
         path: std::path::PathBuf,
         #[source]
-        source: anyhow::Error,
+        source: webconfig::WebConfigError,
     },
     /// The `--web.*` listener options are inconsistent (exit 64).
-    #[error("{0}")]
-    WebOptions(String),
+    #[error(transparent)]
+    WebOptions(listener::WebOptionsError),
     /// `global.allow_adhoc_targets` does not parse (exit 64).
-    #[error("global.allow_adhoc_targets: {0}")]
-    AdhocTargets(String),
+    #[error("global.allow_adhoc_targets")]
+    AdhocTargets(#[source] crate::netmatch::PatternError),
     /// The listen address cannot be bound: in use, not local, not permitted (exit 69,
     /// EX_UNAVAILABLE).
     #[error("listening on {addr}")]

@@ -184,6 +184,7 @@ mod tests {
         assert_eq!(IpNet::parse("::1").unwrap().to_string(), "::1/128");
         assert!(IpNet::parse("10.0.0.1/8")
             .unwrap_err()
+            .to_string()
             .contains("10.0.0.0/8"));
         assert!(IpNet::parse("10.0.0.0/33").is_err());
         assert!(IpNet::parse("example.com").is_err());
