@@ -333,7 +333,7 @@ pub struct DemoArgs {
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
-    HumanDuration::parse(s)
+    HumanDuration::parse(s).map_err(|e| e.to_string())
 }
 
 /// Parse `--at`.
@@ -494,15 +494,10 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
     let proxy = match &a.proxy {
         None => None,
         Some(url) => {
-            let p = crate::probe::proxy::Proxy::parse(url).map_err(anyhow::Error::msg)?;
+            let p = crate::probe::proxy::Proxy::parse(url).context("--proxy")?;
             let p = match &a.proxy_auth_file {
                 None => p,
-                Some(f) => {
-                    let text = crate::fsread::read_capped_string(f, crate::fsread::MAX_KEY_BYTES)
-                        .map_err(|e| anyhow::anyhow!("--proxy-auth-file: {e}"))?;
-                    p.with_credentials_text(&text)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
-                }
+                Some(f) => p.with_credentials_file(f).context("--proxy-auth-file")?,
             };
             Some(Arc::new(p))
         }
@@ -739,7 +734,7 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         }
     }
     if let Some(s) = &args.shard {
-        cfg.global.shard = Some(config::Shard::parse(s).map_err(anyhow::Error::msg)?);
+        cfg.global.shard = Some(config::Shard::parse(s)?);
     }
     // With discover: sources, `--once --endpoint` may name a discovered endpoint: checked after
     // the lookups. The daemon selects among the configured endpoints.

@@ -257,7 +257,7 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
         Some(s) => match Shard::parse(&s.value) {
             Ok(sh) => Some(sh),
             Err(e) => {
-                c.err_at(s, "global.shard", e);
+                c.err_at(s, "global.shard", e.to_string());
                 None
             }
         },
@@ -265,7 +265,7 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     };
     let proxy = g.proxy.as_deref().and_then(|url| {
         load_proxy(url, g.proxy_auth_file.as_deref(), base)
-            .map_err(|e| c.err(None, "global.proxy", e))
+            .map_err(|e| c.err(None, "global.proxy", crate::text::chain(&e).to_string()))
             .ok()
     });
     if g.proxy.is_none() && g.proxy_auth_file.is_some() {
@@ -450,7 +450,7 @@ fn validate_stores(
         {
             Ok(st) => st,
             Err(e) => {
-                c.err(None, &path, e);
+                c.err(None, &path, e.to_string());
                 continue;
             }
         };
@@ -506,18 +506,11 @@ fn load_proxy(
     url: &str,
     auth_file: Option<&str>,
     base: &BaseDir,
-) -> Result<Arc<crate::probe::proxy::Proxy>, String> {
+) -> Result<Arc<crate::probe::proxy::Proxy>, crate::probe::proxy::ProxyError> {
     let proxy = crate::probe::proxy::Proxy::parse(url)?;
     let proxy = match auth_file {
         None => proxy,
-        Some(f) => {
-            let path = base.resolve(f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            proxy
-                .with_credentials_text(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
+        Some(f) => proxy.with_credentials_file(&base.resolve(f))?,
     };
     Ok(Arc::new(proxy))
 }
@@ -793,7 +786,13 @@ fn validate_endpoint(
     });
     spec.proxy = match e.proxy.as_deref() {
         Some(url) => load_proxy(url, e.proxy_auth_file.as_deref(), base)
-            .map_err(|err| c.err(line_of(&e.host), p("proxy"), err))
+            .map_err(|err| {
+                c.err(
+                    line_of(&e.host),
+                    p("proxy"),
+                    crate::text::chain(&err).to_string(),
+                )
+            })
             .ok(),
         None => global.proxy.clone(),
     };

@@ -109,8 +109,9 @@ pub struct WebArgs {
     pub disable_status_page: bool,
 }
 
+/// clap value parser (its errors are text).
 fn parse_duration(s: &str) -> Result<crate::config::HumanDuration, String> {
-    crate::config::HumanDuration::parse(s)
+    crate::config::HumanDuration::parse(s).map_err(|e| e.to_string())
 }
 
 impl Default for WebArgs {

@@ -140,9 +140,15 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                         listener: listen,
                         explicit_ports: cfg.global.allow_adhoc_ports.clone(),
                     };
-                    let checked = ssrf::resolve_checked(&host, port, &policy)
-                        .await
-                        .map_err(|e| ProbeRefused::NotAllowed(format!("{host}:{port}: {e}")))?;
+                    let checked =
+                        ssrf::resolve_checked(&host, port, &policy)
+                            .await
+                            .map_err(|e| {
+                                ProbeRefused::NotAllowed(format!(
+                                    "{host}:{port}: {}",
+                                    crate::text::chain(&e)
+                                ))
+                            })?;
                     let mut b = crate::config::EndpointBuilder::new(
                         format!("{host}:{port}"),
                         host,
@@ -212,6 +218,7 @@ pub async fn discover_sources(
     let resolver = match crate::dns::Resolver::shared(&cfg.global.dns) {
         Ok(r) => r,
         Err(e) => {
+            let e = crate::text::chain(&e).to_string();
             tracing::error!(problem = %e, "DNS resolver unavailable: discover: sources keep their last targets");
             for s in &cfg.discover {
                 states.entry(s.id.clone()).or_default().failure = Some(crate::dns::DnsFailure {
