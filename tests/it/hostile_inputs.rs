@@ -553,3 +553,27 @@ fn adhoc_targets_get_the_loaders_host_and_sni_checks() {
         "{stderr}"
     );
 }
+
+/// `proxy_auth_file` is read like every other key file (one reader, `fsread`): a FIFO is refused
+/// at once. The loader used to read it with `std::fs::read_to_string`, which blocks on a FIFO
+/// until a writer appears (check-config and every reload hung).
+#[test]
+fn a_proxy_auth_file_that_is_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("proxy.auth"));
+    let cfg = write_file(
+        dir.path(),
+        "p.yaml",
+        "endpoints:\n  - {name: a, host: 127.0.0.1, port: 1, proxy: \"http://127.0.0.1:3128\", proxy_auth_file: proxy.auth}\n",
+    );
+    let (code, _, err) = run(
+        &["check-config", "-c", cfg.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("endpoints[0].proxy: ")
+            && err.contains("proxy.auth is a FIFO, not a regular file"),
+        "{err}"
+    );
+}
