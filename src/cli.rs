@@ -13,10 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::chain::{StoreClass, TrustStore, TrustStores};
 use crate::config::{self, Config, Endpoint, HumanDuration};
-use crate::outcome::{ProbeOutcome, TargetMeta};
+use crate::outcome::ProbeOutcome;
 use crate::policy::Policy;
 use crate::probe::handshake::{AppProtocol, KeyType, TlsVersion};
-use crate::probe::{ClientIdentity, ProbeSpec};
 use crate::report;
 use crate::runner::{self, EvalContext};
 
@@ -34,12 +33,6 @@ pub const EXIT_OSERR: u8 = 71;
 #[error("starting the async runtime")]
 pub struct RuntimeError(#[source] std::io::Error);
 
-/// Something certprobe needs from the machine is not there: the demo lab's loopback addresses
-/// or ports (exit [`EXIT_UNAVAILABLE`]).
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-pub struct Unavailable(pub anyhow::Error);
-
 /// The exit code for an error that ended a command: an operational failure's own code, else
 /// [`EXIT_USAGE`] (the command line or the config is at fault).
 pub fn exit_code_of(e: &anyhow::Error) -> u8 {
@@ -47,8 +40,8 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
         d.exit_code()
     } else if e.downcast_ref::<RuntimeError>().is_some() {
         EXIT_OSERR
-    } else if e.downcast_ref::<Unavailable>().is_some() {
-        EXIT_UNAVAILABLE
+    } else if let Some(d) = e.downcast_ref::<crate::demo::Error>() {
+        d.exit_code()
     } else {
         EXIT_USAGE
     }
@@ -340,7 +333,7 @@ pub struct DemoArgs {
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
-    HumanDuration::parse(s)
+    HumanDuration::parse(s).map_err(|e| e.to_string())
 }
 
 /// Parse `--at`.
@@ -396,7 +389,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Probe(args) => probe(*args),
         Command::Inspect(args) => inspect(args),
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => Ok(crate::demo::run(args)?),
         Command::Healthcheck(args) => healthcheck(&args),
     }
 }
@@ -468,7 +461,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
     if !a.ca.is_empty() {
         let mut certs = Vec::new();
         for f in &a.ca {
-            let v = config_read_certs(f)?;
+            let v = crate::fsread::read_pem_chain(f)?;
             certs.extend(v);
         }
         stores.push(
@@ -481,7 +474,7 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
     } else {
         let mut certs = Vec::new();
         for f in &a.public_ca {
-            certs.extend(config_read_certs(f)?);
+            certs.extend(crate::fsread::read_pem_chain(f)?);
         }
         stores.push(
             TrustStore::from_bundle("public", StoreClass::Public, certs)
@@ -489,23 +482,22 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         );
     }
     let policy = adhoc_policy(&a.profile)?;
+    // The loader's check: the key must be the certificate's (before any connection).
     let identity = match (&a.client_cert, &a.client_key) {
-        (Some(c), Some(k)) => Some(load_identity(c, k)?),
+        (Some(c), Some(k)) => Some(config::endpoint::load_client_identity(c, k)?),
         _ => None,
     };
-    let client_not_after = identity.as_ref().and_then(|(_, na)| *na);
+    if let Some(s) = &a.sni {
+        config::endpoint::check_sni(s).context("--sni")?;
+    }
+    let global = config::Global::default();
     let proxy = match &a.proxy {
         None => None,
         Some(url) => {
-            let p = crate::probe::proxy::Proxy::parse(url).map_err(anyhow::Error::msg)?;
+            let p = crate::probe::proxy::Proxy::parse(url).context("--proxy")?;
             let p = match &a.proxy_auth_file {
                 None => p,
-                Some(f) => {
-                    let text = crate::fsread::read_capped_string(f, crate::fsread::MAX_KEY_BYTES)
-                        .map_err(|e| anyhow::anyhow!("--proxy-auth-file: {e}"))?;
-                    p.with_credentials_text(&text)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
-                }
+                Some(f) => p.with_credentials_file(f).context("--proxy-auth-file")?,
             };
             Some(Arc::new(p))
         }
@@ -514,6 +506,9 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
     let mut names = std::collections::HashSet::with_capacity(targets.len());
     for (i, (t, sni)) in targets.into_iter().enumerate() {
         let (host, mut port) = split_host_port(&t)?;
+        // The config loader's host check (an IP address or a valid DNS name).
+        let host =
+            config::endpoint::check_host(&host).with_context(|| format!("--target {t:?}"))?;
         if let Some(st) = a.starttls {
             // `--starttls smtp --target mail.contoso.com`: the protocol's port.
             let explicit = t.contains("]:") || (!t.starts_with('[') && t.matches(':').count() == 1);
@@ -521,12 +516,27 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
                 port = st.default_port();
             }
         }
-        let mut spec = ProbeSpec::new(host.clone(), port);
+        // A target listed twice gets a distinct name (`host:port#index`).
+        let name = if names.contains(&t) {
+            format!("{t}#{i}")
+        } else {
+            t.clone()
+        };
+        names.insert(name.clone());
+        let mut b = config::EndpointBuilder::new(name, host, port, &global);
+        if let Some(id) = &identity {
+            b.identity(id);
+        }
+        let ep = &mut b.endpoint;
+        std::sync::Arc::make_mut(&mut ep.meta).profile = a.profile.clone();
+        std::sync::Arc::make_mut(&mut ep.meta).starttls = a.starttls;
+        ep.resolve = a.resolve.clone();
+        let spec = &mut ep.spec;
         if let Some(s) = sni {
+            config::endpoint::check_sni(&s).with_context(|| format!("{t}: SNI"))?;
             spec.sni = Some(s);
         }
         spec.handshake_timeout = a.timeout.0;
-        spec.client_identity = identity.as_ref().map(|(id, _)| id.clone());
         if let Some(p) = a.protocol {
             spec.app_protocol = p;
         }
@@ -547,45 +557,11 @@ pub fn adhoc_config(a: &AdhocArgs) -> Result<Config> {
         } else {
             crate::probe::KeyTypes::Only(a.key_types.clone())
         };
-        // A target listed twice gets a distinct name (`host:port#index`).
-        let name = if names.contains(&t) {
-            format!("{t}#{i}")
-        } else {
-            t.clone()
-        };
-        names.insert(name.clone());
-        endpoints.push(Arc::new(Endpoint {
-            meta: std::sync::Arc::new(TargetMeta {
-                endpoint: name,
-                host,
-                port,
-                profile: a.profile.clone(),
-                pool: None,
-                labels: Default::default(),
-                starttls: a.starttls,
-                metrics_detail: crate::vocab::MetricsDetail::Default,
-            }),
-            spec,
-            addresses: crate::probe::AddressMode::All,
-            resolve: a.resolve.clone(),
-            interval: config::DEFAULT_INTERVAL,
-            retry_interval: config::DEFAULT_INTERVAL,
-            expected_names: Vec::new(),
-            client_cert: client_not_after.map(|na| config::ClientCertInfo {
-                path: a.client_cert.clone().unwrap_or_default(),
-                not_after: na,
-                subject: String::new(),
-                fingerprint_sha256: String::new(),
-            }),
-            digest: t,
-            revocation: Default::default(),
-            discovered: None,
-            oauth: None,
-        }));
+        endpoints.push(Arc::new(b.build()));
     }
     Ok(Config {
         origin: "<command line>".into(),
-        global: config::Global::default(),
+        global,
         stores: Arc::new(TrustStores { stores }),
         policy: Arc::new(policy),
         endpoints,
@@ -617,49 +593,6 @@ fn adhoc_policy(profile: &str) -> Result<Policy> {
         "--profile {profile:?}: unknown profile (built-in: {})",
         known.join(", ")
     )
-}
-
-fn config_read_certs(f: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
-    use rustls_pki_types::pem::PemObject;
-    // Same rules as config-referenced files: regular files only, opened non-blocking, capped.
-    let bytes =
-        crate::fsread::read_capped(f, crate::fsread::MAX_PEM_BYTES).map_err(anyhow::Error::msg)?;
-    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not valid PEM: {}",
-                f.display(),
-                crate::chain::pem_error_text(&e)
-            )
-        })?;
-    if certs.is_empty() {
-        bail!("{}: contains no PEM certificates", f.display());
-    }
-    Ok(certs)
-}
-
-fn load_identity(cert: &Path, key: &Path) -> Result<(Arc<ClientIdentity>, Option<i64>)> {
-    use rustls_pki_types::pem::PemObject;
-    let chain = config_read_certs(cert)?;
-    let key_bytes = crate::fsread::read_capped(key, crate::fsread::MAX_KEY_BYTES)
-        .map_err(anyhow::Error::msg)?;
-    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_slice(&key_bytes)
-        .map_err(|_| anyhow::anyhow!("{}: no PEM private key found", key.display()))?;
-    let (_, leaf) = x509_parser::parse_x509_certificate(chain[0].as_ref())
-        .map_err(|e| anyhow::anyhow!("{}: certificate does not parse: {e}", cert.display()))?;
-    // The same check the config loader makes: a key that is not the certificate's would make
-    // every probe look like a rejected client certificate.
-    crate::config::check_client_key(leaf.tbs_certificate.subject_pki.raw, &key_der)
-        .map_err(|p| anyhow::anyhow!(p.message(key, cert)))?;
-    let not_after = Some(leaf.validity().not_after.timestamp());
-    Ok((
-        Arc::new(ClientIdentity {
-            chain,
-            key: key_der,
-        }),
-        not_after,
-    ))
 }
 
 /// Split `host:port`, `[v6]:port`; the port defaults to 443.
@@ -801,7 +734,7 @@ fn probe(args: ProbeArgs) -> Result<ExitCode> {
         }
     }
     if let Some(s) = &args.shard {
-        cfg.global.shard = Some(config::Shard::parse(s).map_err(anyhow::Error::msg)?);
+        cfg.global.shard = Some(config::Shard::parse(s)?);
     }
     // With discover: sources, `--once --endpoint` may name a discovered endpoint: checked after
     // the lookups. The daemon selects among the configured endpoints.
@@ -909,7 +842,7 @@ fn inspect(args: InspectArgs) -> Result<ExitCode> {
     };
     let rt = runtime()?;
     let outcomes = if let Some(file) = &args.file {
-        let chain = config_read_certs(file)?;
+        let chain = crate::fsread::read_pem_chain(file)?;
         // A file has no address: judge it as if it had been presented for --sni.
         let mut cfg = adhoc_config(&AdhocArgs {
             targets: vec!["0.0.0.0:0".into()],
@@ -985,11 +918,11 @@ fn healthcheck(args: &crate::healthcheck::HealthcheckArgs) -> Result<ExitCode> {
     Ok(match crate::healthcheck::run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) if e.to_string().starts_with("healthcheck:") => return Err(e),
+        Err(e) if e.is_usage() => return Err(e.into()),
         Err(e) => {
             eprintln!(
                 "healthcheck: {}",
-                crate::text::escape_control(&format!("{e:#}"))
+                crate::text::escape_control(&crate::text::chain(&e).to_string())
             );
             ExitCode::from(1)
         }

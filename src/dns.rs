@@ -128,12 +128,20 @@ impl std::fmt::Debug for Resolver {
     }
 }
 
+/// Why no resolver could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("reading the system DNS configuration")]
+    SystemConfig(#[source] Box<NetError>),
+    #[error("building the DNS resolver")]
+    Build(#[source] Box<NetError>),
+}
+
 impl Resolver {
     /// Build a resolver. Fails only when resolv.conf cannot be read (no servers configured).
-    pub fn new(settings: &DnsSettings) -> Result<Self, String> {
+    pub fn new(settings: &DnsSettings) -> Result<Self, SetupError> {
         let mut builder = if settings.nameservers.is_empty() {
-            TokioResolver::builder_tokio()
-                .map_err(|e| format!("reading the system DNS configuration: {e}"))?
+            TokioResolver::builder_tokio().map_err(|e| SetupError::SystemConfig(Box::new(e)))?
         } else {
             let servers = settings
                 .nameservers
@@ -164,7 +172,7 @@ impl Resolver {
         }
         let inner = builder
             .build()
-            .map_err(|e| format!("building the DNS resolver: {e}"))?;
+            .map_err(|e| SetupError::Build(Box::new(e)))?;
         Ok(Self {
             inner,
             settings: settings.clone(),
@@ -172,7 +180,7 @@ impl Resolver {
     }
 
     /// The process-wide resolver for `settings` (rebuilt when a reload changes them).
-    pub fn shared(settings: &DnsSettings) -> Result<Arc<Resolver>, String> {
+    pub fn shared(settings: &DnsSettings) -> Result<Arc<Resolver>, SetupError> {
         static CACHE: Mutex<Option<Arc<Resolver>>> = Mutex::new(None);
         let mut slot = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = slot.as_ref().filter(|r| r.settings == *settings) {

@@ -22,12 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// `certprobe healthcheck` arguments.
@@ -157,30 +155,81 @@ impl ServerCertVerifier for AnyCert {
     }
 }
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let bytes = crate::fsread::read_capped(path, crate::fsread::MAX_PEM_BYTES)
-        .map_err(anyhow::Error::msg)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|_| anyhow::anyhow!("{}: not valid PEM", path.display()))?;
-    if certs.is_empty() {
-        bail!("{}: contains no PEM certificate", path.display());
-    }
-    Ok(certs)
+/// Why the check could not be made. [`HealthcheckError::is_usage`] tells a bad command line
+/// (exit 64) from a failed check (exit 1, the reason on stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum HealthcheckError {
+    #[error("healthcheck: the URL must start with http:// or https://")]
+    Scheme,
+    #[error("healthcheck: the URL path contains spaces or control characters")]
+    Path,
+    /// `--tls.ca-file`, the served certificate named by `--web.config.file`.
+    #[error(transparent)]
+    Pem(#[from] crate::fsread::PemError),
+    /// `--web.config.file`, `--password-file`.
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
+    #[error("web config {}", path.display())]
+    WebConfig {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    #[error("TLS versions")]
+    TlsVersions(#[source] rustls::Error),
+    #[error("{}: bad CA certificate", path.display())]
+    BadCa {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("--tls.server-name / URL host")]
+    ServerName(#[source] rustls_pki_types::InvalidDnsNameError),
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error("connect to {hostport}")]
+    Connect {
+        hostport: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS handshake timed out")]
+    HandshakeTimeout,
+    #[error("TLS handshake")]
+    Handshake(#[source] std::io::Error),
+    #[error("write timed out")]
+    WriteTimeout,
+    #[error("no answer within 5 s")]
+    AnswerTimeout,
+    /// Writing the request or reading the answer.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
+
+impl HealthcheckError {
+    /// The command line is at fault (not the daemon being checked).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Scheme | Self::Path)
+    }
+}
+
+type Result<T, E = HealthcheckError> = std::result::Result<T, E>;
 
 /// The certificate the daemon serves, when its web config has `tls_server_config`.
 fn served_cert(web_config: &Path) -> Result<Option<CertificateDer<'static>>> {
     if !web_config.exists() {
         return Ok(None);
     }
-    let text = crate::fsread::read_capped_string(web_config, crate::fsread::MAX_WEB_CONFIG_BYTES)
-        .map_err(anyhow::Error::msg)?;
+    let text = crate::fsread::read_capped_string(web_config, crate::fsread::MAX_WEB_CONFIG_BYTES)?;
     let file: crate::daemon::webconfig::WebConfigFile = if text.trim().is_empty() {
         Default::default()
     } else {
-        serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("web config {}: {e}", web_config.display()))?
+        serde_saphyr::from_str(&text).map_err(|e| HealthcheckError::WebConfig {
+            path: web_config.to_path_buf(),
+            source: Box::new(e),
+        })?
     };
     let Some(tls) = file.tls_server_config else {
         return Ok(None);
@@ -191,7 +240,7 @@ fn served_cert(web_config: &Path) -> Result<Option<CertificateDer<'static>>> {
     } else {
         base.join(tls.cert_file)
     };
-    Ok(read_pem_certs(&cert)?.into_iter().next())
+    Ok(crate::fsread::read_pem_chain(&cert)?.into_iter().next())
 }
 
 struct Target {
@@ -208,7 +257,7 @@ fn parse_url(url: &str) -> Result<Target> {
     } else if let Some(r) = url.strip_prefix("http://") {
         (false, r)
     } else {
-        bail!("healthcheck: the URL must start with http:// or https://");
+        return Err(HealthcheckError::Scheme);
     };
     let (authority, path) = match rest.split_once('/') {
         Some((a, p)) => (a, format!("/{p}")),
@@ -219,7 +268,7 @@ fn parse_url(url: &str) -> Result<Target> {
         None => (None, authority),
     };
     if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        bail!("healthcheck: the URL path contains spaces or control characters");
+        return Err(HealthcheckError::Path);
     }
     let host = if let Some(v6) = hostport.strip_prefix('[') {
         v6.split(']').next().unwrap_or_default().to_string()
@@ -259,8 +308,7 @@ pub fn run(args: &HealthcheckArgs) -> Result<bool> {
     }
     let credentials = match (&args.username, &args.password_file) {
         (Some(u), Some(f)) => {
-            let pass = crate::fsread::read_capped_string(f, crate::fsread::MAX_KEY_BYTES)
-                .map_err(anyhow::Error::msg)?;
+            let pass = crate::fsread::read_capped_string(f, crate::fsread::MAX_KEY_BYTES)?;
             Some(format!("{u}:{}", pass.trim_end_matches(['\r', '\n'])))
         }
         _ => target.userinfo.clone(),
@@ -269,7 +317,7 @@ pub fn run(args: &HealthcheckArgs) -> Result<bool> {
         let provider = crate::crypto_provider();
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .context("TLS versions")?;
+            .map_err(HealthcheckError::TlsVersions)?;
         let cfg = if args.insecure_skip_verify {
             builder
                 .dangerous()
@@ -277,10 +325,11 @@ pub fn run(args: &HealthcheckArgs) -> Result<bool> {
                 .with_no_client_auth()
         } else if let Some(ca) = &args.ca_file {
             let mut roots = rustls::RootCertStore::empty();
-            for c in read_pem_certs(ca)? {
-                roots
-                    .add(c)
-                    .with_context(|| format!("{}: bad CA certificate", ca.display()))?;
+            for c in crate::fsread::read_pem_chain(ca)? {
+                roots.add(c).map_err(|source| HealthcheckError::BadCa {
+                    path: ca.clone(),
+                    source,
+                })?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         } else if let Some(cert) = pinned {
@@ -295,7 +344,7 @@ pub fn run(args: &HealthcheckArgs) -> Result<bool> {
             builder.with_root_certificates(roots).with_no_client_auth()
         };
         let name = args.server_name.clone().unwrap_or(target.host.clone());
-        let name = ServerName::try_from(name).context("--tls.server-name / URL host")?;
+        let name = ServerName::try_from(name).map_err(HealthcheckError::ServerName)?;
         Some((tokio_rustls::TlsConnector::from(Arc::new(cfg)), name))
     } else {
         None
@@ -314,19 +363,22 @@ pub fn run(args: &HealthcheckArgs) -> Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .map_err(HealthcheckError::Runtime)?;
     rt.block_on(async move {
         let tcp = tokio::time::timeout(STEP, tokio::net::TcpStream::connect(&target.hostport))
             .await
-            .context("connect timed out")?
-            .with_context(|| format!("connect to {}", target.hostport))?;
+            .map_err(|_| HealthcheckError::ConnectTimeout)?
+            .map_err(|source| HealthcheckError::Connect {
+                hostport: target.hostport.clone(),
+                source,
+            })?;
         match tls {
             None => exchange(tcp, &req).await,
             Some((connector, name)) => {
                 let s = tokio::time::timeout(STEP, connector.connect(name, tcp))
                     .await
-                    .context("TLS handshake timed out")?
-                    .context("TLS handshake")?;
+                    .map_err(|_| HealthcheckError::HandshakeTimeout)?
+                    .map_err(HealthcheckError::Handshake)?;
                 exchange(s, &req).await
             }
         }
@@ -336,13 +388,13 @@ pub fn run(args: &HealthcheckArgs) -> Result<bool> {
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, req: &str) -> Result<bool> {
     tokio::time::timeout(STEP, s.write_all(req.as_bytes()))
         .await
-        .context("write timed out")??;
+        .map_err(|_| HealthcheckError::WriteTimeout)??;
     let mut buf = [0u8; 64];
     let mut n = 0;
     while n < 12 {
         let got = tokio::time::timeout(STEP, s.read(&mut buf[n..]))
             .await
-            .context("no answer within 5 s")??;
+            .map_err(|_| HealthcheckError::AnswerTimeout)??;
         if got == 0 {
             break;
         }

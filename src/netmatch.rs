@@ -6,6 +6,46 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Why an `allow_adhoc_networks` block, an `allow_adhoc_targets` pattern or a port does not
+/// parse; each message quotes the value (bounded by [`crate::text::quote`] where it may be long).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("{:?} is not an IP address or CIDR block", crate::text::quote(.0))]
+    NotAnAddress(String),
+    #[error("{:?}: prefix length must be 0-{max}", crate::text::quote(.net))]
+    PrefixLength { net: String, max: u8 },
+    #[error("{:?}: address has bits set beyond the /{prefix} prefix (did you mean {network}/{prefix}?)", crate::text::quote(.net))]
+    HostBits {
+        net: String,
+        prefix: u8,
+        network: IpAddr,
+    },
+    #[error("empty allow_adhoc_targets pattern")]
+    EmptyPattern,
+    #[error("pattern {0:?}: missing ']'")]
+    MissingBracket(String),
+    #[error("pattern {0:?}: expected ':PORT' after ']'")]
+    ExpectedPort(String),
+    #[error("pattern {pattern:?}: {port}")]
+    PatternPort { pattern: String, port: PortError },
+    #[error(
+        "pattern {0:?}: host may contain letters, digits, '.', '-', '_', ':', '*' and '?' only"
+    )]
+    BadChars(String),
+    #[error(
+        "pattern {0:?} matches hosts in any domain or network (an open relay): a name \
+         pattern must end in a fixed domain of at least two labels after its last \
+         wildcard (*.corp.example.com), an address pattern must fix at least its first \
+         octet or group before the first wildcard (10.*, 2001:db8:*)"
+    )]
+    Unbounded(String),
+}
+
+/// A port that is not 1-65535.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid port {0:?}")]
+pub struct PortError(pub String);
+
 /// An address block, `10.0.0.0/8`, `2001:db8::/32`, or one address (`/32`, `/128` implied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
@@ -14,7 +54,7 @@ pub struct IpNet {
 }
 
 impl IpNet {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, PatternError> {
         let s = s.trim();
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -24,32 +64,27 @@ impl IpNet {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse()
-            .map_err(|_| {
-                format!(
-                    "{:?} is not an IP address or CIDR block",
-                    crate::text::quote(s)
-                )
-            })?;
+            .map_err(|_| PatternError::NotAnAddress(s.to_string()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             None => max,
             Some(p) => match p.parse::<u8>() {
                 Ok(n) if n <= max => n,
                 _ => {
-                    return Err(format!(
-                        "{:?}: prefix length must be 0-{max}",
-                        crate::text::quote(s)
-                    ))
+                    return Err(PatternError::PrefixLength {
+                        net: s.to_string(),
+                        max,
+                    })
                 }
             },
         };
         let net = Self { addr, prefix };
         if net.network() != addr {
-            return Err(format!(
-                "{:?}: address has bits set beyond the /{prefix} prefix (did you mean {}/{prefix}?)",
-                crate::text::quote(s),
-                net.network()
-            ));
+            return Err(PatternError::HostBits {
+                net: s.to_string(),
+                prefix,
+                network: net.network(),
+            });
         }
         Ok(net)
     }
@@ -136,32 +171,33 @@ pub struct HostPattern {
 }
 
 impl HostPattern {
-    pub fn parse(p: &str) -> Result<Self, String> {
+    pub fn parse(p: &str) -> Result<Self, PatternError> {
         let p = p.trim();
         if p.is_empty() {
-            return Err("empty allow_adhoc_targets pattern".into());
+            return Err(PatternError::EmptyPattern);
         }
+        let port_err = |port| PatternError::PatternPort {
+            pattern: p.to_string(),
+            port,
+        };
         let (host, port) = if let Some(rest) = p.strip_prefix('[') {
             let (h, after) = rest
                 .split_once(']')
-                .ok_or_else(|| format!("pattern {p:?}: missing ']'"))?;
+                .ok_or_else(|| PatternError::MissingBracket(p.to_string()))?;
             let port = match after {
                 "" => None,
                 a => Some(
                     parse_port(
                         a.strip_prefix(':')
-                            .ok_or_else(|| format!("pattern {p:?}: expected ':PORT' after ']'"))?,
+                            .ok_or_else(|| PatternError::ExpectedPort(p.to_string()))?,
                     )
-                    .map_err(|e| format!("pattern {p:?}: {e}"))?,
+                    .map_err(port_err)?,
                 ),
             };
             (h.to_string(), port)
         } else if p.matches(':').count() == 1 {
             let (h, port) = p.split_once(':').unwrap_or((p, ""));
-            (
-                h.to_string(),
-                Some(parse_port(port).map_err(|e| format!("pattern {p:?}: {e}"))?),
-            )
+            (h.to_string(), Some(parse_port(port).map_err(port_err)?))
         } else {
             (p.to_string(), None)
         };
@@ -170,19 +206,14 @@ impl HostPattern {
                 c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '*' | '?')
             })
         {
-            return Err(format!("pattern {p:?}: host may contain letters, digits, '.', '-', '_', ':', '*' and '?' only"));
+            return Err(PatternError::BadChars(p.to_string()));
         }
         let ip = host.contains(':')
             || host
                 .chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '.' | '*' | '?'));
         if !bounded_pattern(&host, ip) {
-            return Err(format!(
-                "pattern {p:?} matches hosts in any domain or network (an open relay): a name \
-                 pattern must end in a fixed domain of at least two labels after its last \
-                 wildcard (*.corp.example.com), an address pattern must fix at least its first \
-                 octet or group before the first wildcard (10.*, 2001:db8:*)"
-            ));
+            return Err(PatternError::Unbounded(p.to_string()));
         }
         Ok(Self {
             host: host.to_ascii_lowercase(),
@@ -226,10 +257,10 @@ fn bounded_pattern(host: &str, ip: bool) -> bool {
     labels.len() >= 2 && labels.iter().all(|l| !l.is_empty())
 }
 
-pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
+pub(crate) fn parse_port(s: &str) -> Result<u16, PortError> {
     match s.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("invalid port {s:?}")),
+        _ => Err(PortError(s.to_string())),
     }
 }
 

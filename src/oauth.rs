@@ -570,8 +570,8 @@ mod config_tests {
     use super::*;
     use crate::config::{BaseDir, Config};
 
-    fn load(yaml: &str) -> Result<Config, String> {
-        Config::from_yaml(yaml, "<test>", BaseDir(".".into())).map_err(|e| e.to_string())
+    fn load(yaml: &str) -> Result<Config, crate::config::ConfigErrors> {
+        Config::from_yaml(yaml, "<test>", BaseDir(".".into()))
     }
 
     #[test]
@@ -607,12 +607,14 @@ mod config_tests {
     fn oauth_metadata_is_refused_where_it_cannot_be_fetched_directly() {
         let e =
             load("endpoints:\n  - {name: a, host: a.test, starttls: smtp, oauth_metadata: true}\n")
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("endpoints[0].oauth_metadata"), "{e}");
         let e = load(
             "policy:\n  profiles:\n    web:\n      rules:\n        oauth_metadata: {profile: nosuch}\nendpoints:\n  - {name: a, host: a.test, profile: web}\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains(
                 "policy.profiles.web.rules.oauth_metadata.profile: unknown profile \"nosuch\""

@@ -6,6 +6,8 @@
 //!   `ESC[2K\r ESC[32mOK fake` prints as inert text instead of repainting the row.
 //! - [`quote`]: the same, and cut to [`MAX_ECHO`] characters with the full length named, for
 //!   echoing a value in an error message (a 20 MB `sni:` is not copied into a log line).
+//! - [`chain`]: an error and its `source()` chain as one line (`a: b: c`), the way anyhow's
+//!   `{:#}` prints it: library errors name their own context and keep the cause as `source`.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -177,5 +179,26 @@ mod bounded_tests {
         assert_eq!(bounded("ok", 10), "ok");
         assert_eq!(bounded("abcdef", 3), "abc…");
         assert_eq!(bounded("a\x1b[2Kb", 10), "a\\x1b[2Kb");
+    }
+}
+
+/// `e` and each of its sources, joined by `": "` (as anyhow's `{:#}`).
+pub fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> Chain<'a> {
+    Chain(e)
+}
+
+/// See [`chain`].
+#[derive(Clone, Copy)]
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cur = self.0.source();
+        while let Some(s) = cur {
+            write!(f, ": {s}")?;
+            cur = s.source();
+        }
+        Ok(())
     }
 }

@@ -12,8 +12,9 @@
 //!
 //! The enums live here, on the ground floor, so that `config`, `chain`, `policy`, `report` and
 //! `daemon` all import from below; their owners re-export them under their old paths.
-//! [`crate::probe::FailureReason`] (the `reason` label) is the hand-written model this follows
-//! and keeps its own module.
+//! [`FailureReason`] (the probe's `reason` label) and [`RevocationReason`] (the revocation
+//! metrics' `reason` label) are tables here too, re-exported as `probe::FailureReason` and
+//! `revocation::Reason`.
 
 /// Deserializes a name through `parse`, the way serde's derive reads a unit variant (an enum
 /// whose identifier is checked while it is read), so that a config error points at the
@@ -585,5 +586,92 @@ vocabulary! {
     pub enum KeyType {
         Ecdsa => "ecdsa", "ECDSA",
         Rsa => "rsa", "RSA",
+    }
+}
+
+vocabulary! {
+    /// Why a probe failed (the `reason` metric label, `failure.reason` in JSON). A small closed
+    /// set: it becomes a metric label value. The human name is the label value.
+    pub enum FailureReason {
+        /// Name resolution failed or returned no address.
+        Dns => "dns", "dns",
+        /// TCP connection refused (RST to SYN).
+        ConnectRefused => "connect_refused", "connect_refused",
+        /// TCP connect did not complete within the connect timeout.
+        ConnectTimeout => "connect_timeout", "connect_timeout",
+        /// Other TCP connect error (unreachable, ...).
+        ConnectError => "connect_error", "connect_error",
+        /// The TLS handshake did not complete within the handshake timeout.
+        HandshakeTimeout => "handshake_timeout", "handshake_timeout",
+        /// The server sent a fatal TLS alert (the alert name is in [`crate::probe::Failure::alert`]).
+        TlsAlert => "tls_alert", "tls_alert",
+        /// The server only speaks TLS < 1.2 (a legacy capture may still have the chain).
+        ProtocolVersion => "protocol_version", "protocol_version",
+        /// The peer sent something that is not TLS.
+        NotTls => "not_tls", "not_tls",
+        /// The connection was reset by the peer.
+        Reset => "reset", "reset",
+        /// The peer closed the connection without an alert.
+        Closed => "closed", "closed",
+        /// The server rejected our client certificate (or the absence of one).
+        ClientCertRejected => "client_cert_rejected", "client_cert_rejected",
+        /// The server's chain exceeded the configured certificate count or byte cap.
+        ChainTooLarge => "chain_too_large", "chain_too_large",
+        /// No cipher suite / parameters in common (handshake_failure alert before any certificate).
+        HandshakeFailure => "handshake_failure", "handshake_failure",
+        /// The server presented a certificate that cannot be parsed.
+        BadCertificate => "bad_certificate", "bad_certificate",
+        /// Any other TLS protocol error (detail has the text).
+        TlsError => "tls_error", "tls_error",
+        /// STARTTLS: the server does not offer the upgrade (capability missing).
+        StarttlsUnsupported => "starttls_unsupported", "starttls_unsupported",
+        /// STARTTLS: the server refused the upgrade (its reply code is in the detail).
+        StarttlsRefused => "starttls_refused", "starttls_refused",
+        /// STARTTLS: an unexpected reply, an over-long or endless answer, or data after the
+        /// server's go-ahead (the port may speak another protocol).
+        StarttlsProtocol => "starttls_protocol", "starttls_protocol",
+        /// The proxy could not be reached, timed out, or does not speak its protocol.
+        ProxyConnect => "proxy_connect", "proxy_connect",
+        /// The proxy refused the tunnel (its status or SOCKS reply is in the detail).
+        ProxyRefused => "proxy_refused", "proxy_refused",
+        /// The proxy wants credentials, or rejected ours.
+        ProxyAuth => "proxy_auth", "proxy_auth",
+    }
+}
+
+vocabulary! {
+    /// Bounded reason why a CRL or an OCSP response could not be used (the `reason` label of
+    /// the revocation metrics). The human name completes "the CRL/response is unusable: ...".
+    pub enum RevocationReason {
+        Dns => "dns", "its host does not resolve",
+        Connect => "connect", "the connection failed",
+        Tls => "tls", "the TLS connection failed",
+        Timeout => "timeout", "the fetch timed out",
+        HttpStatus => "http_status", "the server answered with an error status",
+        Redirect => "redirect", "it redirects to another host",
+        TooLarge => "too_large", "it is larger than max_crl_bytes",
+        BadDer => "bad_der", "it is not a DER or PEM CRL",
+        BadUrl => "bad_url", "the URL is malformed or carries userinfo",
+        /// Another scheme than http/https.
+        Unsupported => "unsupported", "its scheme is not http or https",
+        /// Refused by the fetch policy (link-local/metadata address, host not in `allow_hosts`).
+        Blocked => "blocked", "the fetch policy refuses its host or address",
+        BadSignature => "bad_signature", "its signature does not verify with the issuer's key",
+        WrongIssuer => "wrong_issuer", "it is issued by another CA than the certificate's issuer",
+        /// The CRL's Issuing Distribution Point does not cover the certificate (or is indirect,
+        /// or a delta CRL was published as the base).
+        Scope => "scope", "its issuing distribution point does not cover the certificate",
+        Expired => "expired", "it is past its nextUpdate",
+        NotYetValid => "not_yet_valid", "its thisUpdate is in the future",
+        /// OCSP: the responder answered with another status than successful (tryLater,
+        /// internalError, unauthorized...).
+        ResponderStatus => "responder_status", "the responder answered with an error status",
+        /// OCSP: signed neither by the issuer nor by a delegated responder certificate with
+        /// id-kp-OCSPSigning issued by it.
+        Unauthorized => "unauthorized", "it is signed by neither the issuer nor a delegated OCSP responder of the issuer",
+        /// OCSP: no SingleResponse for this certificate (CertID mismatch).
+        NoMatchingResponse => "no_matching_response", "it holds no response for this certificate",
+        /// OCSP: the responder does not know the certificate (status `unknown`).
+        CertUnknown => "cert_unknown", "the responder does not know the certificate",
     }
 }

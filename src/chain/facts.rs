@@ -139,8 +139,18 @@ pub struct CertFacts {
     pub issuer_der: Vec<u8>,
 }
 
+/// Why a DER certificate does not parse (the text goes into a chain report's `parse_errors`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertParseError {
+    #[error("certificate DER has {0} trailing byte(s)")]
+    TrailingBytes(usize),
+    /// x509-parser's error, rendered (it borrows nothing, but its text is what matters).
+    #[error("certificate DER does not parse: {0}")]
+    Der(String),
+}
+
 /// Parse one DER certificate. Never panics; any malformed input is an `Err` with context.
-pub fn parse_cert(der: &[u8]) -> Result<CertFacts, String> {
+pub fn parse_cert(der: &[u8]) -> Result<CertFacts, CertParseError> {
     let x509 = parse_x509(der)?;
     Ok(facts_from_x509(&x509, der))
 }
@@ -154,7 +164,7 @@ static CACHE: std::sync::LazyLock<super::memo::BoundedMemo<[u8; 32], CertFacts>>
 
 /// [`parse_cert`], memoized by the SHA-256 of the DER. The facts are a pure function of the
 /// DER, so a hit is exactly what parsing would return; failures are not cached.
-pub fn parse_cert_cached(der: &[u8]) -> Result<CertFacts, String> {
+pub fn parse_cert_cached(der: &[u8]) -> Result<CertFacts, CertParseError> {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let mut key = [0u8; 32];
     key.copy_from_slice(digest.as_ref());
@@ -167,14 +177,11 @@ pub fn parse_cert_cached(der: &[u8]) -> Result<CertFacts, String> {
 }
 
 /// Parse the DER with x509-parser, rejecting trailing data.
-pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, String> {
+pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, CertParseError> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),
-        Ok((rest, _)) => Err(format!(
-            "certificate DER has {} trailing byte(s)",
-            rest.len()
-        )),
-        Err(e) => Err(format!("certificate DER does not parse: {e}")),
+        Ok((rest, _)) => Err(CertParseError::TrailingBytes(rest.len())),
+        Err(e) => Err(CertParseError::Der(e.to_string())),
     }
 }
 

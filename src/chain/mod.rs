@@ -12,9 +12,11 @@ pub mod memo;
 pub mod store;
 pub mod verify;
 
-pub use facts::{parse_cert, AdcsExtensions, CertFacts, KeyAlgorithm, SignatureHash};
+pub use facts::{
+    parse_cert, AdcsExtensions, CertFacts, CertParseError, KeyAlgorithm, SignatureHash,
+};
 pub use hostname::{match_hostname, HostnameMatch, NameCheck};
-pub use store::{StoreClass, TrustStore, TrustStores};
+pub use store::{AnchorError, StoreClass, TrustStore, TrustStores};
 pub use verify::{
     analyze, analyze_with_aia, webpki_error_text, ChainReport, Hygiene, IssuerClass, StoreVerdict,
     VerifyErrorKind,

@@ -44,6 +44,15 @@ pub struct TrustStore {
     pub verdict_cache: super::verify::VerdictCache,
 }
 
+/// A certificate that cannot be a trust anchor (webpki's reason, in words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("certificate #{index} is not a usable trust anchor: {reason}")]
+pub struct AnchorError {
+    /// Position in the certificates given.
+    pub index: usize,
+    pub reason: String,
+}
+
 impl TrustStore {
     /// A store from a PEM bundle's certificates: self-signed roots become anchors, every other
     /// certificate a path-building helper.
@@ -51,7 +60,7 @@ impl TrustStore {
         name: impl Into<String>,
         class: StoreClass,
         certs: Vec<CertificateDer<'static>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AnchorError> {
         let mut roots = Vec::new();
         let mut helpers = Vec::new();
         let mut helper_facts = Vec::new();
@@ -77,14 +86,12 @@ impl TrustStore {
         name: impl Into<String>,
         class: StoreClass,
         certs: Vec<CertificateDer<'static>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AnchorError> {
         let mut anchors = Vec::with_capacity(certs.len());
         for (i, c) in certs.iter().enumerate() {
-            let a = webpki::anchor_from_trusted_cert(c).map_err(|e| {
-                format!(
-                    "certificate #{i} is not a usable trust anchor: {}",
-                    super::verify::webpki_error_text(&e)
-                )
+            let a = webpki::anchor_from_trusted_cert(c).map_err(|e| AnchorError {
+                index: i,
+                reason: super::verify::webpki_error_text(&e),
             })?;
             anchors.push(a.to_owned());
         }
@@ -102,7 +109,7 @@ impl TrustStore {
     }
 
     /// Add certificates the operator marks as anchors to this store.
-    pub fn add_anchors(&mut self, certs: Vec<CertificateDer<'static>>) -> Result<(), String> {
+    pub fn add_anchors(&mut self, certs: Vec<CertificateDer<'static>>) -> Result<(), AnchorError> {
         let extra = Self::from_anchors(self.name.clone(), self.class, certs)?;
         self.anchors.extend(extra.anchors);
         self.anchor_certs.extend(extra.anchor_certs);

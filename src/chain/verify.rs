@@ -1277,7 +1277,7 @@ pub fn analyze_with_aia(
         match super::facts::parse_cert_cached(c.as_ref()) {
             Ok(f) => facts.push(Some(f)),
             Err(e) => {
-                parse_errors.push((i, e));
+                parse_errors.push((i, e.to_string()));
                 facts.push(None);
             }
         }

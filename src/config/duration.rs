@@ -17,11 +17,26 @@ impl Default for HumanDuration {
     }
 }
 
+/// Why a duration does not parse; the message quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("invalid duration {0:?}: expected a number before the unit (e.g. 30s, 5m, 1h)")]
+    NoNumber(String),
+    #[error("invalid duration {0:?}: number too large")]
+    TooLarge(String),
+    #[error("invalid duration {text:?}: missing unit after {n} (use ms, s, m, h or d)")]
+    NoUnit { text: String, n: u64 },
+    #[error("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h or d)")]
+    UnknownUnit { text: String, unit: String },
+}
+
 impl HumanDuration {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err("empty duration".into());
+            return Err(DurationError::Empty);
         }
         if let Ok(secs) = s.parse::<u64>() {
             return Ok(Self(Duration::from_secs(secs)));
@@ -33,13 +48,11 @@ impl HumanDuration {
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!(
-                    "invalid duration {s:?}: expected a number before the unit (e.g. 30s, 5m, 1h)"
-                ));
+                return Err(DurationError::NoNumber(s.to_string()));
             }
             let n: u64 = rest[..digits]
                 .parse()
-                .map_err(|_| format!("invalid duration {s:?}: number too large"))?;
+                .map_err(|_| DurationError::TooLarge(s.to_string()))?;
             rest = &rest[digits..];
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit())
@@ -53,14 +66,16 @@ impl HumanDuration {
                 "h" => Duration::from_secs(n.saturating_mul(3600)),
                 "d" => Duration::from_secs(n.saturating_mul(86400)),
                 "" => {
-                    return Err(format!(
-                        "invalid duration {s:?}: missing unit after {n} (use ms, s, m, h or d)"
-                    ))
+                    return Err(DurationError::NoUnit {
+                        text: s.to_string(),
+                        n,
+                    })
                 }
                 other => {
-                    return Err(format!(
-                        "invalid duration {s:?}: unknown unit {other:?} (use ms, s, m, h or d)"
-                    ))
+                    return Err(DurationError::UnknownUnit {
+                        text: s.to_string(),
+                        unit: other.to_string(),
+                    })
                 }
             };
             total = total.saturating_add(d);
@@ -142,9 +157,11 @@ mod tests {
     fn rejects_missing_or_unknown_units() {
         assert!(HumanDuration::parse("5x")
             .unwrap_err()
+            .to_string()
             .contains("unknown unit"));
         assert!(HumanDuration::parse("m")
             .unwrap_err()
+            .to_string()
             .contains("expected a number"));
         assert!(HumanDuration::parse("").is_err());
     }

@@ -3,6 +3,7 @@
 //! the field path (`endpoints[3].client_cert`).
 
 pub mod duration;
+pub mod endpoint;
 pub mod raw;
 mod validate;
 
@@ -16,7 +17,8 @@ use crate::outcome::TargetMeta;
 use crate::policy::Policy;
 use crate::probe::{AddressMode, ProbeSpec};
 
-pub use duration::HumanDuration;
+pub use duration::{DurationError, HumanDuration};
+pub use endpoint::{EndpointBuilder, EndpointError, LoadedIdentity};
 pub use validate::{check_client_key, host_glob_ok, validate_raw, BaseDir, ClientKeyProblem};
 
 /// Default probe interval.
@@ -88,22 +90,35 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// Why a `--shard`/`global.shard` value does not parse; the message quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("invalid shard {0:?}: expected I/N, e.g. 0/3")]
+    Form(String),
+    #[error("invalid shard {0:?}: I is not a number")]
+    Index(String),
+    #[error("invalid shard {0:?}: N is not a number")]
+    Count(String),
+    #[error("invalid shard {0:?}: need 0 <= I < N")]
+    Range(String),
+}
+
 impl Shard {
     /// Parse `I/N` with 0 <= I < N.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ShardError> {
         let (i, n) = s
             .split_once('/')
-            .ok_or_else(|| format!("invalid shard {s:?}: expected I/N, e.g. 0/3"))?;
+            .ok_or_else(|| ShardError::Form(s.to_string()))?;
         let index: u32 = i
             .trim()
             .parse()
-            .map_err(|_| format!("invalid shard {s:?}: I is not a number"))?;
+            .map_err(|_| ShardError::Index(s.to_string()))?;
         let count: u32 = n
             .trim()
             .parse()
-            .map_err(|_| format!("invalid shard {s:?}: N is not a number"))?;
+            .map_err(|_| ShardError::Count(s.to_string()))?;
         if count == 0 || index >= count {
-            return Err(format!("invalid shard {s:?}: need 0 <= I < N"));
+            return Err(ShardError::Range(s.to_string()));
         }
         Ok(Self { index, count })
     }
@@ -241,7 +256,7 @@ impl Config {
                     line: None,
                     column: None,
                     path: String::new(),
-                    message: format!("cannot load the config file: {e}"),
+                    message: format!("cannot load the config file: {}", crate::text::chain(&e)),
                 }])
             })?;
         let base = path

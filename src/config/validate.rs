@@ -9,17 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::PrivateKeyDer;
 use serde_saphyr::Spanned;
-use sha2::{Digest, Sha256};
 
+use super::endpoint::{check_host, check_sni, EndpointBuilder, EndpointError, LoadedIdentity};
 use super::raw::{RawConfig, RawEndpoint, RawKeyTypes, RawKeyTypesMode, RawSni, RawStore};
-use super::{ClientCertInfo, Config, ConfigError, ConfigErrors, Endpoint, Global, Shard};
+use super::{Config, ConfigError, ConfigErrors, Endpoint, Global, Shard};
 use crate::chain::{StoreClass, TrustStore, TrustStores};
-use crate::outcome::TargetMeta;
 use crate::policy::Policy;
-use crate::probe::{ClientIdentity, ProbeSpec};
 
 /// Directory that relative paths in the config resolve against.
 #[derive(Debug, Clone)]
@@ -229,7 +226,11 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     };
     for (i, p) in g.allow_adhoc_targets.iter().enumerate() {
         if let Err(e) = crate::netmatch::HostPattern::parse(p) {
-            c.err(None, format!("global.allow_adhoc_targets[{i}]"), e);
+            c.err(
+                None,
+                format!("global.allow_adhoc_targets[{i}]"),
+                e.to_string(),
+            );
         }
     }
     if let Some(ports) = &g.allow_adhoc_ports {
@@ -245,14 +246,18 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     for (i, n) in g.allow_adhoc_networks.iter().enumerate() {
         match crate::netmatch::IpNet::parse(n) {
             Ok(net) => allow_adhoc_networks.push(net),
-            Err(e) => c.err(None, format!("global.allow_adhoc_networks[{i}]"), e),
+            Err(e) => c.err(
+                None,
+                format!("global.allow_adhoc_networks[{i}]"),
+                e.to_string(),
+            ),
         }
     }
     let shard = match &g.shard {
         Some(s) => match Shard::parse(&s.value) {
             Ok(sh) => Some(sh),
             Err(e) => {
-                c.err_at(s, "global.shard", e);
+                c.err_at(s, "global.shard", e.to_string());
                 None
             }
         },
@@ -260,7 +265,7 @@ fn validate_global(raw: &RawConfig, base: &BaseDir, c: &mut Collector<'_>) -> Gl
     };
     let proxy = g.proxy.as_deref().and_then(|url| {
         load_proxy(url, g.proxy_auth_file.as_deref(), base)
-            .map_err(|e| c.err(None, "global.proxy", e))
+            .map_err(|e| c.err(None, "global.proxy", crate::text::chain(&e).to_string()))
             .ok()
     });
     if g.proxy.is_none() && g.proxy_auth_file.is_some() {
@@ -426,14 +431,14 @@ fn validate_stores(
             let mut certs = Vec::new();
             for (j, f) in files.iter().enumerate() {
                 let fpath = format!("{path}.{key}[{j}]");
-                match read_pem_certs(&base.resolve(&f.value)) {
+                match crate::fsread::read_pem_certs(&base.resolve(&f.value)) {
                     Ok(v) if v.is_empty() => c.err_at(
                         f,
                         &fpath,
                         format!("{:?} contains no PEM certificates", f.value),
                     ),
                     Ok(v) => certs.extend(v),
-                    Err(e) => c.err_at(f, &fpath, e),
+                    Err(e) => c.err_at(f, &fpath, crate::text::chain(&e).to_string()),
                 }
             }
             certs
@@ -445,7 +450,7 @@ fn validate_stores(
         {
             Ok(st) => st,
             Err(e) => {
-                c.err(None, &path, e);
+                c.err(None, &path, e.to_string());
                 continue;
             }
         };
@@ -496,42 +501,16 @@ pub(crate) fn valid_dns_name(s: &str) -> bool {
     })
 }
 
-/// Read every CERTIFICATE block of a PEM file.
-pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = crate::fsread::read_capped(path, crate::fsread::MAX_PEM_BYTES)?;
-    let mut out = Vec::new();
-    for item in CertificateDer::pem_slice_iter(&bytes) {
-        match item {
-            Ok(c) => out.push(c),
-            Err(e) => {
-                return Err(format!(
-                    "{} is not valid PEM: {}",
-                    path.display(),
-                    crate::chain::pem_error_text(&e)
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// A proxy URL and its optional credentials file.
 fn load_proxy(
     url: &str,
     auth_file: Option<&str>,
     base: &BaseDir,
-) -> Result<Arc<crate::probe::proxy::Proxy>, String> {
+) -> Result<Arc<crate::probe::proxy::Proxy>, crate::probe::proxy::ProxyError> {
     let proxy = crate::probe::proxy::Proxy::parse(url)?;
     let proxy = match auth_file {
         None => proxy,
-        Some(f) => {
-            let path = base.resolve(f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            proxy
-                .with_credentials_text(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
+        Some(f) => proxy.with_credentials_file(&base.resolve(f))?,
     };
     Ok(Arc::new(proxy))
 }
@@ -561,26 +540,14 @@ fn validate_endpoint(
         c.err_at(&e.name, p("name"), "must be at most 128 characters");
     }
 
-    let host = e.host.value.trim();
-    // An IPv6 literal may be written in brackets, as in a URL or `--target [::1]:443`.
-    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner,
-        _ => host,
-    }
-    .to_string();
+    let host = match check_host(&e.host.value) {
+        Ok(h) => h,
+        Err(err) => {
+            c.err_at(&e.host, p("host"), err.to_string());
+            e.host.value.trim().to_string()
+        }
+    };
     let host_is_ip = host.parse::<std::net::IpAddr>().is_ok();
-    if host.is_empty() {
-        c.err_at(&e.host, p("host"), "must not be empty");
-    } else if !host_is_ip && !valid_dns_name(&host) {
-        c.err_at(
-            &e.host,
-            p("host"),
-            format!(
-                "{:?} is neither an IP address nor a valid DNS name",
-                crate::text::quote(&host)
-            ),
-        );
-    }
 
     let port = match &e.port {
         Some(s) if s.value == 0 || s.value > 65535 => {
@@ -609,12 +576,8 @@ fn validate_endpoint(
             (!host_is_ip).then(|| host.clone())
         }
         Some(RawSni::Name(n)) => {
-            if !valid_dns_name(n) {
-                c.err(
-                    line_of(&e.host),
-                    p("sni"),
-                    format!("{:?} is not a valid DNS name", crate::text::quote(n)),
-                );
+            if let Err(err) = check_sni(n) {
+                c.err(line_of(&e.host), p("sni"), err.to_string());
             }
             Some(n.clone())
         }
@@ -779,17 +742,18 @@ fn validate_endpoint(
         }
     }
 
-    // The key material's bytes go into the digest here; the validated fields are added below.
-    let mut digest = Sha256::new();
-    let (identity, client_cert) = load_client_identity(prefix, e, base, c, &mut digest);
+    let identity = load_client_identity(prefix, e, base, c);
 
     if c.errors.len() > errors_before {
         return None;
     }
 
-    let mut spec = ProbeSpec::new(host.clone(), port);
+    let mut builder = EndpointBuilder::new(name, host, port, global);
+    if let Some(id) = &identity {
+        builder.identity(id);
+    }
+    let spec = &mut builder.endpoint.spec;
     spec.sni = sni;
-    spec.client_identity = identity;
     spec.expect_client_auth = e.expect_client_auth.unwrap_or_default();
     spec.min_version = min_version;
     spec.max_version = max_version;
@@ -822,7 +786,13 @@ fn validate_endpoint(
     });
     spec.proxy = match e.proxy.as_deref() {
         Some(url) => load_proxy(url, e.proxy_auth_file.as_deref(), base)
-            .map_err(|err| c.err(line_of(&e.host), p("proxy"), err))
+            .map_err(|err| {
+                c.err(
+                    line_of(&e.host),
+                    p("proxy"),
+                    crate::text::chain(&err).to_string(),
+                )
+            })
             .ok(),
         None => global.proxy.clone(),
     };
@@ -853,45 +823,29 @@ fn validate_endpoint(
         Some(RawKeyTypes::List(list)) => crate::probe::KeyTypes::Only(list.clone()),
     };
     spec.app_protocol = e.protocol.unwrap_or_default();
-    spec.connect_timeout = global.connect_timeout;
     spec.handshake_timeout = timeout;
-    spec.verdict_timeout = global.verdict_timeout;
-    spec.max_chain_certs = global.max_chain_certs;
-    spec.max_chain_bytes = global.max_chain_bytes;
     spec.legacy_fallback = e.tls.legacy_fallback.unwrap_or(true);
-    spec.dns = (!global.dns.is_system()).then(|| global.dns.clone());
 
-    let mut ep = Endpoint {
-        meta: std::sync::Arc::new(TargetMeta {
-            endpoint: name,
-            host,
-            port,
-            profile,
-            pool: e.pool.clone().filter(|p| !p.is_empty()),
-            labels: e.labels.clone(),
-            starttls: e.starttls,
-            metrics_detail: e.metrics.detail.unwrap_or(global.metrics_detail),
-        }),
-        spec,
-        addresses: e.addresses.unwrap_or(global.addresses),
-        resolve,
-        interval,
-        retry_interval: global.retry_interval.unwrap_or(interval).min(interval),
-        expected_names: e.expected_names.clone(),
-        client_cert,
-        digest: String::new(),
-        revocation: validate_revocation(
-            &e.revocation,
-            &global.revocation,
-            &format!("{prefix}.revocation"),
-            c,
-        ),
-        discovered: None,
-        oauth,
-    };
-    endpoint_digest(&mut digest, &ep);
-    ep.digest = hex::encode(digest.finalize());
-    Some(ep)
+    let ep = &mut builder.endpoint;
+    std::sync::Arc::make_mut(&mut ep.meta).profile = profile;
+    std::sync::Arc::make_mut(&mut ep.meta).pool = e.pool.clone().filter(|p| !p.is_empty());
+    std::sync::Arc::make_mut(&mut ep.meta).labels = e.labels.clone();
+    std::sync::Arc::make_mut(&mut ep.meta).starttls = e.starttls;
+    std::sync::Arc::make_mut(&mut ep.meta).metrics_detail =
+        e.metrics.detail.unwrap_or(global.metrics_detail);
+    ep.addresses = e.addresses.unwrap_or(global.addresses);
+    ep.resolve = resolve;
+    ep.interval = interval;
+    ep.retry_interval = global.retry_interval.unwrap_or(interval).min(interval);
+    ep.expected_names = e.expected_names.clone();
+    ep.revocation = validate_revocation(
+        &e.revocation,
+        &global.revocation,
+        &format!("{prefix}.revocation"),
+        c,
+    );
+    ep.oauth = oauth;
+    Some(builder.build())
 }
 
 /// `global.dns`.
@@ -1089,93 +1043,23 @@ fn validate_discover(
     out
 }
 
-/// Adds what defines a validated endpoint to its digest: its own validated fields and the
-/// effective global settings it was built with (timeouts, chain caps, revocation), never the
-/// raw YAML (whose line and column spans moved every endpoint below an inserted comment).
-/// Runtime state (the key-type memo) and the identity's key (hashed by
-/// `load_client_identity`) are left out.
-fn endpoint_digest(digest: &mut Sha256, ep: &Endpoint) {
-    // Destructured so that a new field cannot be forgotten here.
-    let Endpoint {
-        meta,
-        spec,
-        addresses,
-        resolve,
-        interval,
-        retry_interval,
-        expected_names,
-        client_cert,
-        digest: _,
-        revocation,
-        discovered,
-        oauth,
-    } = ep;
-    let ProbeSpec {
-        host,
-        port,
-        sni,
-        client_identity: _,
-        expect_client_auth,
-        min_version,
-        max_version,
-        alpn,
-        app_protocol,
-        connect_timeout,
-        handshake_timeout,
-        verdict_timeout,
-        max_chain_certs,
-        max_chain_bytes,
-        legacy_fallback,
-        key_type,
-        key_types,
-        key_memo: _,
-        starttls,
-        proxy,
-        dns,
-    } = spec;
-    let fields = format!(
-        "{:?}",
-        (
-            (meta, addresses, resolve, interval, retry_interval),
-            (expected_names, client_cert, revocation),
-            (
-                host,
-                port,
-                sni,
-                expect_client_auth,
-                min_version,
-                max_version
-            ),
-            (alpn, app_protocol, connect_timeout, handshake_timeout),
-            (
-                verdict_timeout,
-                max_chain_certs,
-                max_chain_bytes,
-                legacy_fallback
-            ),
-            (key_type, key_types, starttls, proxy),
-            (dns, discovered, oauth),
-        )
-    );
-    digest.update(fields.as_bytes());
-}
-
+/// An endpoint's `client_cert`/`client_key` pair, loaded by
+/// [`super::endpoint::load_client_identity`]; each error is reported at the field it concerns.
 fn load_client_identity(
     prefix: &str,
     e: &RawEndpoint,
     base: &BaseDir,
     c: &mut Collector<'_>,
-    digest: &mut Sha256,
-) -> (Option<Arc<ClientIdentity>>, Option<ClientCertInfo>) {
+) -> Option<LoadedIdentity> {
     let (cert, key) = match (&e.client_cert, &e.client_key) {
-        (None, None) => return (None, None),
+        (None, None) => return None,
         (Some(cert), None) => {
             c.err_at(
                 cert,
                 format!("{prefix}.client_key"),
                 "client_cert needs client_key",
             );
-            return (None, None);
+            return None;
         }
         (None, Some(key)) => {
             c.err_at(
@@ -1183,87 +1067,34 @@ fn load_client_identity(
                 format!("{prefix}.client_cert"),
                 "client_key needs client_cert",
             );
-            return (None, None);
+            return None;
         }
         (Some(cert), Some(key)) => (cert, key),
     };
-    let cert_path = base.resolve(&cert.value);
     let key_path = base.resolve(&key.value);
-    let chain = match read_pem_certs(&cert_path) {
-        Ok(v) if v.is_empty() => {
-            c.err_at(
-                cert,
-                format!("{prefix}.client_cert"),
-                format!("{} contains no PEM certificate", cert_path.display()),
-            );
-            return (None, None);
-        }
-        Ok(v) => v,
-        Err(msg) => {
-            c.err_at(cert, format!("{prefix}.client_cert"), msg);
-            return (None, None);
-        }
-    };
-    warn_if_readable_by_others(&key_path, prefix, key, c);
-    let key_bytes = match crate::fsread::read_capped(&key_path, crate::fsread::MAX_KEY_BYTES) {
-        Ok(b) => b,
-        Err(err) => {
-            c.err_at(key, format!("{prefix}.client_key"), err);
-            return (None, None);
-        }
-    };
-    let private_key = match PrivateKeyDer::from_pem_slice(&key_bytes) {
-        Ok(k) => k,
-        Err(_) => {
-            // Never echo key material: only the path and the kind of problem.
+    let loaded = super::endpoint::load_client_identity(&base.resolve(&cert.value), &key_path);
+    if !matches!(loaded, Err(EndpointError::ClientCert(_))) {
+        warn_if_readable_by_others(&key_path, prefix, key, c);
+    }
+    match loaded {
+        Ok(id) => Some(id),
+        Err(err) if err.is_about_key() => {
             c.err_at(
                 key,
                 format!("{prefix}.client_key"),
-                format!(
-                    "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
-                    key_path.display()
-                ),
+                crate::text::chain(&err).to_string(),
             );
-            return (None, None);
+            None
         }
-    };
-    digest.update(chain[0].as_ref());
-    digest.update(Sha256::digest(&key_bytes));
-
-    let (leaf_spki, info) = match x509_parser::parse_x509_certificate(chain[0].as_ref()) {
-        Ok((_, x)) => (
-            x.tbs_certificate.subject_pki.raw.to_vec(),
-            ClientCertInfo {
-                path: cert_path.clone(),
-                not_after: x.validity().not_after.timestamp(),
-                subject: x.subject().to_string(),
-                fingerprint_sha256: hex::encode(Sha256::digest(chain[0].as_ref())),
-            },
-        ),
         Err(err) => {
             c.err_at(
                 cert,
                 format!("{prefix}.client_cert"),
-                format!("{}: certificate does not parse: {err}", cert_path.display()),
+                crate::text::chain(&err).to_string(),
             );
-            return (None, None);
+            None
         }
-    };
-    if let Err(problem) = check_client_key(&leaf_spki, &private_key) {
-        c.err_at(
-            key,
-            format!("{prefix}.client_key"),
-            problem.message(&key_path, &cert_path),
-        );
-        return (None, None);
     }
-    (
-        Some(Arc::new(ClientIdentity {
-            chain,
-            key: private_key,
-        })),
-        Some(info),
-    )
 }
 
 #[cfg(unix)]

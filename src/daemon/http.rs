@@ -79,7 +79,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9915";
 /// message `check-config` would print).
 #[derive(Debug)]
 pub struct ReloadRequest {
-    pub reply: oneshot::Sender<Result<(), String>>,
+    pub reply: oneshot::Sender<Result<(), super::ReloadError>>,
 }
 
 /// What `/probe` asks the daemon to probe.
@@ -283,7 +283,7 @@ impl AppState {
 
     /// Replace the `allow_adhoc_targets` patterns (on load and reload). An empty list refuses
     /// every ad-hoc target.
-    pub fn set_adhoc_patterns(&self, patterns: &[String]) -> Result<(), String> {
+    pub fn set_adhoc_patterns(&self, patterns: &[String]) -> Result<(), PatternError> {
         let parsed = patterns
             .iter()
             .map(|p| HostPattern::parse(p))
@@ -300,26 +300,54 @@ impl AppState {
 }
 
 use crate::netmatch::parse_port;
-pub use crate::netmatch::HostPattern;
+pub use crate::netmatch::{HostPattern, PatternError, PortError};
+
+/// Why a `/probe?target=` value is refused (the 400 answer's text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("missing ']'")]
+    MissingBracket,
+    #[error("{0:?} is not an IPv6 address")]
+    NotIpv6(String),
+    #[error("expected ':PORT' after ']'")]
+    ExpectedPort,
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("IPv6 targets must be written as [addr]:port")]
+    BareIpv6,
+    #[error("{0:?} is not a host name or IP address")]
+    BadHost(String),
+}
+
+/// Why no on-demand probe slot was had (the 429 answer's text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    #[error("too many on-demand probes: {0} waiting already; try again later")]
+    QueueFull(usize),
+    #[error("on-demand probes are shutting down")]
+    ShuttingDown,
+    #[error("no on-demand probe slot became free within {:.1} s; try again later", .0.as_secs_f64())]
+    Timeout(std::time::Duration),
+}
 
 /// Parse an ad-hoc `target`: `host`, `host:port`, `[v6]` or `[v6]:port` (default port 443).
 /// The host must be a DNS name or an IP literal.
-pub fn parse_target(t: &str) -> Result<(String, u16), String> {
+pub fn parse_target(t: &str) -> Result<(String, u16), TargetError> {
     let t = t.trim();
     let (host, port) = if let Some(rest) = t.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or("missing ']'")?;
+        let (h, after) = rest.split_once(']').ok_or(TargetError::MissingBracket)?;
         if h.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{h:?} is not an IPv6 address"));
+            return Err(TargetError::NotIpv6(h.to_string()));
         }
         let port = match after {
             "" => 443,
-            a => parse_port(a.strip_prefix(':').ok_or("expected ':PORT' after ']'")?)?,
+            a => parse_port(a.strip_prefix(':').ok_or(TargetError::ExpectedPort)?)?,
         };
         (h.to_string(), port)
     } else {
         match t.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') => (h.to_string(), parse_port(p)?),
-            Some(_) => return Err("IPv6 targets must be written as [addr]:port".into()),
+            Some(_) => return Err(TargetError::BareIpv6),
             None => (t.to_string(), 443),
         }
     };
@@ -334,7 +362,7 @@ pub fn parse_target(t: &str) -> Result<(String, u16), String> {
                 && !l.ends_with('-')
         });
     if !dns_ok && host.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("{host:?} is not a host name or IP address"));
+        return Err(TargetError::BadHost(host));
     }
     Ok((host.to_ascii_lowercase(), port))
 }
@@ -532,7 +560,7 @@ async fn probe(
             return (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
-                msg,
+                format!("{msg}\n"),
             )
                 .into_response()
         }
@@ -592,27 +620,21 @@ fn disabled_probe() -> Response {
 async fn probe_slot(
     state: &AppState,
     deadline: Option<std::time::Duration>,
-) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+) -> Result<tokio::sync::OwnedSemaphorePermit, SlotError> {
     if let Ok(p) = state.probe_slots.clone().try_acquire_owned() {
         return Ok(p);
     }
     let q = state.probe_queue;
     if state.probe_waiting.fetch_add(1, Ordering::SeqCst) >= q.max_waiting {
         state.probe_waiting.fetch_sub(1, Ordering::SeqCst);
-        return Err(format!(
-            "too many on-demand probes: {} waiting already; try again later\n",
-            q.max_waiting
-        ));
+        return Err(SlotError::QueueFull(q.max_waiting));
     }
     let _waiting = Waiting(&state.probe_waiting);
     let wait = deadline.map_or(q.timeout, |d| d.min(q.timeout));
     match tokio::time::timeout(wait, state.probe_slots.clone().acquire_owned()).await {
         Ok(Ok(p)) => Ok(p),
-        Ok(Err(_)) => Err("on-demand probes are shutting down\n".into()),
-        Err(_) => Err(format!(
-            "no on-demand probe slot became free within {:.1} s; try again later\n",
-            wait.as_secs_f64()
-        )),
+        Ok(Err(_)) => Err(SlotError::ShuttingDown),
+        Err(_) => Err(SlotError::Timeout(wait)),
     }
 }
 
@@ -660,7 +682,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
         Ok(Ok(())) => (StatusCode::OK, "config reloaded\n").into_response(),
         Ok(Err(e)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{}\n", bounded_body(&e)),
+            format!("{}\n", bounded_body(&crate::text::chain(&e).to_string())),
         )
             .into_response(),
         Err(_) => (

@@ -109,8 +109,9 @@ pub struct WebArgs {
     pub disable_status_page: bool,
 }
 
+/// clap value parser (its errors are text).
 fn parse_duration(s: &str) -> Result<crate::config::HumanDuration, String> {
-    crate::config::HumanDuration::parse(s)
+    crate::config::HumanDuration::parse(s).map_err(|e| e.to_string())
 }
 
 impl Default for WebArgs {
@@ -133,25 +134,35 @@ impl Default for WebArgs {
     }
 }
 
+/// A `--web.*` option out of range (the message names the flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebOptionsError {
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    #[error("--web.max-header-bytes must be at least {MIN_HEADER_BYTES}")]
+    HeaderBytes,
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+}
+
 impl WebArgs {
     /// Check the values (the messages name the flag).
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_connections == 0 {
-            return Err("--web.max-connections must be at least 1".into());
+    pub fn validate(&self) -> Result<(), WebOptionsError> {
+        for (flag, n) in [
+            ("--web.max-connections", self.max_connections),
+            (
+                "--web.max-handshakes-per-source",
+                self.max_handshakes_per_source,
+            ),
+            ("--web.page-size", self.page_size),
+            ("--web.probe-concurrency", self.probe_concurrency),
+        ] {
+            if n == 0 {
+                return Err(WebOptionsError::Zero(flag));
+            }
         }
         if self.max_header_bytes < MIN_HEADER_BYTES {
-            return Err(format!(
-                "--web.max-header-bytes must be at least {MIN_HEADER_BYTES}"
-            ));
-        }
-        if self.max_handshakes_per_source == 0 {
-            return Err("--web.max-handshakes-per-source must be at least 1".into());
-        }
-        if self.page_size == 0 {
-            return Err("--web.page-size must be at least 1".into());
-        }
-        if self.probe_concurrency == 0 {
-            return Err("--web.probe-concurrency must be at least 1".into());
+            return Err(WebOptionsError::HeaderBytes);
         }
         for (flag, d) in [
             ("--web.read-header-timeout", self.read_header_timeout),
@@ -159,7 +170,7 @@ impl WebArgs {
             ("--web.tls-handshake-timeout", self.tls_handshake_timeout),
         ] {
             if d.0.is_zero() {
-                return Err(format!("{flag} must be greater than zero"));
+                return Err(WebOptionsError::ZeroDuration(flag));
             }
         }
         Ok(())

@@ -17,14 +17,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Endpoint, Shard};
-use crate::outcome::{ProbeOutcome, TargetMeta};
-use crate::probe::ProbeSpec;
+use crate::outcome::ProbeOutcome;
 use crate::report::PoolSummary;
 use crate::runner::{self, EvalContext};
 use http::{AppState, ProbeQuery, ProbeRefused, Prober, ReloadRequest};
@@ -142,39 +140,24 @@ fn make_prober(current: Arc<RwLock<Arc<Config>>>, listen: Option<std::net::Socke
                         listener: listen,
                         explicit_ports: cfg.global.allow_adhoc_ports.clone(),
                     };
-                    let checked = ssrf::resolve_checked(&host, port, &policy)
-                        .await
-                        .map_err(|e| ProbeRefused::NotAllowed(format!("{host}:{port}: {e}")))?;
-                    let mut spec = ProbeSpec::new(host.clone(), port);
-                    spec.connect_timeout = cfg.global.connect_timeout;
-                    spec.handshake_timeout = cfg.global.timeout;
-                    spec.verdict_timeout = cfg.global.verdict_timeout;
-                    spec.max_chain_certs = cfg.global.max_chain_certs;
-                    spec.max_chain_bytes = cfg.global.max_chain_bytes;
-                    Endpoint {
-                        meta: std::sync::Arc::new(TargetMeta {
-                            endpoint: format!("{host}:{port}"),
-                            host,
-                            port,
-                            profile: "default".into(),
-                            pool: None,
-                            labels: Default::default(),
-                            starttls: None,
-                            metrics_detail: cfg.global.metrics_detail,
-                        }),
-                        spec,
-                        addresses: cfg.global.addresses,
-                        // Connect to the checked addresses only: no second resolution.
-                        resolve: checked,
-                        interval: cfg.global.interval,
-                        retry_interval: cfg.global.interval,
-                        expected_names: Vec::new(),
-                        client_cert: None,
-                        digest: String::new(),
-                        revocation: cfg.global.revocation.clone(),
-                        discovered: None,
-                        oauth: None,
-                    }
+                    let checked =
+                        ssrf::resolve_checked(&host, port, &policy)
+                            .await
+                            .map_err(|e| {
+                                ProbeRefused::NotAllowed(format!(
+                                    "{host}:{port}: {}",
+                                    crate::text::chain(&e)
+                                ))
+                            })?;
+                    let mut b = crate::config::EndpointBuilder::new(
+                        format!("{host}:{port}"),
+                        host,
+                        port,
+                        &cfg.global,
+                    );
+                    // Connect to the checked addresses only: no second resolution.
+                    b.endpoint.resolve = checked;
+                    b.build()
                 }
             };
             let mut outcomes = runner::probe_endpoint(&ep, &ctx).await;
@@ -235,6 +218,7 @@ pub async fn discover_sources(
     let resolver = match crate::dns::Resolver::shared(&cfg.global.dns) {
         Ok(r) => r,
         Err(e) => {
+            let e = crate::text::chain(&e).to_string();
             tracing::error!(problem = %e, "DNS resolver unavailable: discover: sources keep their last targets");
             for s in &cfg.discover {
                 states.entry(s.id.clone()).or_default().failure = Some(crate::dns::DnsFailure {
@@ -342,9 +326,9 @@ impl Daemon {
     /// (the same text `check-config` prints) and `config_last_reload_successful` drops to 0.
     /// The file is read and validated on a blocking thread with a time limit, so the control
     /// loop (and SIGTERM) never waits on a slow file system.
-    async fn reload(&mut self, trigger: &str) -> Result<(), String> {
+    async fn reload(&mut self, trigger: &str) -> Result<(), ReloadError> {
         let Some(path) = self.opts_path.clone() else {
-            return Err("started with ad-hoc targets: there is no config file to reload".into());
+            return Err(ReloadError::NoConfigFile);
         };
         let loaded = load_off_loop(path.clone()).await;
         if let Ok(cfg) = &loaded {
@@ -389,7 +373,7 @@ impl Daemon {
         trigger: &str,
         path: &std::path::Path,
         loaded: Result<Config, crate::config::ConfigErrors>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReloadError> {
         let mut cfg = match loaded {
             Ok(c) => c,
             Err(errs) => {
@@ -397,7 +381,7 @@ impl Daemon {
                     tracing::error!(trigger, problem = %crate::text::quote_message(&e.to_string()), "config reload rejected; the previous config keeps running");
                 }
                 self.metrics.set_config_reload(false, unix_now());
-                return Err(errs.to_string());
+                return Err(ReloadError::Invalid(errs));
             }
         };
         if let Some(shard) = self.shard_override {
@@ -411,10 +395,10 @@ impl Daemon {
         {
             tracing::error!(trigger, problem = %e, "config reload rejected; the previous config keeps running");
             self.metrics.set_config_reload(false, unix_now());
-            return Err(format!(
-                "{}: global.allow_adhoc_targets: {e}",
-                path.display()
-            ));
+            return Err(ReloadError::AdhocTargets {
+                path: path.to_path_buf(),
+                source: e,
+            });
         }
         for w in &cfg.warnings {
             tracing::warn!("{w}");
@@ -459,6 +443,24 @@ async fn load_off_loop(path: PathBuf) -> Result<Config, crate::config::ConfigErr
     }
 }
 
+/// Why a reload (SIGHUP, `POST /-/reload`, a changed file) was rejected; the running config
+/// stays. `POST /-/reload` answers with the message (and its source).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("started with ad-hoc targets: there is no config file to reload")]
+    NoConfigFile,
+    /// The file does not validate: every problem, as `check-config` prints them.
+    #[error("{0}")]
+    Invalid(crate::config::ConfigErrors),
+    /// `global.allow_adhoc_targets` validated but does not install (kept from the check).
+    #[error("{}: global.allow_adhoc_targets", path.display())]
+    AdhocTargets {
+        path: PathBuf,
+        #[source]
+        source: crate::netmatch::PatternError,
+    },
+}
+
 /// Why the daemon could not start. Each says whose fault it is through its exit code
 /// ([`Error::exit_code`]): the operator's settings, or the machine. The cause is the error's
 /// `source()` (printed by `{:#}`), not repeated in its own message.
@@ -469,14 +471,14 @@ pub enum Error {
     WebConfig {
         path: std::path::PathBuf,
         #[source]
-        source: anyhow::Error,
+        source: webconfig::WebConfigError,
     },
     /// The `--web.*` listener options are inconsistent (exit 64).
-    #[error("{0}")]
-    WebOptions(String),
+    #[error(transparent)]
+    WebOptions(listener::WebOptionsError),
     /// `global.allow_adhoc_targets` does not parse (exit 64).
-    #[error("global.allow_adhoc_targets: {0}")]
-    AdhocTargets(String),
+    #[error("global.allow_adhoc_targets")]
+    AdhocTargets(#[source] crate::netmatch::PatternError),
     /// The listen address cannot be bound: in use, not local, not permitted (exit 69,
     /// EX_UNAVAILABLE).
     #[error("listening on {addr}")]

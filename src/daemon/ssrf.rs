@@ -44,9 +44,46 @@ pub struct NetworkPolicy {
     pub explicit_ports: Option<Vec<u16>>,
 }
 
+/// Why one address may not be probed ad hoc.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{ip} port {port} is certprobe's own listener")]
+    OwnListener { ip: IpAddr, port: u16 },
+    #[error(
+        "{ip} is a {what} address ({net}); list its network in allow_adhoc_networks to allow it"
+    )]
+    Denied {
+        ip: IpAddr,
+        what: &'static str,
+        net: IpNet,
+    },
+    #[error("{0} is the broadcast address")]
+    Broadcast(IpAddr),
+    #[error("{0} is not in allow_adhoc_networks")]
+    NotListed(IpAddr),
+}
+
+/// Why an ad-hoc target is not probed: it does not resolve, or no address of it is allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetRefused {
+    #[error("resolving {0} timed out")]
+    Timeout(String),
+    #[error("{host} does not resolve")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} resolved to no address")]
+    NoAddress(String),
+    /// Every address refused; each named.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<Refusal>),
+}
+
 impl NetworkPolicy {
     /// Ok, or why `ip:port` may not be probed.
-    pub fn check(&self, ip: IpAddr, port: u16) -> Result<(), String> {
+    pub fn check(&self, ip: IpAddr, port: u16) -> Result<(), Refusal> {
         let ip = canonical(ip);
         if let Some(l) = self.listener {
             let own_ip = l.ip().is_unspecified() || canonical(l.ip()) == ip || ip.is_loopback();
@@ -55,24 +92,26 @@ impl NetworkPolicy {
                 .as_ref()
                 .is_some_and(|p| p.contains(&port));
             if port == l.port() && own_ip && !listed {
-                return Err(format!("{ip} port {port} is certprobe's own listener"));
+                return Err(Refusal::OwnListener { ip, port });
             }
         }
         if self.allowed.is_empty() {
             if let Some((net, what)) = DEFAULT_DENIED.iter().find(|(n, _)| n.contains(ip)) {
-                return Err(format!(
-                    "{ip} is a {what} address ({net}); list its network in allow_adhoc_networks to allow it"
-                ));
+                return Err(Refusal::Denied {
+                    ip,
+                    what,
+                    net: *net,
+                });
             }
             if ip == IpAddr::V4(Ipv4Addr::BROADCAST) {
-                return Err(format!("{ip} is the broadcast address"));
+                return Err(Refusal::Broadcast(ip));
             }
             return Ok(());
         }
         if self.allowed.iter().any(|n| n.contains(ip)) {
             Ok(())
         } else {
-            Err(format!("{ip} is not in allow_adhoc_networks"))
+            Err(Refusal::NotListed(ip))
         }
     }
 }
@@ -84,7 +123,7 @@ pub async fn resolve_checked(
     host: &str,
     port: u16,
     policy: &NetworkPolicy,
-) -> Result<Vec<IpAddr>, String> {
+) -> Result<Vec<IpAddr>, TargetRefused> {
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => {
@@ -93,8 +132,11 @@ pub async fn resolve_checked(
                 tokio::net::lookup_host((host, port)),
             )
             .await
-            .map_err(|_| format!("resolving {host} timed out"))?
-            .map_err(|e| format!("{host} does not resolve: {e}"))?;
+            .map_err(|_| TargetRefused::Timeout(host.to_string()))?
+            .map_err(|source| TargetRefused::Resolve {
+                host: host.to_string(),
+                source,
+            })?;
             let mut v: Vec<IpAddr> = lookup.map(|a| a.ip()).collect();
             v.dedup();
             v
@@ -110,9 +152,9 @@ pub async fn resolve_checked(
     }
     if ok.is_empty() {
         if refused.is_empty() {
-            return Err(format!("{host} resolved to no address"));
+            return Err(TargetRefused::NoAddress(host.to_string()));
         }
-        return Err(refused.join("; "));
+        return Err(TargetRefused::Refused(refused));
     }
     Ok(ok)
 }
@@ -184,6 +226,7 @@ mod tests {
         assert_eq!(IpNet::parse("::1").unwrap().to_string(), "::1/128");
         assert!(IpNet::parse("10.0.0.1/8")
             .unwrap_err()
+            .to_string()
             .contains("10.0.0.0/8"));
         assert!(IpNet::parse("10.0.0.0/33").is_err());
         assert!(IpNet::parse("example.com").is_err());
@@ -193,7 +236,10 @@ mod tests {
     #[tokio::test]
     async fn resolve_checked_keeps_only_allowed_addresses() {
         let p = NetworkPolicy::default();
-        let e = resolve_checked("localhost", 443, &p).await.unwrap_err();
+        let e = resolve_checked("localhost", 443, &p)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("loopback"), "{e}");
         assert_eq!(
             resolve_checked("192.0.2.1", 443, &p).await.unwrap(),

@@ -22,15 +22,72 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context};
 use base64::Engine as _;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+/// Why the web config does not load. Each message names the setting or the file at fault;
+/// a hash or key is never echoed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    /// The web config file itself cannot be read.
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
+    /// Not YAML of the documented shape (the parser's message names the key).
+    #[error(transparent)]
+    Yaml(Box<serde_saphyr::Error>),
+    #[error("{0} is not supported by the exporter listener (TLS12 or TLS13)")]
+    UnsupportedVersion(String),
+    #[error("unknown TLS version {0:?} (expected TLS12 or TLS13)")]
+    UnknownVersion(String),
+    #[error("tls_server_config: min_version is above max_version")]
+    VersionRange,
+    #[error("tls_server_config: protocol versions")]
+    Versions(#[source] rustls::Error),
+    #[error("tls_server_config: client_ca_file is set but client_auth_type is NoClientCert")]
+    CaWithoutClientAuth,
+    #[error("tls_server_config: client_auth_type {0} needs client_ca_file")]
+    NeedsClientCa(String),
+    #[error("client_ca_file {}: bad CA certificate", path.display())]
+    BadClientCa {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("client certificate verifier")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+    #[error(
+        "tls_server_config: client_auth_type {0} (accepting unverified client certificates) \
+         is not supported; use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+    )]
+    UnverifiedClientAuth(String),
+    #[error("tls_server_config: unknown client_auth_type {0:?}")]
+    UnknownClientAuth(String),
+    /// A certificate, CA or key file: unreadable, not PEM, empty.
+    #[error(transparent)]
+    Pem(#[from] crate::fsread::PemError),
+    #[error("unsupported private key in {}", path.display())]
+    UnsupportedKey {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("{} does not match {}", key.display(), cert.display())]
+    KeyMismatch {
+        key: PathBuf,
+        cert: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("basic_auth_users: the password hash of user {0:?} is not a bcrypt hash")]
+    NotBcrypt(String),
+    #[error("generating the dummy bcrypt hash")]
+    DummyHash(#[source] bcrypt::BcryptError),
+}
 
 /// The file as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -70,24 +127,24 @@ pub struct WebConfig {
 
 impl WebConfig {
     /// Load and validate `path` (certificate files are read now, so errors surface at start).
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_WEB_CONFIG_BYTES)
-            .map_err(anyhow::Error::msg)?;
+    /// The caller names the file in its own message (`daemon::Error::WebConfig`).
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_WEB_CONFIG_BYTES)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_yaml(&text, base).with_context(|| format!("web config {}", path.display()))
+        Self::from_yaml(&text, base)
     }
 
     /// Parse and validate YAML; relative file names are resolved against `base_dir`.
-    pub fn from_yaml(text: &str, base_dir: &Path) -> anyhow::Result<Self> {
+    pub fn from_yaml(text: &str, base_dir: &Path) -> Result<Self, WebConfigError> {
         let file: WebConfigFile = if text.trim().is_empty() {
             WebConfigFile::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?
+            serde_saphyr::from_str(text).map_err(|e| WebConfigError::Yaml(Box::new(e)))?
         };
         Self::from_file(&file, base_dir)
     }
 
-    pub fn from_file(file: &WebConfigFile, base_dir: &Path) -> anyhow::Result<Self> {
+    pub fn from_file(file: &WebConfigFile, base_dir: &Path) -> Result<Self, WebConfigError> {
         let tls = match &file.tls_server_config {
             Some(t) => Some(build_tls(t, base_dir)?),
             None => None,
@@ -108,18 +165,16 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-fn version(v: &str) -> anyhow::Result<&'static rustls::SupportedProtocolVersion> {
+fn version(v: &str) -> Result<&'static rustls::SupportedProtocolVersion, WebConfigError> {
     match v {
         "TLS12" => Ok(&rustls::version::TLS12),
         "TLS13" => Ok(&rustls::version::TLS13),
-        "TLS10" | "TLS11" => {
-            bail!("{v} is not supported by the exporter listener (TLS12 or TLS13)")
-        }
-        other => bail!("unknown TLS version {other:?} (expected TLS12 or TLS13)"),
+        "TLS10" | "TLS11" => Err(WebConfigError::UnsupportedVersion(v.to_string())),
+        other => Err(WebConfigError::UnknownVersion(other.to_string())),
     }
 }
 
-fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+fn build_tls(t: &TlsServerConfigFile, base: &Path) -> Result<Arc<ServerConfig>, WebConfigError> {
     let provider = crate::crypto_provider();
     let min = t.min_version.as_deref().map(version).transpose()?;
     let max = t.max_version.as_deref().map(version).transpose()?;
@@ -144,31 +199,31 @@ fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerC
         }
     }
     if versions.is_empty() {
-        bail!("tls_server_config: min_version is above max_version");
+        return Err(WebConfigError::VersionRange);
     }
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .context("tls_server_config: protocol versions")?;
+        .map_err(WebConfigError::Versions)?;
 
     let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let builder = match auth_type {
         "NoClientCert" | "" => {
             if t.client_ca_file.is_some() {
-                bail!(
-                    "tls_server_config: client_ca_file is set but client_auth_type is NoClientCert"
-                );
+                return Err(WebConfigError::CaWithoutClientAuth);
             }
             builder.with_no_client_auth()
         }
         "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => {
-            let ca = t.client_ca_file.as_ref().with_context(|| {
-                format!("tls_server_config: client_auth_type {auth_type} needs client_ca_file")
-            })?;
+            let ca = t
+                .client_ca_file
+                .as_ref()
+                .ok_or_else(|| WebConfigError::NeedsClientCa(auth_type.to_string()))?;
             let ca = resolve(base, ca);
             let mut roots = RootCertStore::empty();
-            for c in read_certs(&ca)? {
-                roots.add(c).with_context(|| {
-                    format!("client_ca_file {}: bad CA certificate", ca.display())
+            for c in crate::fsread::read_pem_chain(&ca)? {
+                roots.add(c).map_err(|source| WebConfigError::BadClientCa {
+                    path: ca.clone(),
+                    source,
                 })?;
             }
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
@@ -177,14 +232,12 @@ fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerC
             } else {
                 v
             };
-            builder.with_client_cert_verifier(v.build().context("client certificate verifier")?)
+            builder.with_client_cert_verifier(v.build().map_err(WebConfigError::Verifier)?)
         }
-        "RequestClientCert" | "RequireAnyClientCert" => bail!(
-            "tls_server_config: client_auth_type {auth_type} (accepting unverified client \
-             certificates) is not supported; use VerifyClientCertIfGiven or \
-             RequireAndVerifyClientCert"
-        ),
-        other => bail!("tls_server_config: unknown client_auth_type {other:?}"),
+        "RequestClientCert" | "RequireAnyClientCert" => {
+            return Err(WebConfigError::UnverifiedClientAuth(auth_type.to_string()))
+        }
+        other => return Err(WebConfigError::UnknownClientAuth(other.to_string())),
     };
     let resolver = ReloadingCert::new(resolve(base, &t.cert_file), resolve(base, &t.key_file))?;
     let mut cfg = builder.with_cert_resolver(Arc::new(resolver));
@@ -192,31 +245,23 @@ fn build_tls(t: &TlsServerConfigFile, base: &Path) -> anyhow::Result<Arc<ServerC
     Ok(Arc::new(cfg))
 }
 
-fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let bytes = crate::fsread::read_capped(path, crate::fsread::MAX_PEM_BYTES)
-        .map_err(anyhow::Error::msg)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing PEM certificates in {}", path.display()))?;
-    if certs.is_empty() {
-        bail!("{}: no PEM certificate found", path.display());
-    }
-    Ok(certs)
-}
-
-fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<Arc<CertifiedKey>> {
-    let certs = read_certs(cert)?;
-    let key_bytes = crate::fsread::read_capped(key, crate::fsread::MAX_KEY_BYTES)
-        .map_err(anyhow::Error::msg)?;
-    let key_der = PrivateKeyDer::from_pem_slice(&key_bytes)
-        .with_context(|| format!("{}: no PEM private key", key.display()))?;
+fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, WebConfigError> {
+    let certs: Vec<CertificateDer<'static>> = crate::fsread::read_pem_chain(cert)?;
+    let (key_der, _) = crate::fsread::read_pem_key(key)?;
     let signing = crate::crypto_provider()
         .key_provider
         .load_private_key(key_der)
-        .with_context(|| format!("unsupported private key in {}", key.display()))?;
+        .map_err(|source| WebConfigError::UnsupportedKey {
+            path: key.to_path_buf(),
+            source,
+        })?;
     let ck = CertifiedKey::new(certs, signing);
     ck.keys_match()
-        .with_context(|| format!("{} does not match {}", key.display(), cert.display()))?;
+        .map_err(|source| WebConfigError::KeyMismatch {
+            key: key.to_path_buf(),
+            cert: cert.to_path_buf(),
+            source,
+        })?;
     Ok(Arc::new(ck))
 }
 
@@ -240,7 +285,7 @@ struct CertState {
 }
 
 impl ReloadingCert {
-    fn new(cert: PathBuf, key: PathBuf) -> anyhow::Result<Self> {
+    fn new(cert: PathBuf, key: PathBuf) -> Result<Self, WebConfigError> {
         let current = load_certified_key(&cert, &key)?;
         let stamp = (mtime(&cert), mtime(&key));
         Ok(Self {
@@ -269,7 +314,7 @@ impl ResolvesServerCert for ReloadingCert {
                         st.stamp = stamp;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "exporter TLS certificate reload failed; keeping the previous one");
+                        tracing::warn!(error = %crate::text::chain(&e), "exporter TLS certificate reload failed; keeping the previous one");
                     }
                 }
             }
@@ -329,12 +374,12 @@ fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 impl BasicAuth {
     /// Users from the config; every hash must be a well-formed bcrypt hash.
-    pub fn new(users: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+    pub fn new(users: &BTreeMap<String, String>) -> Result<Self, WebConfigError> {
         let mut out = Vec::new();
         for (user, hash) in users {
             if hash.parse::<bcrypt::HashParts>().is_err() {
                 // The hash itself is not echoed.
-                bail!("basic_auth_users: the password hash of user {user:?} is not a bcrypt hash");
+                return Err(WebConfigError::NotBcrypt(user.clone()));
             }
             out.push((sha(&[user.as_bytes()]), user.clone(), hash.clone()));
         }
@@ -353,9 +398,9 @@ impl BasicAuth {
             .map(|cost| {
                 bcrypt::hash("certprobe-dummy-password", cost)
                     .map(|h| (cost, h))
-                    .context("generating the dummy bcrypt hash")
+                    .map_err(WebConfigError::DummyHash)
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             users: out,
             cache: Mutex::new(HashSet::new()),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use super::{Error, Result};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
@@ -70,7 +70,8 @@ impl Lab {
     pub async fn start_on(dir: &Path, net: u8) -> Result<Lab> {
         let addr = |s: &str| addr(&s.replace("127.0.10.", &format!("127.0.{net}.")));
         let now = OffsetDateTime::now_utc();
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Io(format!("creating {}", dir.display()), e))?;
 
         // Internal enterprise PKI: an AD CS-style root and issuing CA (CA Version extension),
         // leaves from the WebServer template.
@@ -297,8 +298,11 @@ impl Lab {
         ];
         let cancel = CancellationToken::new();
         let crl_addr = addr(CRL_SERVER);
-        let crl_listener = TcpListener::bind(crl_addr).await.with_context(|| {
-            format!("binding the lab CRL server {crl_addr} (is another demo running?)")
+        let crl_listener = TcpListener::bind(crl_addr).await.map_err(|e| {
+            Error::Bind(
+                format!("binding the lab CRL server {crl_addr} (is another demo running?)"),
+                e,
+            )
         })?;
         tokio::spawn(serve_crls(
             crl_listener,
@@ -307,10 +311,13 @@ impl Lab {
         ));
         let mut addresses = Vec::new();
         for site in sites {
-            let listener = TcpListener::bind(site.addr).await.with_context(|| {
-                format!(
-                    "binding the lab server {} (is another demo running?)",
-                    site.addr
+            let listener = TcpListener::bind(site.addr).await.map_err(|e| {
+                Error::Bind(
+                    format!(
+                        "binding the lab server {} (is another demo running?)",
+                        site.addr
+                    ),
+                    e,
                 )
             })?;
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(&site)?));
@@ -332,30 +339,31 @@ fn server_config(site: &Site) -> Result<rustls::ServerConfig> {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(site.chain_pem.as_bytes())
             .collect::<Result<_, _>>()
-            .context("lab chain PEM")?;
-    let key = PrivateKeyDer::from_pem_slice(site.key_pem.as_bytes()).context("lab key PEM")?;
+            .map_err(|e| Error::Pem("lab chain PEM", e))?;
+    let key = PrivateKeyDer::from_pem_slice(site.key_pem.as_bytes())
+        .map_err(|e| Error::Pem("lab key PEM", e))?;
     let provider = crate::crypto_provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("lab TLS versions")?;
+        .map_err(|e| Error::Tls("lab TLS versions", e))?;
     let builder = match &site.client_ca_pem {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
                 roots
-                    .add(c.context("lab client CA PEM")?)
-                    .context("lab client CA")?;
+                    .add(c.map_err(|e| Error::Pem("lab client CA PEM", e))?)
+                    .map_err(|e| Error::Tls("lab client CA", e))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .context("lab client verifier")?;
+                .map_err(Error::Verifier)?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
     };
     builder
         .with_single_cert(chain, key)
-        .context("lab server certificate")
+        .map_err(|e| Error::Tls("lab server certificate", e))
 }
 
 /// Accept TLS connections until cancelled; answer an HTTP request with 200, otherwise wait

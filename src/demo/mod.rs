@@ -6,25 +6,64 @@ pub mod pki;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-
 use crate::cli::{DemoArgs, OutputFormat};
 use crate::config::Config;
+
+/// Why the demo could not run. [`Error::exit_code`]: the runtime is the OS's (71), an invalid
+/// embedded config is a bug reported as a config error (64), and everything else is the lab
+/// not being set up on this machine: its loopback addresses or ports, its files (69).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("starting the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// Creating the lab directory or writing one of its files.
+    #[error("{0}")]
+    Io(String, #[source] std::io::Error),
+    /// Binding one of the lab's servers.
+    #[error("{0}")]
+    Bind(String, #[source] std::io::Error),
+    /// Generating the lab PKI.
+    #[error("{0}")]
+    Pki(&'static str, #[source] rcgen::Error),
+    #[error("{0}")]
+    Pem(&'static str, #[source] rustls_pki_types::pem::Error),
+    #[error("{0}")]
+    Tls(&'static str, #[source] rustls::Error),
+    #[error("lab client verifier")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+    #[error("the demo config is invalid (a bug):\n{0}")]
+    Config(crate::config::ConfigErrors),
+    /// The daemon on the lab's config (its own exit code).
+    #[error(transparent)]
+    Daemon(Box<crate::daemon::Error>),
+}
+
+impl Error {
+    /// The process exit code for this failure (sysexits.h).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Runtime(_) => crate::cli::EXIT_OSERR,
+            Error::Config(_) => crate::cli::EXIT_USAGE,
+            Error::Daemon(d) => d.exit_code(),
+            _ => crate::cli::EXIT_UNAVAILABLE,
+        }
+    }
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Run the demo (blocking).
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .map_err(Error::Runtime)?;
     rt.block_on(run_async(args))
 }
 
 async fn run_async(args: DemoArgs) -> Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("certprobe-demo-{}", std::process::id()));
-    let lab = lab::Lab::start_on(&dir, args.lab_net)
-        .await
-        .map_err(crate::cli::Unavailable)?;
+    let lab = lab::Lab::start_on(&dir, args.lab_net).await?;
     let result = drive(&lab, &args).await;
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
@@ -32,8 +71,7 @@ async fn run_async(args: DemoArgs) -> Result<ExitCode> {
 }
 
 async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
-    let cfg = Config::load(&lab.config_path)
-        .map_err(|e| anyhow::anyhow!("the demo config is invalid (a bug):\n{e}"))?;
+    let cfg = Config::load(&lab.config_path).map_err(Error::Config)?;
     if args.once {
         let code = crate::cli::run_once(&cfg, None, args.output, false).await;
         return Ok(ExitCode::from(code));
@@ -88,6 +126,7 @@ async fn drive(lab: &lab::Lab, args: &DemoArgs) -> Result<ExitCode> {
         shutdown_grace: std::time::Duration::from_secs(5),
         web: crate::daemon::listener::WebArgs::default(),
     })
-    .await?;
+    .await
+    .map_err(|e| Error::Daemon(Box::new(e)))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use super::{Error, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
     CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
@@ -145,8 +145,10 @@ impl Ca {
         if adcs {
             p.custom_extensions.push(ms_ca_version());
         }
-        let key = KeyPair::generate().context("generating a CA key")?;
-        let cert = p.self_signed(&key).context("self-signing a root")?;
+        let key = KeyPair::generate().map_err(|e| Error::Pki("generating a CA key", e))?;
+        let cert = p
+            .self_signed(&key)
+            .map_err(|e| Error::Pki("self-signing a root", e))?;
         Ok(Self {
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
@@ -183,11 +185,12 @@ impl Ca {
                 uris: vec![url.to_string()],
             }];
         }
-        let key = KeyPair::generate().context("generating an intermediate key")?;
+        let key =
+            KeyPair::generate().map_err(|e| Error::Pki("generating an intermediate key", e))?;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p
             .signed_by(&key, &issuer)
-            .context("issuing an intermediate")?;
+            .map_err(|e| Error::Pki("issuing an intermediate", e))?;
         Ok(Self {
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
@@ -200,7 +203,7 @@ impl Ca {
     /// intermediate).
     pub fn issue(&self, spec: &LeafSpec<'_>, chain_tail: &str) -> Result<Leaf> {
         let sans: Vec<String> = spec.sans.iter().map(|s| s.to_string()).collect();
-        let mut p = CertificateParams::new(sans).context("leaf SANs")?;
+        let mut p = CertificateParams::new(sans).map_err(|e| Error::Pki("leaf SANs", e))?;
         if spec.sans.is_empty() {
             p.subject_alt_names.clear();
         }
@@ -237,9 +240,11 @@ impl Ca {
             p.custom_extensions
                 .push(ms_application_policies(spec.client_auth));
         }
-        let key = KeyPair::generate().context("generating a leaf key")?;
+        let key = KeyPair::generate().map_err(|e| Error::Pki("generating a leaf key", e))?;
         let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).context("issuing a leaf")?;
+        let cert = p
+            .signed_by(&key, &issuer)
+            .map_err(|e| Error::Pki("issuing a leaf", e))?;
         Ok(Leaf {
             chain_pem: format!("{}{}", cert.pem(), chain_tail),
             key_pem: key.serialize_pem(),
@@ -274,7 +279,9 @@ impl Ca {
             key_identifier_method: KeyIdMethod::Sha256,
         };
         let issuer = Issuer::from_params(&self.params, &self.key);
-        let crl = params.signed_by(&issuer).context("signing a lab CRL")?;
+        let crl = params
+            .signed_by(&issuer)
+            .map_err(|e| Error::Pki("signing a lab CRL", e))?;
         Ok(crl.der().to_vec())
     }
 }
@@ -282,12 +289,12 @@ impl Ca {
 /// Write `contents` to `dir/name`, private files with mode 0600.
 pub fn write(dir: &Path, name: &str, contents: &str, private: bool) -> Result<PathBuf> {
     let p = dir.join(name);
-    std::fs::write(&p, contents).with_context(|| format!("writing {}", p.display()))?;
+    std::fs::write(&p, contents).map_err(|e| Error::Io(format!("writing {}", p.display()), e))?;
     #[cfg(unix)]
     if private {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("chmod 600 {}", p.display()))?;
+            .map_err(|e| Error::Io(format!("chmod 600 {}", p.display()), e))?;
     }
     #[cfg(not(unix))]
     let _ = private;

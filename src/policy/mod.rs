@@ -286,7 +286,7 @@ impl Policy {
         let mut out = BTreeSet::new();
         for pat in rules::required_patterns(&self.spec.vars, &p.rules) {
             if let Err(e) = names::expand(&self.spec.vars, &ctx, &pat) {
-                out.insert(e);
+                out.insert(e.to_string());
             }
         }
         out.into_iter().collect()

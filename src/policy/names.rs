@@ -158,7 +158,29 @@ enum Piece {
     Var(Ref),
 }
 
-fn parse(pattern: &str) -> Result<Vec<Piece>, String> {
+/// Why a name pattern does not parse, or does not expand for an endpoint; the message quotes
+/// the pattern or names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("unterminated \"${{\" in pattern {0:?}")]
+    Unterminated(String),
+    #[error("bad index in ${{{body}}} in pattern {pattern:?}")]
+    BadIndexForm { body: String, pattern: String },
+    #[error("bad index [{index}] in pattern {pattern:?} (use [*] or [N])")]
+    BadIndex { index: String, pattern: String },
+    #[error("empty variable name in pattern {0:?}")]
+    EmptyName(String),
+    #[error("unknown variable ${{{name}}} in pattern {pattern:?}")]
+    UnknownInPattern { name: String, pattern: String },
+    #[error("variable ${{{name}}} has no element [{index}]")]
+    NoElement { name: String, index: usize },
+    #[error("variable ${{{0}}} is not set")]
+    Unset(String),
+    #[error("unknown variable ${{{0}}}")]
+    Unknown(String),
+}
+
+fn parse(pattern: &str) -> Result<Vec<Piece>, NameError> {
     let mut out = Vec::new();
     let mut rest = pattern;
     while let Some(start) = rest.find("${") {
@@ -168,7 +190,7 @@ fn parse(pattern: &str) -> Result<Vec<Piece>, String> {
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unterminated \"${{\" in pattern {pattern:?}"))?;
+            .ok_or_else(|| NameError::Unterminated(pattern.to_string()))?;
         let mut body = after[..end].trim();
         let optional = body.ends_with('?');
         if optional {
@@ -179,12 +201,16 @@ fn parse(pattern: &str) -> Result<Vec<Piece>, String> {
                 let idx = body[i..]
                     .strip_prefix('[')
                     .and_then(|s| s.strip_suffix(']'))
-                    .ok_or_else(|| format!("bad index in ${{{body}}} in pattern {pattern:?}"))?;
+                    .ok_or_else(|| NameError::BadIndexForm {
+                        body: body.to_string(),
+                        pattern: pattern.to_string(),
+                    })?;
                 let index = if idx == "*" {
                     None
                 } else {
-                    Some(idx.parse::<usize>().map_err(|_| {
-                        format!("bad index [{idx}] in pattern {pattern:?} (use [*] or [N])")
+                    Some(idx.parse::<usize>().map_err(|_| NameError::BadIndex {
+                        index: idx.to_string(),
+                        pattern: pattern.to_string(),
                     })?)
                 };
                 (&body[..i], index)
@@ -192,7 +218,7 @@ fn parse(pattern: &str) -> Result<Vec<Piece>, String> {
             None => (body, None),
         };
         if name.is_empty() {
-            return Err(format!("empty variable name in pattern {pattern:?}"));
+            return Err(NameError::EmptyName(pattern.to_string()));
         }
         out.push(Piece::Var(Ref {
             name: name.to_string(),
@@ -208,14 +234,14 @@ fn parse(pattern: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// Check a pattern at validation time: syntax and variable names.
-pub fn validate_pattern(vars: &Vars, pattern: &str) -> Result<(), String> {
+pub fn validate_pattern(vars: &Vars, pattern: &str) -> Result<(), NameError> {
     for piece in parse(pattern)? {
         if let Piece::Var(r) = piece {
             if lookup(vars, None, &r.name) == Lookup::Unknown {
-                return Err(format!(
-                    "unknown variable ${{{}}} in pattern {pattern:?}",
-                    r.name
-                ));
+                return Err(NameError::UnknownInPattern {
+                    name: r.name,
+                    pattern: pattern.to_string(),
+                });
             }
         }
     }
@@ -224,7 +250,7 @@ pub fn validate_pattern(vars: &Vars, pattern: &str) -> Result<(), String> {
 
 /// Expand a pattern into names (cartesian product over list variables). An unset optional
 /// variable yields no names; an unset required variable is an error naming it.
-pub fn expand(vars: &Vars, ctx: &EndpointContext, pattern: &str) -> Result<Vec<String>, String> {
+pub fn expand(vars: &Vars, ctx: &EndpointContext, pattern: &str) -> Result<Vec<String>, NameError> {
     let mut acc = vec![String::new()];
     for piece in parse(pattern)? {
         match piece {
@@ -236,20 +262,20 @@ pub fn expand(vars: &Vars, ctx: &EndpointContext, pattern: &str) -> Result<Vec<S
                             Some(x) => vec![x.clone()],
                             None if r.optional => return Ok(Vec::new()),
                             None => {
-                                return Err(format!(
-                                    "variable ${{{}}} has no element [{i}]",
-                                    r.name
-                                ))
+                                return Err(NameError::NoElement {
+                                    name: r.name,
+                                    index: i,
+                                })
                             }
                         },
                         None => v,
                     },
                     Lookup::Unset if r.optional => return Ok(Vec::new()),
                     Lookup::Unset => {
-                        return Err(format!("variable ${{{}}} is not set", r.name));
+                        return Err(NameError::Unset(r.name));
                     }
                     Lookup::Unknown => {
-                        return Err(format!("unknown variable ${{{}}}", r.name));
+                        return Err(NameError::Unknown(r.name));
                     }
                 };
                 acc = acc
@@ -323,7 +349,7 @@ mod tests {
         );
         assert!(expand(&v, &ctx, "${owa_fqdn?}").unwrap().is_empty());
         assert_eq!(
-            expand(&v, &ctx, "${owa_fqdn}").unwrap_err(),
+            expand(&v, &ctx, "${owa_fqdn}").unwrap_err().to_string(),
             "variable ${owa_fqdn} is not set"
         );
         assert!(validate_pattern(&v, "${nope}").is_err());

@@ -35,10 +35,37 @@ pub struct Proxy {
     pub credentials: Option<(String, String)>,
 }
 
+/// Why a proxy URL or its credentials are refused; the URL is quoted, credentials never are.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{0:?}: a proxy is http://HOST:PORT, socks5://HOST:PORT or socks5h://HOST:PORT")]
+    Scheme(String),
+    #[error("{0:?}: credentials in the proxy URL are refused (they would end up in logs); use proxy_auth_file")]
+    Userinfo(String),
+    #[error("{0:?}: expected SCHEME://HOST:PORT")]
+    Form(String),
+    #[error("{url:?}: bad port {port:?}")]
+    Port { url: String, port: String },
+    #[error("the proxy credentials file must hold USER:PASSWORD on its first line")]
+    CredentialsForm,
+    #[error("proxy user and password must be 1-255 and 0-255 bytes")]
+    CredentialsLength,
+    /// The credentials file cannot be read.
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
+    /// The credentials file's content is refused (the source says how).
+    #[error("{}", path.display())]
+    CredentialsFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<ProxyError>,
+    },
+}
+
 impl Proxy {
     /// Parse `http://host:port`, `socks5://host:port`, `socks5h://host:port`. Userinfo in the
     /// URL is refused: credentials come from a file (`proxy_auth_file`), never from the URL.
-    pub fn parse(url: &str) -> Result<Proxy, String> {
+    pub fn parse(url: &str) -> Result<Proxy, ProxyError> {
         let (kind, rest, default_port) = if let Some(r) = url.strip_prefix("http://") {
             (ProxyKind::Http, r, 3128)
         } else if let Some(r) = url.strip_prefix("socks5://") {
@@ -46,18 +73,14 @@ impl Proxy {
         } else if let Some(r) = url.strip_prefix("socks5h://") {
             (ProxyKind::Socks5h, r, 1080)
         } else {
-            return Err(format!(
-                "{url:?}: a proxy is http://HOST:PORT, socks5://HOST:PORT or socks5h://HOST:PORT"
-            ));
+            return Err(ProxyError::Scheme(url.to_string()));
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('@') {
-            return Err(format!(
-                "{url:?}: credentials in the proxy URL are refused (they would end up in logs); use proxy_auth_file"
-            ));
+            return Err(ProxyError::Userinfo(url.to_string()));
         }
         if rest.contains('/') || rest.is_empty() {
-            return Err(format!("{url:?}: expected SCHEME://HOST:PORT"));
+            return Err(ProxyError::Form(url.to_string()));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && !p.is_empty() => (
@@ -65,7 +88,10 @@ impl Proxy {
                 p.parse::<u16>()
                     .ok()
                     .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("{url:?}: bad port {p:?}"))?,
+                    .ok_or_else(|| ProxyError::Port {
+                        url: url.to_string(),
+                        port: p.to_string(),
+                    })?,
             ),
             _ => (rest.to_string(), default_port),
         };
@@ -78,16 +104,25 @@ impl Proxy {
     }
 
     /// `user:password` from a file's first line.
-    pub fn with_credentials_text(mut self, text: &str) -> Result<Proxy, String> {
+    pub fn with_credentials_text(mut self, text: &str) -> Result<Proxy, ProxyError> {
         let line = text.lines().next().unwrap_or("").trim();
-        let (u, p) = line
-            .split_once(':')
-            .ok_or("the proxy credentials file must hold USER:PASSWORD on its first line")?;
+        let (u, p) = line.split_once(':').ok_or(ProxyError::CredentialsForm)?;
         if u.is_empty() || u.len() > 255 || p.len() > 255 {
-            return Err("proxy user and password must be 1-255 and 0-255 bytes".into());
+            return Err(ProxyError::CredentialsLength);
         }
         self.credentials = Some((u.to_string(), p.to_string()));
         Ok(self)
+    }
+
+    /// `user:password` from the first line of `path` (read as a key file: a regular file of
+    /// at most [`crate::fsread::MAX_KEY_BYTES`]).
+    pub fn with_credentials_file(self, path: &std::path::Path) -> Result<Proxy, ProxyError> {
+        let text = crate::fsread::read_capped_string(path, crate::fsread::MAX_KEY_BYTES)?;
+        self.with_credentials_text(&text)
+            .map_err(|e| ProxyError::CredentialsFile {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            })
     }
 
     /// The URL without credentials, for logs and details.
@@ -355,6 +390,7 @@ mod tests {
         assert_eq!(Proxy::parse("socks5h://[::1]:1081").unwrap().host, "::1");
         assert!(Proxy::parse("http://u:p@proxy:1")
             .unwrap_err()
+            .to_string()
             .contains("refused"));
         assert!(Proxy::parse("ftp://proxy:1").is_err());
         assert!(Proxy::parse("http://proxy:0").is_err());

@@ -67,8 +67,8 @@ pub async fn resolve_with(
     let Some(settings) = dns else {
         return resolve(host, port, mode).await;
     };
-    let resolver =
-        crate::dns::Resolver::shared(settings).map_err(|e| Failure::new(FailureReason::Dns, e))?;
+    let resolver = crate::dns::Resolver::shared(settings)
+        .map_err(|e| Failure::new(FailureReason::Dns, crate::text::chain(&e).to_string()))?;
     let ips = resolver
         .addresses(host)
         .await

@@ -150,95 +150,9 @@ impl RevocationConfig {
     }
 }
 
-/// Bounded reason why a CRL could not be used (a metric label value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Dns,
-    Connect,
-    Tls,
-    Timeout,
-    HttpStatus,
-    Redirect,
-    TooLarge,
-    BadDer,
-    BadUrl,
-    /// Another scheme than http/https.
-    Unsupported,
-    /// Refused by the fetch policy (link-local/metadata address, host not in `allow_hosts`).
-    Blocked,
-    BadSignature,
-    WrongIssuer,
-    /// The CRL's Issuing Distribution Point does not cover the certificate (or is indirect,
-    /// or a delta CRL was published as the base).
-    Scope,
-    Expired,
-    NotYetValid,
-    /// OCSP: the responder answered with another status than successful (tryLater,
-    /// internalError, unauthorized...).
-    ResponderStatus,
-    /// OCSP: signed neither by the issuer nor by a delegated responder certificate with
-    /// id-kp-OCSPSigning issued by it.
-    Unauthorized,
-    /// OCSP: no SingleResponse for this certificate (CertID mismatch).
-    NoMatchingResponse,
-    /// OCSP: the responder does not know the certificate (status `unknown`).
-    CertUnknown,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Dns => "dns",
-            Reason::Connect => "connect",
-            Reason::Tls => "tls",
-            Reason::Timeout => "timeout",
-            Reason::HttpStatus => "http_status",
-            Reason::Redirect => "redirect",
-            Reason::TooLarge => "too_large",
-            Reason::BadDer => "bad_der",
-            Reason::BadUrl => "bad_url",
-            Reason::Unsupported => "unsupported",
-            Reason::Blocked => "blocked",
-            Reason::BadSignature => "bad_signature",
-            Reason::WrongIssuer => "wrong_issuer",
-            Reason::Scope => "scope",
-            Reason::Expired => "expired",
-            Reason::NotYetValid => "not_yet_valid",
-            Reason::ResponderStatus => "responder_status",
-            Reason::Unauthorized => "unauthorized",
-            Reason::NoMatchingResponse => "no_matching_response",
-            Reason::CertUnknown => "cert_unknown",
-        }
-    }
-
-    fn sentence(self) -> &'static str {
-        match self {
-            Reason::Dns => "its host does not resolve",
-            Reason::Connect => "the connection failed",
-            Reason::Tls => "the TLS connection failed",
-            Reason::Timeout => "the fetch timed out",
-            Reason::HttpStatus => "the server answered with an error status",
-            Reason::Redirect => "it redirects to another host",
-            Reason::TooLarge => "it is larger than max_crl_bytes",
-            Reason::BadDer => "it is not a DER or PEM CRL",
-            Reason::BadUrl => "the URL is malformed or carries userinfo",
-            Reason::Unsupported => "its scheme is not http or https",
-            Reason::Blocked => "the fetch policy refuses its host or address",
-            Reason::BadSignature => "its signature does not verify with the issuer's key",
-            Reason::WrongIssuer => "it is issued by another CA than the certificate's issuer",
-            Reason::Scope => "its issuing distribution point does not cover the certificate",
-            Reason::Expired => "it is past its nextUpdate",
-            Reason::NotYetValid => "its thisUpdate is in the future",
-            Reason::ResponderStatus => "the responder answered with an error status",
-            Reason::Unauthorized => {
-                "it is signed by neither the issuer nor a delegated OCSP responder of the issuer"
-            }
-            Reason::NoMatchingResponse => "it holds no response for this certificate",
-            Reason::CertUnknown => "the responder does not know the certificate",
-        }
-    }
-}
+/// Bounded reason why a CRL or an OCSP response could not be used (a metric label value):
+/// [`crate::vocab::RevocationReason`].
+pub use crate::vocab::RevocationReason as Reason;
 
 /// Revocation status of one certificate (a metric label value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -826,7 +740,7 @@ fn unusable(r: &mut CertRevocation, reason: Reason, what: &str, url: Option<&str
     );
 }
 
-/// [`Reason::sentence`] for an OCSP response.
+/// [`Reason::human`] for an OCSP response.
 fn ocsp_sentence(reason: Reason) -> &'static str {
     match reason {
         Reason::BadDer => "it is not a DER OCSP response",
@@ -834,7 +748,7 @@ fn ocsp_sentence(reason: Reason) -> &'static str {
         Reason::BadSignature => "its signature does not verify with the signer's key",
         Reason::Expired => "it is past its nextUpdate",
         Reason::NotYetValid => "its thisUpdate is in the future",
-        r => r.sentence(),
+        r => r.human(),
     }
 }
 
@@ -1036,7 +950,7 @@ fn judge_crl(s: &Subject, fetched: &FetchedCrls, now: i64) -> CertRevocation {
                     r.detail = format!(
                         "no usable delta CRL (the base CRL {} names one): {} ({})",
                         crate::text::bounded(url, 256),
-                        reason.sentence(),
+                        reason.human(),
                         crate::text::bounded(durl, 256)
                     );
                     return r;
@@ -1079,7 +993,7 @@ fn judge_crl(s: &Subject, fetched: &FetchedCrls, now: i64) -> CertRevocation {
     r.reason = Some(reason);
     r.detail = format!(
         "no usable CRL: {} ({})",
-        reason.sentence(),
+        reason.human(),
         r.attempts
             .last()
             .map(|a| crate::text::bounded(&a.url, 256))

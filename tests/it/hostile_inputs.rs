@@ -505,3 +505,75 @@ fn an_adhoc_client_key_that_is_not_the_certificates_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Ad-hoc targets get the config loader's host and SNI checks (one endpoint builder): a bad
+/// `--sni`, a bad SNI in a `--targets-file` line and a host that is neither an IP address nor a
+/// DNS name are usage errors (exit 64, the loader's message) before any connection or lookup.
+/// The ad-hoc path used to probe them, so they surfaced as `tls_error`/`dns` failures (exit 2).
+#[test]
+fn adhoc_targets_get_the_loaders_host_and_sni_checks() {
+    let run = |args: &[&str]| {
+        let out = Command::new(bin()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[
+        "probe",
+        "--once",
+        "--target",
+        "127.0.0.1:1",
+        "--sni",
+        "bad sni!",
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--sni: \"bad sni!\" is not a valid DNS name"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let list = write_file(
+        dir.path(),
+        "targets.txt",
+        "127.0.0.1:1 ok.test\n127.0.0.1:2 bad_sni!\n",
+    );
+    let (code, stderr) = run(&["probe", "--once", "--targets-file", list.to_str().unwrap()]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:2: SNI: \"bad_sni!\" is not a valid DNS name"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["probe", "--once", "--target", "bad host!:443"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--target \"bad host!:443\": \"bad host!\" is neither an IP address nor a valid DNS name"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `proxy_auth_file` is read like every other key file (one reader, `fsread`): a FIFO is refused
+/// at once. The loader used to read it with `std::fs::read_to_string`, which blocks on a FIFO
+/// until a writer appears (check-config and every reload hung).
+#[test]
+fn a_proxy_auth_file_that_is_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("proxy.auth"));
+    let cfg = write_file(
+        dir.path(),
+        "p.yaml",
+        "endpoints:\n  - {name: a, host: 127.0.0.1, port: 1, proxy: \"http://127.0.0.1:3128\", proxy_auth_file: proxy.auth}\n",
+    );
+    let (code, _, err) = run(
+        &["check-config", "-c", cfg.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("endpoints[0].proxy: ")
+            && err.contains("proxy.auth is a FIFO, not a regular file"),
+        "{err}"
+    );
+}

@@ -73,7 +73,7 @@ pub(super) fn san_required(c: &Ctx<'_>, r: &SanRequiredRule) -> Finding {
         }
         match names::expand(c.vars, c.ctx, p.pattern()) {
             Ok(v) => all.extend(v.into_iter().map(|n| (n, p.wildcard_ok()))),
-            Err(e) => errs.push(e),
+            Err(e) => errs.push(e.to_string()),
         }
     }
     all.extend(c.ctx.expected_names.iter().map(|n| (n.clone(), false)));
@@ -143,7 +143,7 @@ pub(super) fn subject_contains(c: &Ctx<'_>, r: &SubjectContainsRule) -> Finding 
     for p in r.any_of.iter().flatten() {
         match names::expand(c.vars, c.ctx, p) {
             Ok(v) => wanted.extend(v),
-            Err(e) => errs.push(e),
+            Err(e) => errs.push(e.to_string()),
         }
     }
     let subj = leaf.subject.to_ascii_lowercase();
