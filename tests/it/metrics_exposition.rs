@@ -599,18 +599,11 @@ fn reload_removal_makes_series_disappear() {
 fn configured_labels_are_rendered_and_reserved_ones_dropped() {
     let m = Metrics::new(build());
     let mut o = ok_outcome("web", "127.0.0.1:443", "aaaaaaaa");
-    std::sync::Arc::make_mut(&mut o.target)
-        .labels
-        .insert("site".into(), "oslo \"dc1\"\nrow".into());
-    std::sync::Arc::make_mut(&mut o.target)
-        .labels
-        .insert("reason".into(), "clash".into());
-    std::sync::Arc::make_mut(&mut o.target)
-        .labels
-        .insert("__meta".into(), "x".into());
-    std::sync::Arc::make_mut(&mut o.target)
-        .labels
-        .insert("bad-name".into(), "x".into());
+    let labels = &mut std::sync::Arc::make_mut(&mut o.target).labels;
+    labels.insert("site".into(), "oslo \"dc1\"\nrow".into());
+    labels.insert("reason".into(), "clash".into());
+    labels.insert("__meta".into(), "x".into());
+    labels.insert("bad-name".into(), "x".into());
     m.record(&o);
     let text = m.render_text();
     let e = parse(&text);
